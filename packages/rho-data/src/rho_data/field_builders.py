@@ -1,0 +1,64 @@
+"""How rho-eval finds the code that rebuilds real-space fields for a dataset's producer.
+
+Rebuilding a field on a real-space grid is the producer's knowledge (PySCF evaluates Gaussian
+functions; FHI-aims rebuilds on its own grid). A producer package registers a factory in the
+entry-point group ``rho_data.field_builders`` under the name it writes as
+``provenance.producer`` (for example ``pyscf-io``)::
+
+    [project.entry-points."rho_data.field_builders"]
+    pyscf-io = "pyscf_io.fields:make_field_builder"
+
+The factory takes keyword options (backend settings; it ignores none silently) and returns
+an object with a ``build`` method following :class:`FieldBuilder`. Consumers import only
+rho-data and call :func:`load_field_builder`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Iterator, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from .errors import RhoDataError
+from .files import RhoFile
+from .records import Grid
+
+ENTRY_POINT_GROUP = "rho_data.field_builders"
+
+#: The SCF (reference DFT) density on the grid, when the producer can provide it.
+SCF_FIELD = "scf"
+
+
+@dataclass
+class FieldRequest:
+    """Rebuild, for dataset structure ``index``, one field per named coefficient vector."""
+
+    index: int
+    coefficients: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+
+class FieldBuilder(Protocol):
+    def build(self, dataset: RhoFile, requests: Sequence[FieldRequest]) -> Iterator[tuple[FieldRequest, Grid]]:
+        """For each request, the grid (points in bohr, integration weights) with one value
+        array per requested coefficient name, plus ``"scf"`` when the producer has the SCF
+        density. Results may come in any order; a failed structure raises RhoDataError."""
+        ...
+
+
+def available_builders() -> dict[str, object]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_field_builder(producer: str, **options) -> FieldBuilder:
+    """The field builder registered for ``producer``; a clear error when none is installed."""
+    found = available_builders()
+    if producer not in found:
+        known = ", ".join(sorted(found)) or "none"
+        raise RhoDataError(
+            f"no field builder is installed for producer '{producer}' (installed: {known}); "
+            f"install the '{producer}' package (pip install {producer}) to rebuild its fields"
+        )
+    factory = found[producer].load()  # type: ignore[attr-defined]
+    return factory(**options)

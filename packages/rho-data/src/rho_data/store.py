@@ -1,0 +1,197 @@
+"""Crash-safe, append-only ragged columns in one HDF5 file.
+
+Every per-structure quantity is a *column* under ``/structures``. A column either has one row
+per structure (``segment=None``) or a variable number of rows per structure, all columns of
+the same *segment* (``atoms``, ``coefficients``, ...) sharing that number. ``/structures/index``
+holds, for every committed structure, the start and count of each segment; its length is
+the number of structures, and it is the commit record:
+
+1. write the new rows of every column (resizing as needed), flush;
+2. append one row to the index, flush.
+
+The file is written in HDF5's SWMR mode, which orders the metadata writes so that the file is
+consistent at every moment; a writer killed anywhere leaves the structures committed before
+it, and rows past the index are ignored by readers and truncated when the file is reopened
+for appending. Opening costs the same whatever the number of structures: nothing is read
+until asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from os import PathLike
+from typing import Iterable, Sequence
+
+import h5py
+import numpy as np
+
+from ._superblock import clear_write_flags, write_flags_set
+from .errors import RhoDataError
+
+INDEX = "structures/index"
+_CHUNK_BYTES = 1 << 20
+_READ_CACHE_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class Column:
+    """One stored quantity: ``/structures/<name>``."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...] = ()
+    segment: str | None = None
+
+    def chunks(self) -> tuple[int, ...]:
+        row_bytes = int(np.prod(self.shape, dtype=np.int64)) * (8 if self.dtype == "str" else np.dtype(self.dtype).itemsize)
+        rows = 1024 if self.segment is None else max(1024, _CHUNK_BYTES // max(row_bytes, 1))
+        return (rows, *self.shape)
+
+    def h5_dtype(self):
+        return h5py.string_dtype() if self.dtype == "str" else np.dtype(self.dtype)
+
+
+def index_columns(segments: Sequence[str]) -> list[str]:
+    return [f"{s}_{what}" for s in segments for what in ("start", "count")]
+
+
+def _path(name: str) -> str:
+    return f"structures/{name}"
+
+
+def open_h5(path: "str | PathLike", mode: str = "r") -> h5py.File:
+    """Open an HDF5 file, turning low-level failures into one-line errors."""
+    try:
+        if mode == "r":
+            # SWMR reading also opens a file whose writer is still running or was killed.
+            return h5py.File(path, "r", swmr=True, rdcc_nbytes=_READ_CACHE_BYTES, locking=False)
+        if write_flags_set(path):
+            clear_write_flags(path)
+        return h5py.File(path, mode, libver="latest", locking=False)
+    except FileNotFoundError:
+        raise RhoDataError("no such file", path=path) from None
+    except OSError as err:
+        reason = str(err).split("\n")[0]
+        if "signature" in reason or "not an HDF5" in reason.lower():
+            raise RhoDataError("not an HDF5 file", path=path) from None
+        raise RhoDataError(f"cannot be read as HDF5 (truncated or damaged?): {reason}", path=path) from None
+
+
+class RaggedStore:
+    """The columns of one open file; append (writers) or read rows of structure i."""
+
+    def __init__(self, h5: h5py.File, columns: Sequence[Column], segments: Sequence[str], path: "str | PathLike"):
+        self.h5 = h5
+        self.path = path
+        self.columns = {c.name: c for c in columns}
+        self.segments = list(segments)
+        self._index = h5[INDEX]
+        self._datasets = {name: h5[_path(name)] for name in self.columns}
+        self._index_cache: dict[int, np.ndarray] = {}
+
+    # ---- creation and reopening -------------------------------------------------------------
+    @staticmethod
+    def create_layout(h5: h5py.File, columns: Sequence[Column], segments: Sequence[str]) -> None:
+        """Create the empty, resizable datasets (before SWMR writing starts)."""
+        names = index_columns(segments)
+        index = h5.create_dataset(INDEX, shape=(0, len(names)), maxshape=(None, len(names)), dtype="i8", chunks=(4096, len(names)))
+        index.attrs["columns"] = names
+        for col in columns:
+            dset = h5.create_dataset(
+                _path(col.name), shape=(0, *col.shape), maxshape=(None, *col.shape), dtype=col.h5_dtype(), chunks=col.chunks()
+            )
+            dset.attrs["segment"] = col.segment or "structure"
+
+    def truncate_uncommitted(self) -> None:
+        """Drop rows written after the last commit (a writer killed mid-append)."""
+        n = len(self)
+        ends = self._segment_ends(n)
+        for name, col in self.columns.items():
+            target = n if col.segment is None else ends[col.segment]
+            dset = self._datasets[name]
+            if dset.shape[0] != target:
+                dset.resize((target, *col.shape))
+        self.h5.flush()
+
+    def _segment_ends(self, n: int) -> dict[str, int]:
+        if n == 0:
+            return {s: 0 for s in self.segments}
+        row = self.index_row(n - 1)
+        return {s: int(row[2 * k] + row[2 * k + 1]) for k, s in enumerate(self.segments)}
+
+    # ---- writing ------------------------------------------------------------------------------
+    def append(self, rows: dict[str, np.ndarray]) -> int:
+        """Commit one structure; ``rows`` maps every column name to its rows."""
+        n = len(self)
+        ends = self._segment_ends(n)
+        counts: dict[str, int] = {}
+        for name, col in self.columns.items():
+            value = rows[name]
+            if col.segment is None:
+                continue
+            count = len(value)
+            if counts.setdefault(col.segment, count) != count:
+                raise RhoDataError(
+                    f"columns of segment '{col.segment}' disagree in length ({counts[col.segment]} and {count} for '{name}')",
+                    path=self.path, structure=n,
+                )
+        for name, col in self.columns.items():
+            dset = self._datasets[name]
+            value = rows[name]
+            if col.segment is None:
+                dset.resize((n + 1, *col.shape))
+                dset[n] = value
+            else:
+                start, count = ends[col.segment], counts[col.segment]
+                dset.resize((start + count, *col.shape))
+                if count:
+                    dset[start : start + count] = value
+        self.h5.flush()
+        entry = np.array([[ends[s], counts.get(s, 0)] for s in self.segments], dtype=np.int64).reshape(1, -1)
+        self._index.resize((n + 1, entry.shape[1]))
+        self._index[n] = entry[0]
+        self.h5.flush()
+        self._index_cache.clear()
+        return n
+
+    # ---- reading --------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self._index.shape[0])
+
+    def index_row(self, i: int) -> np.ndarray:
+        block = i // 4096
+        cached = self._index_cache.get(block)
+        if cached is None or i - block * 4096 >= len(cached):
+            cached = self._index[block * 4096 : min((block + 1) * 4096, len(self))]
+            self._index_cache[block] = cached
+        return cached[i - block * 4096]
+
+    def read(self, i: int, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"{self.path}: structure {i} out of range (the file holds {n})")
+        i = i % n
+        row = self.index_row(i)
+        spans = {s: (int(row[2 * k]), int(row[2 * k + 1])) for k, s in enumerate(self.segments)}
+        out = {}
+        for name in names if names is not None else self.columns:
+            col = self.columns[name]
+            dset = self._datasets[name]
+            if col.segment is None:
+                out[name] = dset[i]
+            else:
+                start, count = spans[col.segment]
+                out[name] = dset[start : start + count] if count else np.zeros((0, *col.shape), dtype=dset.dtype)
+        return out
+
+    def read_column(self, name: str, indices: np.ndarray | None = None) -> np.ndarray:
+        """A per-structure column for all (or the given) committed structures."""
+        dset = self._datasets[name]
+        n = len(self)
+        if indices is None:
+            return dset[:n]
+        unique, inverse = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)
+        if len(unique) and (unique[0] < 0 or unique[-1] >= n):
+            raise IndexError(f"{self.path}: structure indices must lie in 0..{n - 1}")
+        values = dset[unique] if len(unique) else np.zeros((0, *dset.shape[1:]), dtype=dset.dtype)
+        return values[inverse]
