@@ -17,7 +17,7 @@ from .overlap import BlockSparseOverlap
 from .provenance import Provenance
 from .records import Grid, Structure
 from .schema import KINDS, SCHEMA_NAME, SCHEMA_VERSION, STANDARD_METADATA, UNITS, columns_of, segments_of
-from .store import Column, RaggedStore, open_h5
+from .store import Column, RaggedStore, lock_for_writing, open_h5
 
 
 # ---- header (everything but the structures) -----------------------------------------------------
@@ -227,10 +227,21 @@ class RhoWriter(RhoFile):
     """
 
     def __init__(self, path: "str | PathLike"):
-        h5 = open_h5(path, "r+")
-        super().__init__(path, _h5=h5)
-        self.store.truncate_uncommitted()
-        self.h5.swmr_mode = True
+        self._lock = lock_for_writing(path)
+        try:
+            h5 = open_h5(path, "r+")
+            super().__init__(path, _h5=h5)
+            self.store.truncate_uncommitted()
+            self.h5.swmr_mode = True
+        except BaseException:
+            self._lock.close()
+            raise
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._lock.close()
 
     @classmethod
     def create(
@@ -279,7 +290,7 @@ class RhoWriter(RhoFile):
             columns = columns_of(kind, has_projections=projections, has_overlap=overlap, n_metadata=len(metadata),
                                  fields=tuple(fields), extras=tuple(extras))
             RaggedStore.create_layout(h5, columns, segments_of(kind, tuple(extras)))
-            if kind == "dataset":
+            if kind == "dataset" and metadata:
                 h5["structures/metadata"].attrs["columns"] = list(metadata)
         return cls(path)
 
@@ -323,7 +334,8 @@ class RhoWriter(RhoFile):
             unknown_meta = set(s.metadata) - set(self.metadata_names)
             if unknown_meta:
                 raise self._fail(i, s, f"metadata {sorted(unknown_meta)} not declared when the file was created ({self.metadata_names})")
-            rows["metadata"] = np.array([s.metadata.get(k, np.nan) for k in self.metadata_names], dtype=np.float64)
+            if self.metadata_names:
+                rows["metadata"] = np.array([s.metadata.get(k, np.nan) for k in self.metadata_names], dtype=np.float64)
         if self.kind in ("predictions", "grids"):
             rows["dataset_index"] = np.int64(s.dataset_index)
         if self.kind == "grids":

@@ -58,7 +58,8 @@ def columns_of(kind: str, *, has_projections: bool = True, has_overlap: bool = T
             columns.append(Column("projections", "f8", (), "coefficients"))
         if has_overlap:
             columns += [Column("overlap_pairs", "i4", (2,), "pairs"), Column("overlap_values", "f8", (), "overlap")]
-        columns.append(Column("metadata", "f8", (n_metadata,)))
+        if n_metadata:
+            columns.append(Column("metadata", "f8", (n_metadata,)))
     elif kind == "predictions":
         columns += [Column("coefficients", "f8", (), "coefficients"), Column("dataset_index", "i8")]
     elif kind == "grids":

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from os import PathLike
 from typing import Iterable, Sequence
 
+import fcntl
+
 import h5py
 import numpy as np
 
@@ -29,7 +31,7 @@ from ._superblock import clear_write_flags, write_flags_set
 from .errors import RhoDataError
 
 INDEX = "structures/index"
-_CHUNK_BYTES = 1 << 20
+_CHUNK_BYTES = 1 << 16
 _READ_CACHE_BYTES = 64 << 20
 
 
@@ -44,7 +46,7 @@ class Column:
 
     def chunks(self) -> tuple[int, ...]:
         row_bytes = int(np.prod(self.shape, dtype=np.int64)) * (8 if self.dtype == "str" else np.dtype(self.dtype).itemsize)
-        rows = 1024 if self.segment is None else max(1024, _CHUNK_BYTES // max(row_bytes, 1))
+        rows = 1024 if self.segment is None else max(256, _CHUNK_BYTES // max(row_bytes, 1))
         return (rows, *self.shape)
 
     def h5_dtype(self):
@@ -57,6 +59,24 @@ def index_columns(segments: Sequence[str]) -> list[str]:
 
 def _path(name: str) -> str:
     return f"structures/{name}"
+
+
+def lock_for_writing(path: "str | PathLike"):
+    """An exclusive advisory lock on the file, held while a writer has it open.
+
+    The operating system drops it when the writer dies, so a killed writer never blocks the
+    next one; a second live writer is refused.
+    """
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise RhoDataError("no such file", path=path) from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise RhoDataError("is open by another writer (one writer per file: give each job its own file and merge)", path=path) from None
+    return handle
 
 
 def open_h5(path: "str | PathLike", mode: str = "r") -> h5py.File:

@@ -1,0 +1,201 @@
+"""The ``rho-data`` command: info, validate, split, merge, export, upgrade."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .elements import symbol
+from .errors import RhoDataError
+from .files import open_file
+from .schema import SCHEMA_VERSION
+
+app = typer.Typer(help="The rho-data HDF5 dataset format: inspect, check, split, merge, export and upgrade files.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+errors = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"rho-data {__version__} (schema {SCHEMA_VERSION[0]}.{SCHEMA_VERSION[1]})")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+    """rho-data command line."""
+
+
+def user_errors(command: Callable) -> Callable:
+    """Turn a RhoDataError into one red line and exit code 1 (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except RhoDataError as err:
+            errors.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=errors)
+
+
+@app.command()
+@user_errors
+def info(path: Path = typer.Argument(..., help="A rho-data file.")) -> None:
+    """Summary table: kind, structures, elements, basis sizes, producer, version, size."""
+    with open_file(path) as f:
+        table = Table(title=str(path), show_header=False)
+        table.add_row("kind", f.kind)
+        table.add_row("schema version", f"{f.version[0]}.{f.version[1]}")
+        table.add_row("structures", str(len(f)))
+        table.add_row("dataset id", f.dataset_id)
+        table.add_row("target", f.target)
+        counts: dict[int, int] = {}
+        atoms = []
+        for i in range(len(f)):
+            numbers = f.numbers(i)
+            atoms.append(len(numbers))
+            for z, c in zip(*np.unique(numbers, return_counts=True)):
+                counts[int(z)] = counts.get(int(z), 0) + int(c)
+        table.add_row("elements (atoms)", ", ".join(f"{symbol(z)} ({c})" for z, c in sorted(counts.items())) or "-")
+        if atoms:
+            table.add_row("atoms per structure", f"{min(atoms)} - {max(atoms)} (mean {np.mean(atoms):.1f})")
+        for sym in f.basis.symbols:
+            element = f.basis[sym]
+            kind = "Gaussian" if element.gaussians is not None else "numeric"
+            table.add_row(f"basis {sym}", f"{element.n_functions} functions, lmax {element.lmax}, {kind} radial, n_radial {list(element.n_radial)}")
+        p = f.provenance
+        table.add_row("producer", f"{p.producer} {p.producer_version}".strip() or "-")
+        for name in ("functional", "ao_basis", "aux_basis", "fit_metric", "created"):
+            if getattr(p, name):
+                table.add_row(name.replace("_", " "), getattr(p, name))
+        if f.metadata_names and len(f):
+            recorded = [n for n in f.metadata_names if np.isfinite(f.metadata_column(n)).any()]
+            table.add_row("metadata", ", ".join(recorded) or "-")
+        if f.extra_names:
+            table.add_row("extras", ", ".join(f.extra_names))
+        if f.field_names:
+            table.add_row("grid fields", ", ".join(f.field_names))
+        size = path.stat().st_size
+        table.add_row("size on disk", f"{size / 1e6:.2f} MB" + (f" ({size / len(f) / 1e3:.1f} kB per structure)" if len(f) else ""))
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def validate(path: Path = typer.Argument(..., help="A rho-data file.")) -> None:
+    """Check every invariant; print each failure (file, structure, field) and exit 1 if any."""
+    from .validate import validate_file
+
+    with progress_bar() as progress:
+        task = progress.add_task("validating", total=None)
+        problems = validate_file(path, progress=lambda k: progress.advance(task, k))
+    for problem in problems:
+        errors.print(f"[red]invalid:[/red] {problem.format(path)}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"{path}: valid")
+
+
+@app.command()
+@user_errors
+def split(
+    path: Path = typer.Argument(..., help="The dataset to split."),
+    sizes: List[float] = typer.Option([0.8, 0.1, 0.1], "--size", "-s", help="Fractions (< 1) or counts, one per part, e.g. -s 0.8 -s 0.1 -s 0.1."),
+    names: List[str] = typer.Option(["train", "val", "test"], "--name", "-n", help="Part names, one per size."),
+    seed: int = typer.Option(0, help="Seed of the shuffle."),
+    output: Path = typer.Option(Path("splits"), "--output", "-o", help="Directory for the index files <name>.idx."),
+) -> None:
+    """Reproducible train/val/test index files from a seed and fractions or counts."""
+    from .split import split_indices, write_index_file
+
+    if len(names) != len(sizes):
+        raise RhoDataError(f"{len(sizes)} sizes but {len(names)} names")
+    with open_file(path, "dataset") as f:
+        n, dataset_id = len(f), f.dataset_id
+    parts = split_indices(n, sizes, seed)
+    output.mkdir(parents=True, exist_ok=True)
+    for name, indices in zip(names, parts):
+        write_index_file(output / f"{name}.idx", indices, dataset_id=dataset_id,
+                         comment=f"split of {path.name} ({n} structures): part '{name}', sizes {list(sizes)}, seed {seed}")
+        console.print(f"{output / f'{name}.idx'}: {len(indices)} structures")
+
+
+@app.command()
+@user_errors
+def merge(
+    output: Path = typer.Argument(..., help="The merged file to write."),
+    inputs: List[Path] = typer.Argument(..., help="Files to merge, in order."),
+    overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
+) -> None:
+    """Merge files of one kind (e.g. one per parallel job) into one new file."""
+    from .merge import merge_files
+
+    with progress_bar() as progress:
+        task = progress.add_task("merging", total=None)
+        count = merge_files(output, inputs, overwrite=overwrite, progress=lambda k: progress.advance(task, k))
+    console.print(f"{output}: {count} structures from {len(inputs)} files")
+
+
+@app.command()
+@user_errors
+def export(
+    path: Path = typer.Argument(..., help="A dataset or predictions file."),
+    output: Path = typer.Option(..., "--output", "-o", help="The .mts file for the coefficients."),
+    projections: Optional[Path] = typer.Option(None, help="Also write the projections to this .mts file."),
+    overlap: Optional[Path] = typer.Option(None, help="Also write the overlap atom-pair blocks to this .mts file."),
+    indices: Optional[Path] = typer.Option(None, help="Only the structures of this index file (from 'split')."),
+) -> None:
+    """Export coefficients (and projections, overlaps) as metatensor TensorMaps (.mts)."""
+    from . import mts
+    from .split import read_index_file
+
+    with open_file(path) as f:
+        if f.kind == "grids":
+            raise RhoDataError("grid files have no coefficients to export", path=path)
+        selection = range(len(f)) if indices is None else read_index_file(indices, dataset_id=f.dataset_id, n_structures=len(f))
+        structures = [f[int(i)] for i in selection]
+        systems = [int(i) for i in selection]
+        numbers = [s.numbers for s in structures]
+        mts.save(output, mts.coefficients_to_tensormap(numbers, [s.coefficients for s in structures], f.basis, systems))
+        console.print(f"{output}: coefficients of {len(structures)} structures")
+        if projections is not None:
+            if not f.has_projections:
+                raise RhoDataError("stores no projections", path=path)
+            mts.save(projections, mts.coefficients_to_tensormap(numbers, [s.projections for s in structures], f.basis, systems))
+            console.print(f"{projections}: projections")
+        if overlap is not None:
+            if not f.has_overlap:
+                raise RhoDataError("stores no overlap", path=path)
+            mts.save(overlap, mts.overlap_to_tensormap(numbers, [s.overlap for s in structures], systems))
+            console.print(f"{overlap}: overlap blocks")
+
+
+@app.command()
+@user_errors
+def upgrade(
+    path: Path = typer.Argument(..., help="A rho-data file of an older schema version."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the upgraded file here instead of in place."),
+) -> None:
+    """Upgrade a file to the current schema version, one step at a time."""
+    from .upgrade import upgrade_file
+
+    steps = upgrade_file(path, output)
+    if len(steps) == 1:
+        console.print(f"{path}: already at schema version {steps[0][0]}.{steps[0][1]}")
+    else:
+        console.print(f"{output or path}: upgraded " + " -> ".join(f"{a}.{b}" for a, b in steps))

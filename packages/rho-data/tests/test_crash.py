@@ -1,0 +1,80 @@
+"""A writer killed with SIGKILL at any moment keeps every committed structure, exactly."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import assert_same_structure
+from rho_data import RhoDataError, RhoWriter, open_dataset
+from writer_process import structure
+
+HERE = Path(__file__).parent
+
+
+def start_writer(path: Path, resume: bool = False) -> subprocess.Popen:
+    args = [sys.executable, str(HERE / "writer_process.py"), str(path)] + (["--resume"] if resume else [])
+    return subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=HERE)
+
+
+def kill_after(process: subprocess.Popen, seconds: float) -> int:
+    """Once the writer has committed a structure, SIGKILL it ``seconds`` later.
+
+    Returns the number of commits it reported.
+    """
+    first = process.stdout.readline()
+    if not first:
+        raise RuntimeError(f"the writer exited before its first commit (code {process.wait()})")
+    time.sleep(seconds)
+    process.send_signal(signal.SIGKILL)
+    out, _ = process.communicate()
+    return 1 + len(out.split())
+
+
+def check(path: Path, reported: int) -> int:
+    with open_dataset(path) as f:
+        n = len(f)
+        # every reported commit is there; at most the one in flight beyond it
+        assert reported <= n <= reported + 1
+        for i in range(n):
+            assert_same_structure(f[i], structure(i))
+        return n
+
+
+def run_kills(tmp_path: Path, trials: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    path = tmp_path / "crash.h5"
+    total = 0
+    for trial in range(trials):
+        writer = start_writer(path, resume=trial > 0)
+        reported = kill_after(writer, rng.uniform(0.0, 0.3))
+        total = check(path, total + reported)
+    # the file is still appendable and readable afterwards
+    with RhoWriter(path) as w:
+        w.append(structure(len(w)))
+    check(path, total + 1)
+
+
+def test_sigkill_keeps_committed_structures(tmp_path):
+    run_kills(tmp_path, trials=3, seed=0)
+
+
+@pytest.mark.slow
+def test_sigkill_many_times(tmp_path):
+    run_kills(tmp_path, trials=30, seed=1)
+
+
+def test_second_writer_is_refused(tmp_path):
+    path = tmp_path / "busy.h5"
+    writer = start_writer(path)
+    try:
+        assert writer.stdout.readline(), "the writer did not start"
+        with pytest.raises(RhoDataError, match="another writer"):
+            RhoWriter(path)
+    finally:
+        writer.kill()
+        writer.communicate()
