@@ -1,0 +1,236 @@
+"""The ``aims-io`` command: options, prepare, run, status, import, export, parse."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+from rho_data import RhoDataError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from . import __version__
+from .errors import AimsIOError
+
+app = typer.Typer(help="FHI-aims for rho: prepare and run SCF / RI-fit / rebuild runs, check them, import them into rho-data.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+errors = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"aims-io {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+    """aims-io command line."""
+
+
+def user_errors(command: Callable) -> Callable:
+    """Bad input -> one red line, exit code 1, no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (AimsIOError, RhoDataError) as err:
+            errors.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=errors)
+
+
+def _settings(work: Path, config: list[Path] | None, overrides: list[str] | None, *, use_work: bool = True) -> dict:
+    from .settings import SETTINGS_FILE, load_settings
+
+    paths: list[Path] = []
+    if use_work and (work / SETTINGS_FILE).is_file():
+        paths.append(work / SETTINGS_FILE)
+    paths += list(config or [])
+    return load_settings(paths, list(overrides or []))
+
+
+WORK = typer.Option(Path("."), "--work", "-w", help="Work directory (holds scf/, ri/, rebuild/, jobs/, aims-io.yaml).")
+CONFIG = typer.Option(None, "--config", "-c", help="Settings YAML (any subset of `aims-io options`); repeatable.")
+SET = typer.Option(None, "--set", "-s", help="Override one setting: section.key=value (repeatable).")
+
+
+@app.command()
+def options() -> None:
+    """Print the default settings (YAML, with comments)."""
+    from .settings import defaults_text
+
+    typer.echo(defaults_text(), nl=False)
+
+
+@app.command()
+@user_errors
+def prepare(
+    stage: str = typer.Argument(..., help="scf or ri."),
+    structures: Path | None = typer.Argument(None, help="scf: structures file readable by ASE (xyz, extxyz, ...)."),
+    work: Path = WORK, config: list[Path] | None = CONFIG, overrides: list[str] | None = SET,
+) -> None:
+    """Write run directories: `scf STRUCTURES` (one per structure) or `ri` (one per finished SCF run)."""
+    from .prepare import prepare_ri, prepare_scf
+    from .settings import SETTINGS_FILE, dump
+
+    settings = _settings(work, config, overrides)
+    work.mkdir(parents=True, exist_ok=True)
+    if stage == "scf":
+        if structures is None:
+            raise AimsIOError("prepare scf needs a structures file")
+        import ase.io
+
+        from .geometry import Geometry
+
+        if not structures.is_file():
+            raise AimsIOError("structures file not found", path=structures)
+        try:
+            frames = ase.io.read(structures, ":")
+        except Exception as err:  # ASE raises many types for unreadable files
+            raise AimsIOError(f"ASE cannot read it: {err}", path=structures) from None
+        dirs = prepare_scf(work, [Geometry.from_ase(a) for a in frames], settings,
+                           [str(a.info.get("name", a.get_chemical_formula())) for a in frames])
+        dump(settings, work / SETTINGS_FILE)
+        console.print(f"prepared {len(dirs)} SCF runs under {work / 'scf'}; settings in {work / SETTINGS_FILE}")
+    elif stage == "ri":
+        prepared, skipped = prepare_ri(work, settings)
+        dump(settings, work / SETTINGS_FILE)
+        console.print(f"prepared {len(prepared)} RI-fit runs under {work / 'ri'}")
+        if skipped:
+            errors.print(f"[yellow]{len(skipped)} SCF runs have not finished; run `aims-io status scf` and prepare ri again later[/yellow]")
+    else:
+        raise AimsIOError(f"prepare: unknown stage '{stage}' (scf or ri; rebuild runs come from `aims-io export`)")
+
+
+@app.command()
+@user_errors
+def run(
+    stage: str = typer.Argument(..., help="scf, ri or rebuild/<name>."),
+    work: Path = WORK, config: list[Path] | None = CONFIG, overrides: list[str] | None = SET,
+    wait: bool = typer.Option(False, help="SLURM: block until the array has finished (sbatch --wait)."),
+) -> None:
+    """Run the stage's runs that have not finished (resumes; failed runs are run again)."""
+    from .layout import run_dirs, stage_dir
+    from .prepare import run_dirs_now
+
+    settings = _settings(work, config, overrides)
+    dirs = run_dirs(stage_dir(work, stage))
+    if not dirs:
+        raise AimsIOError(f"no run directories for stage '{stage}' (run `aims-io prepare` first)", path=stage_dir(work, stage))
+    with _progress() as progress:
+        task = progress.add_task(f"FHI-aims {stage}", total=len(dirs))
+        failed = []
+
+        def done(state) -> None:
+            progress.advance(task)
+            if state.state != "finished":
+                failed.append(state)
+
+        started, job = run_dirs_now(dirs, work, settings, stage, wait=wait, on_done=done)
+        progress.update(task, completed=len(dirs) if job is None else len(dirs) - len(started))
+    if job is not None:
+        console.print(f"submitted SLURM array {job} with {len(started)} runs; check with `aims-io status {stage} -w {work}`")
+    else:
+        console.print(f"ran {len(started)} runs ({len(dirs) - len(started)} already finished or running)")
+    for state in failed:
+        errors.print(f"[red]failed:[/red] {state.run_dir}: {state.reason}", highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def status(
+    stage: str = typer.Argument(..., help="scf, ri or rebuild/<name>."),
+    work: Path = WORK,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per run instead of a table."),
+) -> None:
+    """Finished / running / failed / not started per run (one look, no waiting)."""
+    from .layout import run_dirs, stage_dir
+    from .status import stage_states
+
+    states = stage_states(run_dirs(stage_dir(work, stage)))
+    if as_json:
+        for s in states:
+            console.print(json.dumps({"run_dir": str(s.run_dir), "state": s.state, "reason": s.reason}), highlight=False, soft_wrap=True)
+        return
+    counts: dict[str, int] = {}
+    for s in states:
+        counts[s.state] = counts.get(s.state, 0) + 1
+    table = Table(title=f"{stage}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    table.add_column("run")
+    table.add_column("state")
+    table.add_column("reason")
+    colour = {"finished": "green", "running": "cyan", "failed": "red", "not started": "yellow"}
+    for s in states:
+        table.add_row(s.run_dir.name, f"[{colour[s.state]}]{s.state}[/]", s.reason)
+    console.print(table)
+
+
+@app.command("import")
+@user_errors
+def import_(
+    root: Path = typer.Argument(..., help="Root of a tree of finished RI-fit runs (e.g. <work>/ri)."),
+    out: Path = typer.Argument(..., help="rho-data dataset to create (or append to)."),
+    threshold: float = typer.Option(0.0, help="Drop off-diagonal overlap atom-pair blocks with max |S| <= this."),
+) -> None:
+    """Import RI-fit runs into one rho-data dataset; failed runs are reported, the rest imported."""
+    from .importer import find_runs, import_tree
+
+    total = len(find_runs(root))
+    with _progress() as progress:
+        task = progress.add_task("importing", total=total)
+        report = import_tree(root, out, threshold=threshold, on_progress=lambda run_dir, err: progress.advance(task))
+    console.print(f"{out}: imported {len(report.imported)}, already present {len(report.skipped)}, failed {len(report.failed)}",
+                  highlight=False, soft_wrap=True)
+    for run_dir, message in report.failed:
+        errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def export(
+    predictions: Path = typer.Argument(..., help="rho-data predictions file."),
+    dataset: Path = typer.Argument(..., help="The dataset the predictions belong to (made by aims-io import)."),
+    name: str = typer.Option("predicted", help="Name of this coefficient set (directory rebuild/<name>)."),
+    work: Path = WORK, config: list[Path] | None = CONFIG, overrides: list[str] | None = SET,
+) -> None:
+    """Write FHI-aims rebuild run directories for predicted coefficients; run them with `aims-io run rebuild/<name>`."""
+    from .export import export_predictions
+
+    settings = _settings(work, config, overrides)
+    dirs = export_predictions(predictions, dataset, work, name, settings)
+    console.print(f"wrote {len(dirs)} rebuild runs under {work / 'rebuild' / name}")
+
+
+@app.command()
+@user_errors
+def parse(path: Path = typer.Argument(..., help="An aims.out file.")) -> None:
+    """Print what aims-io reads from an aims.out, as JSON."""
+    from .aimsout import parse_aims_out
+
+    console.print(json.dumps(parse_aims_out(path).to_dict(), indent=1), highlight=False, soft_wrap=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,116 @@
+"""``geometry.in``: molecules and periodic cells, ghost sites written as ``empty``.
+
+Positions and lattice vectors are in Angstrom, as FHI-aims reads them. FHI-aims treats a
+structure either as a cluster (no ``lattice_vector``) or as 3D periodic: partial periodicity
+is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase.data import atomic_numbers, chemical_symbols
+
+from .errors import AimsIOError
+
+
+@dataclass
+class Geometry:
+    """Atomic numbers, positions (Angstrom), cell rows (Angstrom), pbc and ghost flags."""
+
+    numbers: np.ndarray
+    positions: np.ndarray
+    cell: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
+    pbc: np.ndarray = field(default_factory=lambda: np.zeros(3, dtype=bool))
+    ghost: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.numbers = np.asarray(self.numbers, dtype=np.int64).reshape(-1)
+        self.positions = np.asarray(self.positions, dtype=np.float64).reshape(-1, 3)
+        self.cell = np.asarray(self.cell, dtype=np.float64).reshape(3, 3)
+        self.pbc = np.asarray(self.pbc, dtype=bool).reshape(-1)
+        if self.pbc.shape == (1,):
+            self.pbc = np.repeat(self.pbc, 3)
+        self.ghost = np.zeros(len(self.numbers), dtype=bool) if self.ghost is None else np.asarray(self.ghost, dtype=bool)
+
+    @property
+    def symbols(self) -> list[str]:
+        return [chemical_symbols[int(z)] for z in self.numbers]
+
+    @classmethod
+    def from_ase(cls, atoms, ghost: np.ndarray | None = None) -> Geometry:
+        """From ase.Atoms; ghost sites from ``ghost`` or a per-atom array ``atoms.arrays['ghost']``."""
+        if ghost is None and "ghost" in atoms.arrays:
+            ghost = atoms.arrays["ghost"]
+        return cls(atoms.numbers, atoms.positions, np.asarray(atoms.cell[:]), atoms.pbc, ghost)
+
+
+def geometry_text(geometry: Geometry, *, where: str = "geometry.in") -> str:
+    """The text of geometry.in."""
+    g = geometry
+    if g.pbc.any() and not g.pbc.all():
+        raise AimsIOError(f"FHI-aims needs periodicity in all 3 directions or none, got pbc={g.pbc.tolist()}", path=where)
+    if not np.isfinite(g.positions).all():
+        raise AimsIOError("positions are not finite", path=where)
+    lines = ["# geometry.in written by aims-io (Angstrom)"]
+    if g.pbc.all():
+        if abs(np.linalg.det(g.cell)) < 1e-10:
+            raise AimsIOError("periodic structure with a cell of zero volume", path=where)
+        lines += [f"lattice_vector {v[0]:.10f} {v[1]:.10f} {v[2]:.10f}" for v in g.cell]
+    for z, (x, y, zz), ghost in zip(g.numbers, g.positions, g.ghost):
+        if not 0 < z < len(chemical_symbols):
+            raise AimsIOError(f"atomic number {z} is not an element", path=where)
+        lines.append(f"{'empty' if ghost else 'atom'} {x:.10f} {y:.10f} {zz:.10f} {chemical_symbols[int(z)]}")
+    return "\n".join(lines) + "\n"
+
+
+def write_geometry(geometry: Geometry, path: str | Path) -> None:
+    Path(path).write_text(geometry_text(geometry, where=str(path)))
+
+
+def read_geometry(path: str | Path) -> Geometry:
+    """Atoms (``atom``, ``atom_frac``), ghost sites (``empty``) and ``lattice_vector`` lines."""
+    path = Path(path)
+    if not path.is_file():
+        raise AimsIOError("missing file", path=path)
+    cell, numbers, positions, ghost, frac = [], [], [], [], []
+    for k, raw in enumerate(path.read_text().splitlines(), 1):
+        words = raw.split("#", 1)[0].split()
+        if not words:
+            continue
+        kind = words[0]
+        if kind not in ("lattice_vector", "atom", "atom_frac", "empty"):
+            continue
+        try:
+            xyz = [float(w) for w in words[1:4]]
+        except ValueError:
+            raise AimsIOError(f"line {k}: cannot read coordinates from {raw.strip()!r}", path=path) from None
+        if len(xyz) != 3:
+            raise AimsIOError(f"line {k}: expected 3 coordinates in {raw.strip()!r}", path=path)
+        if kind == "lattice_vector":
+            cell.append(xyz)
+            continue
+        if len(words) < 5:
+            raise AimsIOError(f"line {k}: no species in {raw.strip()!r}", path=path)
+        species = words[4]
+        element = species.split("_")[0]
+        if element not in atomic_numbers or element == "X":
+            raise AimsIOError(f"line {k}: species '{species}' is not an element", path=path)
+        numbers.append(atomic_numbers[element])
+        positions.append(xyz)
+        ghost.append(kind == "empty")
+        frac.append(kind == "atom_frac")
+    if not numbers:
+        raise AimsIOError("has no atoms", path=path)
+    if len(cell) not in (0, 3):
+        raise AimsIOError(f"has {len(cell)} lattice_vector lines, expected 0 or 3", path=path)
+    cell_array = np.array(cell) if cell else np.zeros((3, 3))
+    pos = np.array(positions)
+    frac_mask = np.array(frac)
+    if frac_mask.any():
+        if not cell:
+            raise AimsIOError("atom_frac needs lattice vectors", path=path)
+        pos[frac_mask] = pos[frac_mask] @ cell_array
+    return Geometry(np.array(numbers), pos, cell_array, np.full(3, bool(cell)), np.array(ghost))

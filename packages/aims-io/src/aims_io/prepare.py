@@ -1,0 +1,115 @@
+"""Preparing run directories for the SCF, RI-fit and rebuild stages, and running a stage."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .control import write_control
+from .errors import AimsIOError
+from .geometry import Geometry, read_geometry, write_geometry
+from .layout import RUN_INFO, check_name, read_json, run_dirs, stage_dir, write_json
+from .runner import pending, run_local
+from .status import RunState, aims_finished
+
+RESTART_GLOB = "D_spin_*"
+
+
+def structure_label(index: int) -> str:
+    return f"{index:06d}"
+
+
+def prepare_scf(work: Path, structures: Sequence[Geometry], settings: dict, names: Sequence[str] | None = None) -> list[Path]:
+    """One SCF run directory per structure (existing finished runs are left alone)."""
+    out = []
+    for i, geometry in enumerate(structures):
+        label = structure_label(i)
+        run_dir = stage_dir(work, "scf") / label
+        if aims_finished(run_dir):
+            out.append(run_dir)
+            continue
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_geometry(geometry, run_dir / "geometry.in")
+        write_control(run_dir / "control.in", "scf", settings["dft"], geometry)
+        write_json(run_dir / RUN_INFO, {"stage": "scf", "label": label, "index": i, "name": names[i] if names else ""})
+        out.append(run_dir)
+    return out
+
+
+def prepare_ri(work: Path, settings: dict) -> tuple[list[Path], list[Path]]:
+    """An RI-fit run directory for every finished SCF run, linking its restart files.
+
+    Returns (prepared, skipped: SCF runs not finished).
+    """
+    prepared, skipped = [], []
+    for scf_dir in run_dirs(stage_dir(work, "scf")):
+        if not aims_finished(scf_dir):
+            skipped.append(scf_dir)
+            continue
+        restart = sorted(scf_dir.glob(RESTART_GLOB))
+        if not restart:
+            raise AimsIOError(f"finished but wrote no restart files ({RESTART_GLOB}); was elsi_restart set?", path=scf_dir)
+        info = read_json(scf_dir / RUN_INFO)
+        run_dir = stage_dir(work, "ri") / scf_dir.name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        geometry = read_geometry(scf_dir / "geometry.in")
+        write_geometry(geometry, run_dir / "geometry.in")
+        write_control(run_dir / "control.in", "ri", settings["dft"], geometry)
+        for f in restart:
+            link = run_dir / f.name
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(f.resolve())
+        write_json(run_dir / RUN_INFO, {**info, "stage": "ri", "scf_dir": str(scf_dir.resolve())})
+        prepared.append(run_dir)
+    return prepared, skipped
+
+
+def coefficients_digest(values: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(values, dtype=np.float64).tobytes()).hexdigest()
+
+
+def write_coefficients(path: Path, values: np.ndarray) -> None:
+    """One value per line, full double precision (what FHI-aims reads with ri_density_restart)."""
+    np.savetxt(path, np.asarray(values, dtype=np.float64), fmt="%.17E")
+
+
+def prepare_rebuild(run_dir: Path, geometry: Geometry, aims_coefficients: np.ndarray, settings: dict, info: dict) -> bool:
+    """A rebuild run directory for coefficients already in FHI-aims order.
+
+    Returns False (and leaves it alone) when it has already finished with these exact
+    coefficients, True when it must run.
+    """
+    digest = coefficients_digest(aims_coefficients)
+    old = read_json(run_dir / RUN_INFO)
+    if aims_finished(run_dir) and old.get("coefficients_sha1") == digest:
+        return False
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("aims.out", "rho_rebuilt_ri.out", "partition_tab.out"):
+        (run_dir / stale).unlink(missing_ok=True)
+    write_geometry(geometry, run_dir / "geometry.in")
+    write_control(run_dir / "control.in", "rebuild", settings["dft"], geometry)
+    write_coefficients(run_dir / "ri_restart_coeffs.out", aims_coefficients)
+    write_json(run_dir / RUN_INFO, {**info, "stage": "rebuild", "coefficients_sha1": digest})
+    return True
+
+
+def run_dirs_now(dirs: list[Path], work: Path, settings: dict, name: str, *, wait: bool = False,
+                 on_done: Callable[[RunState], None] | None = None) -> tuple[list[Path], str | None]:
+    """Run the not-finished, not-running ones of ``dirs`` with the configured backend.
+
+    Local runs block until done. SLURM submits one array (and blocks only with ``wait``).
+    Returns (directories started, SLURM job id or None).
+    """
+    todo, _ = pending(dirs)
+    if not todo:
+        return [], None
+    if settings["hpc"]["backend"] == "slurm":
+        from .slurm import submit
+
+        return todo, submit(todo, settings, Path(work) / "jobs", check_name(name.replace("/", "-"), "job name"), wait=wait)
+    run_local(todo, settings, on_done)
+    return todo, None

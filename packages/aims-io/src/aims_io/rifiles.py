@@ -1,0 +1,106 @@
+"""One finished RI-fit run directory -> canonical coefficients, projections, overlap.
+
+Files read (``ri_full_output``): ``aims.out``, ``geometry.in``, ``basis_info.out``,
+``ri_restart_coeffs.out`` (coefficients d), ``ri_projections.out`` (w_a = integral phi_a rho),
+``ri_ovlp.out`` (S), and, when present, the grid files ``rho_scf.out``, ``rho_rebuilt_ri.out``,
+``partition_tab.out`` for the fit quality on FHI-aims's grid. Every check failure raises
+:class:`AimsIOError` naming ``<run dir>/<file>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rho_data import BlockSparseOverlap
+
+from .aimsout import AimsOutput, parse_aims_out, tail
+from .basis_info import n_functions, read_basis_info
+from .errors import AimsIOError
+from .floats import read_floats
+from .geometry import Geometry, read_geometry
+from .grids import read_fields
+from .order import AimsOrder, order_for_run
+
+GRID_FILES = {"scf": "rho_scf.out", "ri": "rho_rebuilt_ri.out"}
+
+
+@dataclass
+class RIRun:
+    run_dir: Path
+    aims: AimsOutput
+    geometry: Geometry
+    atom_counts: list[tuple[int, ...]]
+    order: AimsOrder
+    coefficients: np.ndarray
+    projections: np.ndarray
+    overlap: BlockSparseOverlap | None = None
+    fit_quality: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_functions(self) -> int:
+        return len(self.coefficients)
+
+
+def read_finished_aims_out(run_dir: Path) -> AimsOutput:
+    aims = parse_aims_out(run_dir / "aims.out")
+    if not aims.finished:
+        raise AimsIOError(f"FHI-aims did not finish (no 'Have a nice day.'); last lines: {tail(run_dir / 'aims.out', 3)}",
+                          path=run_dir / "aims.out")
+    if aims.version_number is None:
+        raise AimsIOError(f"cannot read the FHI-aims version (got {aims.version!r})", path=run_dir / "aims.out")
+    return aims
+
+
+def read_ri_run(run_dir: str | Path, *, overlap: bool = True, threshold: float = 0.0) -> RIRun:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise AimsIOError("run directory not found", path=run_dir)
+    aims = read_finished_aims_out(run_dir)
+    geometry = read_geometry(run_dir / "geometry.in")
+    if geometry.ghost.any():
+        raise AimsIOError("has ghost sites ('empty'); importing them into rho-data is not supported", path=run_dir / "geometry.in")
+    counts = read_basis_info(run_dir / "basis_info.out")
+    if len(counts) != len(geometry.numbers):
+        raise AimsIOError(f"describes {len(counts)} atoms, geometry.in has {len(geometry.numbers)}", path=run_dir / "basis_info.out")
+    if aims.n_atoms is not None and aims.n_atoms != len(geometry.numbers):
+        raise AimsIOError(f"reports {aims.n_atoms} atoms, geometry.in has {len(geometry.numbers)}", path=run_dir / "aims.out")
+    sizes = np.array([n_functions(c) for c in counts], dtype=np.int64)
+    n = int(sizes.sum())
+    if aims.n_auxiliary is not None and aims.n_auxiliary != n:
+        raise AimsIOError(f"reports {aims.n_auxiliary} auxiliary functions, basis_info.out gives {n}", path=run_dir / "aims.out")
+    order = order_for_run(run_dir, aims.version_number, counts)
+    coefficients = order.to_canonical(_vector(run_dir / "ri_restart_coeffs.out", n))
+    projections = order.to_canonical(_vector(run_dir / "ri_projections.out", n))
+    run = RIRun(run_dir, aims, geometry, counts, order, coefficients, projections)
+    if overlap:
+        from .overlap import read_overlap
+
+        run.overlap = read_overlap(run_dir / "ri_ovlp.out", sizes, order, threshold)
+    run.fit_quality = fit_quality(run_dir)
+    return run
+
+
+def _vector(path: Path, n: int) -> np.ndarray:
+    values = read_floats(path)
+    if len(values) != n:
+        raise AimsIOError(f"has {len(values)} values, basis_info.out gives {n} auxiliary functions", path=path)
+    return values
+
+
+def fit_quality(run_dir: Path) -> dict[str, float]:
+    """Fit quality on FHI-aims's grid, when the grid files are there.
+
+    n_electrons_fit = sum_k w_k rho_RI(r_k); fit_squared_error = sum_k w_k (rho_RI - rho_SCF)^2;
+    fit_nmae_percent = 100 sum_k w_k |rho_RI - rho_SCF| / sum_k w_k rho_SCF.
+    """
+    if not all((run_dir / f).is_file() for f in (*GRID_FILES.values(), "partition_tab.out")):
+        return {}
+    _, w, fields = read_fields(run_dir, GRID_FILES)
+    diff = fields["ri"] - fields["scf"]
+    return {
+        "n_electrons_fit": float(w @ fields["ri"]),
+        "fit_squared_error": float(w @ diff**2),
+        "fit_nmae_percent": float(100.0 * (w @ np.abs(diff)) / (w @ fields["scf"])),
+    }

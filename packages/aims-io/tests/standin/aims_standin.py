@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Stand-in for the FHI-aims executable, for testing aims-io's run orchestration.
+
+NOT FHI-aims. It is started like ``aims.x`` in a run directory (stdout -> aims.out) and
+writes *recorded* FHI-aims outputs of one real run (the fixture directory named by
+``AIMS_STANDIN_DATA``, e.g. ../shared/fixtures/fhi-aims/qm7-0-CH4) plus a SYNTHETIC aims.out
+(labelled as such, with the facts FHI-aims printed for that run, from its calc_info.json).
+
+What it does per stage (read from control.in):
+- SCF (``elsi_restart write``): writes a placeholder restart file D_spin_01_kpt_000001.csc.
+- RI fit (``ri_skip_scf``): refuses to run without that restart file in the run directory
+  (so the SCF -> RI restart hand-over is tested); copies the recorded basis_info.out,
+  ri_restart_coeffs.out, ri_projections.out, ri_ovlp.out; writes grid files on its own grid.
+- rebuild (``ri_density_restart read``): reads ri_restart_coeffs.out and writes
+  rho_rebuilt_ri.out and partition_tab.out on its own grid.
+
+Its grid is not FHI-aims's: N points (N = number of auxiliary functions) at seeded random
+positions with seeded random weights w_k, and the field of coefficients c is
+f_k = (L^T c)_k / sqrt(w_k) with S = L L^T the recorded overlap. Hence
+sum_k w_k f_k g_k = c^T S c' exactly: grid integrals of squared differences equal the
+overlap quadratic form, as on FHI-aims's grid up to its integration error. rho_scf.out is the
+RI density on that grid (the stand-in has no SCF density).
+
+Knobs (environment): AIMS_STANDIN_SLEEP (seconds before finishing), AIMS_STANDIN_VERSION
+(version to print; < 240403 writes the legacy order and signs with idx_prodbas_details.out and
+prodbas_condon_shotley_list.out, unless AIMS_STANDIN_LEGACY_FILES=0), AIMS_STANDIN_SHUFFLE=1
+(grid rows of rho files in another order than partition_tab.out). A geometry whose atoms
+differ from the recording makes it crash like FHI-aims would (truncated aims.out, exit 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BOHR = 0.529177210903  # Angstrom
+
+
+def read_floats(path: Path) -> np.ndarray:
+    return np.array(path.read_bytes().replace(b"D", b"E").split(), dtype=np.float64)
+
+
+def read_atoms(path: Path) -> list[tuple[str, np.ndarray]]:
+    atoms = []
+    for line in path.read_text().splitlines():
+        w = line.split("#")[0].split()
+        if w and w[0] in ("atom", "empty"):
+            atoms.append((w[4], np.array([float(x) for x in w[1:4]])))
+    return atoms
+
+
+def basis_counts(path: Path) -> list[list[int]]:
+    atoms: list[list[int]] = []
+    for line in path.read_text().splitlines():
+        w = line.split()
+        if w[:1] == ["atom"]:
+            atoms.append([])
+        elif w[:3] == ["For", "L", "="]:
+            atoms[-1].append(int(w[6]))
+    return atoms
+
+
+def legacy_layout(counts: list[list[int]]):
+    """A made-up 'old FHI-aims' order: radial blocks shuffled per atom (seeded), CS sign dropped."""
+    rng = np.random.default_rng(7)
+    labels, start = [], 0
+    file_of_canonical = []
+    for a, nr in enumerate(counts):
+        blocks = []
+        offset = 0
+        for l, n in enumerate(nr):
+            for k in range(n):
+                radial = sum(nr[:l]) + k + 1
+                blocks.append([(start + offset + (m + l), a + 1, l, radial, m) for m in range(-l, l + 1)])
+                offset += 2 * l + 1
+        order = rng.permutation(len(blocks))
+        for b in order:
+            file_of_canonical.extend(row[0] for row in blocks[b])
+            labels.extend(row[1:] for row in blocks[b])
+        start += offset
+    perm = np.array(file_of_canonical)  # file position f holds canonical function perm[f]
+    labels = np.array(labels)
+    sign = np.where((labels[:, 3] > 0) & (labels[:, 3] % 2 == 1), -1.0, 1.0)  # per file position
+    return perm, sign, labels
+
+
+class Recording:
+    def __init__(self, data: Path):
+        self.data = data
+        self.info = json.loads((data / "calc_info.json").read_text())
+        self.atoms = read_atoms(data / "geometry.in")
+        self.counts = basis_counts(data / "basis_info.out")
+        self.n = sum(sum(c * (2 * l + 1) for l, c in enumerate(nr)) for nr in self.counts)
+
+    def overlap(self) -> np.ndarray:
+        tri = read_floats(self.data / "ri_ovlp.out")
+        s = np.zeros((self.n, self.n))
+        s[np.triu_indices(self.n)] = tri
+        return s + np.triu(s, 1).T
+
+    def grid(self):
+        rng = np.random.default_rng(12345)
+        centre = np.mean([p for _, p in self.atoms], axis=0) / BOHR
+        points = centre + rng.normal(scale=2.0, size=(self.n, 3))
+        weights = rng.uniform(0.5, 1.5, size=self.n)
+        chol = np.linalg.cholesky(self.overlap())
+        return points, weights, chol
+
+    def field(self, coefficients: np.ndarray):
+        points, weights, chol = self.grid()
+        return points, weights, (chol.T @ coefficients) / np.sqrt(weights)
+
+
+def write_grid(path: Path, points: np.ndarray, values: np.ndarray, order: np.ndarray | None = None) -> None:
+    rows = np.column_stack([points, values])
+    if order is not None:
+        rows = rows[order]
+    np.savetxt(path, rows, fmt="%.15E")
+
+
+def aims_out(rec: Recording, version: str, stage: str, finished: bool, n_aux: int | None) -> str:
+    i = rec.info
+    lines = [
+        "SYNTHETIC aims.out written by the aims-io test stand-in (tests/standin/aims_standin.py).",
+        "It is NOT FHI-aims output; the numbers are those FHI-aims printed for the recorded run",
+        f"(from {rec.data.name}/calc_info.json). Stage: {stage}.",
+        "",
+        f"  FHI-aims version      : {version}",
+        f"  Commit number         : {i['aims']['commit']}",
+        f"  | Number of atoms                   :        {i['num_atoms']}",
+        f"  | Number of spin channels           :        {i['num_spin_states']}",
+        f"  | Net number of integration points:    {i['num_int_points']['net']}",
+        f"  | of which are non-zero points    :    {i['num_int_points']['non-zero']}",
+    ]
+    if not finished:
+        return "\n".join(lines + ["  *** stand-in: the geometry is not the recorded one; stopping like a crashed run", ""])
+    if n_aux is not None:
+        lines.append(f"  | Shrink_full_auxil_basis : there are totally {n_aux} partial auxiliary wave functions.")
+    lines += [
+        f"  | Chemical potential (Fermi level):    {i['fermi_eV']:.8f} eV",
+        f"  Highest occupied state (VBM) at    {i['homo_eV']:.8f} eV",
+        f"  Lowest unoccupied state (CBM) at    {i['lumo_eV']:.8f} eV",
+        "",
+        "  Self-consistency cycle converged.",
+        "",
+        f"  | Total energy of the DFT / Hartree-Fock s.c.f. calculation      :          {i['tot_energy_eV']:.9f} eV",
+        "",
+        "------------------------------------------------------------",
+        "          Leaving FHI-aims.",
+        "",
+        "          Computational steps:",
+        f"          | Number of self-consistency cycles          :           {i['scf']['num_cycles']}",
+        "",
+        "          Detailed time accounting                     :  max(cpu_time)    wall_clock(cpu1)",
+        f"          | Total time                                 :        {i['time']['max(cpu_time)']:.3f} s           {i['time']['wall_clock(cpu1)']:.3f} s",
+        "",
+        "          Have a nice day.",
+        "------------------------------------------------------------",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    data = Path(os.environ["AIMS_STANDIN_DATA"])
+    rec = Recording(data)
+    here = Path.cwd()
+    control = (here / "control.in").read_text()
+    version = os.environ.get("AIMS_STANDIN_VERSION", rec.info["aims"]["version"])
+    legacy = int(version[:6]) < 240403
+    stage = "rebuild" if "ri_density_restart" in control and "read" in control.split("ri_density_restart", 1)[1].split("\n")[0] \
+        else "ri" if "ri_skip_scf" in control else "scf"
+    time.sleep(float(os.environ.get("AIMS_STANDIN_SLEEP", "0")))
+    atoms = read_atoms(here / "geometry.in")
+    same = len(atoms) == len(rec.atoms) and all(
+        s == r and np.allclose(p, q, atol=1e-6) for (s, p), (r, q) in zip(atoms, rec.atoms))
+    if not same:
+        sys.stdout.write(aims_out(rec, version, stage, False, None))
+        return 1
+    shuffle = np.random.default_rng(3).permutation(rec.n) if os.environ.get("AIMS_STANDIN_SHUFFLE") == "1" else None
+    if stage == "scf":
+        if "elsi_restart" not in control:
+            sys.stderr.write("stand-in: SCF without elsi_restart write\n")
+            return 1
+        (here / "D_spin_01_kpt_000001.csc").write_text("aims-io stand-in: placeholder for an ELSI restart file\n")
+        sys.stdout.write(aims_out(rec, version, stage, True, None))
+        return 0
+    if stage == "ri":
+        if not (here / "D_spin_01_kpt_000001.csc").exists():
+            sys.stdout.write(aims_out(rec, version, stage, False, None) + "  *** restart file D_spin_01_kpt_000001.csc not found\n")
+            return 1
+        shutil.copyfile(data / "basis_info.out", here / "basis_info.out")
+        d = read_floats(data / "ri_restart_coeffs.out")
+        w = read_floats(data / "ri_projections.out")
+        if legacy:
+            perm, sign, labels = legacy_layout(rec.counts)
+            s = rec.overlap()
+            np.savetxt(here / "ri_restart_coeffs.out", sign * d[perm], fmt="%.17E")
+            np.savetxt(here / "ri_projections.out", sign * w[perm], fmt="%.17E")
+            s_file = (sign[:, None] * sign[None, :]) * s[np.ix_(perm, perm)]
+            np.savetxt(here / "ri_ovlp.out", s_file[np.triu_indices(rec.n)], fmt="%.17E")
+            if os.environ.get("AIMS_STANDIN_LEGACY_FILES", "1") == "1":
+                rows = np.column_stack([np.arange(1, rec.n + 1), labels])
+                np.savetxt(here / "idx_prodbas_details.out", rows, fmt="%d")
+                np.savetxt(here / "prodbas_condon_shotley_list.out", np.flatnonzero(sign < 0) + 1, fmt="%d")
+        else:
+            for name in ("ri_restart_coeffs.out", "ri_projections.out", "ri_ovlp.out"):
+                shutil.copyfile(data / name, here / name)
+        points, weights, rho = rec.field(d)
+        write_grid(here / "partition_tab.out", points, weights)
+        write_grid(here / "rho_rebuilt_ri.out", points, rho, shuffle)
+        write_grid(here / "rho_scf.out", points, rho, shuffle)
+        sys.stdout.write(aims_out(rec, version, stage, True, rec.n))
+        return 0
+    coefficients = read_floats(here / "ri_restart_coeffs.out")
+    if legacy:
+        perm, sign, _ = legacy_layout(rec.counts)
+        canonical = np.empty(rec.n)
+        canonical[perm] = sign * coefficients
+        coefficients = canonical
+    points, weights, rho = rec.field(coefficients)
+    write_grid(here / "partition_tab.out", points, weights)
+    write_grid(here / "rho_rebuilt_ri.out", points, rho, shuffle)
+    sys.stdout.write(aims_out(rec, version, stage, True, rec.n))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
