@@ -1,0 +1,111 @@
+"""pyscf-io benchmarks (numbers in the package README).
+
+1. Fit floor per auxiliary basis: %NMAE of the RI density against the SCF density for water,
+   PBE/def2-SVP, grid level 3, with the number of aux functions, the metric's condition and
+   the fit time.
+2. Throughput: structures per minute of `pyscf-io run --workers 2` (end to end, including
+   process start and the merge) for jiggled waters and for a 20-atom molecule (n-hexane).
+
+    python benchmarks/benchmark.py            # both
+    python benchmarks/benchmark.py --fit-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from pyscf_io.compute import compute_structure
+from pyscf_io.config import load_settings
+from pyscf_io.context import RunContext
+from pyscf_io.geometry import InputStructure
+
+WATER = ((8, (0.0, 0.0, 0.1173)), (1, (0.0, 0.7572, -0.4692)), (1, (0.0, -0.7572, -0.4692)))
+
+
+def hexane() -> list[tuple[str, tuple[float, float, float]]]:
+    """n-hexane, C6H14 (20 atoms): an all-anti zigzag chain with tetrahedral hydrogens."""
+    atoms = []
+    for i in range(6):
+        s = 1 if i % 2 == 0 else -1
+        c = np.array([1.2576 * i, 0.4288 * s, 0.0])
+        atoms.append(("C", tuple(c)))
+        for z in (0.8870, -0.8870):
+            atoms.append(("H", tuple(c + np.array([0.0, 0.5132 * s, z]))))
+        if i in (0, 5):
+            atoms.append(("H", tuple(c + np.array([-1.0275 if i == 0 else 1.0275, -0.3632 * s, 0.0]))))
+    return atoms
+
+
+def xyz(frames) -> str:
+    out = []
+    for label, atoms in frames:
+        out += [str(len(atoms)), f'label="{label}"'] + [f"{s} {x:.6f} {y:.6f} {z:.6f}" for s, (x, y, z) in atoms]
+    return "\n".join(out) + "\n"
+
+
+def fit_table() -> None:
+    water = InputStructure("bench", 0, "water", tuple(z for z, _ in WATER), tuple(p for _, p in WATER))
+    rows = [("def2-universal-jkfit", None, "coulomb"), ("def2-universal-jkfit", None, "overlap"),
+            ("etb", 2.0, "coulomb"), ("etb", 1.8, "coulomb"), ("etb", 1.6, "coulomb"), ("etb", 1.6, "overlap"),
+            ("etb", 1.4, "coulomb")]
+    print("| aux basis | metric | aux functions | %NMAE vs SCF | N_fit - 10 | metric condition | dropped | fit time (s) | structure time (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for aux, beta, metric in rows:
+        overrides = {"aux_basis": aux, "fit_metric": metric}
+        if beta is not None:
+            overrides["etb_beta"] = beta
+        ctx = RunContext.build(load_settings(overrides=overrides), {1, 8})
+        compute_structure(water, ctx)  # warm-up (basis parsing, libxc)
+        t0 = time.perf_counter()
+        s = compute_structure(water, ctx)
+        total = time.perf_counter() - t0
+        m = s.metadata
+        name = f"etb beta={beta}" if beta else aux
+        print(f"| {name} | {metric} | {len(s.coefficients)} | {m['fit_nmae_percent']:.3f} | {m['n_electrons_fit'] - 10:+.1e} | "
+              f"{m['fit_condition']:.1e} | {int(m['fit_dropped'])} | {m['time_fit_s']:.3f} | {total:.2f} |")
+
+
+def throughput(name: str, frames, workers: int = 2) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        geometry = Path(tmp) / "in.xyz"
+        geometry.write_text(xyz(frames))
+        cmd = [sys.executable, "-m", "pyscf_io", "run", str(geometry), "-o", str(Path(tmp) / "out.h5"),
+               "--workers", str(workers), "-q"]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+    print(f"| {name} | {len(frames)} | {workers} | {wall:.1f} | {60 * len(frames) / wall:.1f} |")
+
+
+def jiggle(atoms, n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return [(f"s{k}", [(s, tuple(np.array(p) + rng.normal(scale=0.02, size=3))) for s, p in atoms]) for k in range(n)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fit-only", action="store_true")
+    args = parser.parse_args()
+    print(f"## fit floor (water, PBE/def2-SVP, grid level 3, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})\n")
+    fit_table()
+    if args.fit_only:
+        return
+    print("\n## throughput (defaults: PBE/def2-SVP, etb beta 1.6, Coulomb metric)\n")
+    print("| structures | count | workers | wall (s) | structures / min |")
+    print("|---|---|---|---|---|")
+    throughput("water (3 atoms)", jiggle([("O", p) if z == 8 else ("H", p) for z, p in WATER], 40))
+    throughput("n-hexane (20 atoms)", jiggle(hexane(), 4))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""One structure: checks, density-fitted SCF, RI fit, and the rho-data record."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from rho_data import BlockSparseOverlap, Structure
+from rho_data.elements import symbol
+
+from .basis import canonical_permutation, make_mole
+from .context import RunContext
+from .errors import PyscfIoError
+from .fit import density_integrals, function_integrals, metric_matrix, solve_metric
+from .geometry import InputStructure
+from .grid import ao_density, aux_density, dft_grid, fit_errors
+
+
+class ScfNotConverged(PyscfIoError):
+    """The SCF stopped at its cycle limit."""
+
+
+def check_structure(inp: InputStructure, ctx: RunContext) -> None:
+    """Input errors found before any SCF: missing basis, spin parity, overlapping atoms."""
+    s = ctx.settings
+    for z in sorted(set(inp.numbers)):
+        sym = symbol(z)
+        if sym in ctx.missing:
+            raise PyscfIoError(ctx.missing[sym])
+        if sym not in ctx.ao or sym not in ctx.aux:
+            raise PyscfIoError(f"no basis was prepared for element {sym}")
+    n_electrons = sum(inp.numbers) - s["charge"]
+    if n_electrons <= 0:
+        raise PyscfIoError(f"charge {s['charge']} leaves {n_electrons} electrons")
+    if (n_electrons - s["spin"]) % 2 or s["spin"] > n_electrons:
+        raise PyscfIoError(f"{n_electrons} electrons cannot have spin 2S = {s['spin']} (set 'spin' or 'charge')")
+    pos = inp.positions_array
+    if len(pos) > 1:
+        dist = np.linalg.norm(pos[:, None] - pos[None], axis=-1) + np.eye(len(pos)) * 1e9
+        i, j = np.unravel_index(np.argmin(dist), dist.shape)
+        if dist[i, j] < s["min_distance"]:
+            raise PyscfIoError(
+                f"atoms {min(i, j)} and {max(i, j)} are {dist[i, j]:.3f} A apart (min_distance {s['min_distance']} A)"
+            )
+
+
+def run_scf(mol, settings: dict):
+    """The density-fitted Kohn-Sham (or Hartree-Fock for xc: HF) calculation, run."""
+    from pyscf import dft, scf
+
+    hf = settings["xc"].upper() == "HF"
+    if hf:
+        mf = scf.RHF(mol) if mol.spin == 0 else scf.UHF(mol)
+    else:
+        mf = dft.RKS(mol) if mol.spin == 0 else dft.UKS(mol)
+        mf.xc = settings["xc"]
+        mf.grids.level = settings["grid_level"]
+    mf = mf.density_fit(auxbasis=settings["scf_aux_basis"])
+    mf.conv_tol = settings["scf_conv_tol"]
+    mf.max_cycle = settings["scf_max_cycle"]
+    mf.verbose = 0
+    mf.kernel()
+    return mf
+
+
+def total_density_matrix(mf) -> np.ndarray:
+    dm = np.asarray(mf.make_rdm1())
+    return dm if dm.ndim == 2 else dm[0] + dm[1]
+
+
+def compute_structure(inp: InputStructure, ctx: RunContext, input_index: int = -1) -> Structure:
+    """The rho-data record of one structure; raises PyscfIoError (or ScfNotConverged)."""
+    from pyscf import df
+
+    s = ctx.settings
+    check_structure(inp, ctx)
+    mol = make_mole(inp.numbers, inp.positions_array, ctx.ao, s["charge"], s["spin"])
+
+    t0 = time.perf_counter()
+    mf = run_scf(mol, s)
+    time_scf = time.perf_counter() - t0
+    cycles = int(getattr(mf, "cycles", -1))
+    if not mf.converged:
+        raise ScfNotConverged(f"SCF did not converge in {s['scf_max_cycle']} cycles (conv_tol {s['scf_conv_tol']:g})")
+    dm = total_density_matrix(mf)
+
+    t0 = time.perf_counter()
+    auxmol = df.addons.make_auxmol(mol, {sym: ctx.aux[sym] for sym in {symbol(z) for z in inp.numbers}})
+    rhs = density_integrals(mol, auxmol, dm, s["fit_metric"])
+    coeffs, info = solve_metric(metric_matrix(auxmol, s["fit_metric"]), rhs, s["fit_rcond"])
+    overlap = auxmol.intor("int1e_ovlp")
+    overlap = 0.5 * (overlap + overlap.T)  # exactly symmetric (libcint's blocks differ in the last bit)
+    projections = overlap @ coeffs
+    n_fit = float(function_integrals(auxmol) @ coeffs)
+    time_fit = time.perf_counter() - t0
+
+    points, weights = dft_grid(mol, s["grid_level"])
+    rho_scf = ao_density(mol, dm, points)
+    rho_fit = aux_density(auxmol, coeffs, points)
+    nmae, squared = fit_errors(weights, rho_fit, rho_scf)
+
+    perm = canonical_permutation(auxmol)
+    basis = ctx.basis()
+    sizes = basis.atom_sizes(np.array(inp.numbers))
+    if sizes.sum() != len(perm):
+        raise PyscfIoError(f"internal: {len(perm)} auxiliary functions, the dataset basis expects {sizes.sum()}")
+    sparse = BlockSparseOverlap.from_dense(overlap[np.ix_(perm, perm)], sizes, s["overlap_threshold"])
+    metadata = {
+        "energy": float(mf.e_tot),
+        "scf_converged": 1.0,
+        "scf_cycles": float(cycles),
+        "n_electrons": float(mol.nelectron),
+        "n_electrons_fit": n_fit,
+        "fit_nmae_percent": nmae,
+        "fit_squared_error": squared,
+        "time_scf_s": time_scf,
+        "time_fit_s": time_fit,
+        "fit_dropped": float(info.dropped),
+        "fit_condition": info.condition,
+        "input_index": float(input_index),
+    }
+    return Structure(
+        numbers=np.array(inp.numbers),
+        positions=inp.positions_array,
+        label=inp.label,
+        coefficients=coeffs[perm],
+        projections=projections[perm],
+        overlap=sparse,
+        metadata=metadata,
+        extras={"density_matrix": dm.reshape(-1)},
+    )

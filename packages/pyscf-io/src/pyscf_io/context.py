@@ -1,0 +1,69 @@
+"""What every structure of a run shares: settings, resolved bases, dataset header."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rho_data import STANDARD_METADATA, AuxiliaryBasis, Provenance
+from rho_data.elements import symbol
+
+from .basis import BasisSpec, aux_basis_name, auxiliary_basis, load_ao_basis, load_aux_basis
+from .config import physics
+
+PRODUCER = "pyscf-io"
+EXTRAS = ["density_matrix"]
+#: Standard rho-data metadata plus: fit_dropped (metric eigenvectors dropped by the solve),
+#: fit_condition (condition number of the kept metric), input_index (position in the run's input).
+METADATA = list(STANDARD_METADATA) + ["fit_dropped", "fit_condition", "input_index"]
+
+
+@dataclass
+class RunContext:
+    """Settings and the per-element bases (PySCF format) of one run."""
+
+    settings: dict[str, Any]
+    ao: BasisSpec
+    aux: BasisSpec
+    missing: dict[str, str] = field(default_factory=dict)
+    run_id: str = ""
+
+    @classmethod
+    def build(cls, settings: dict[str, Any], numbers: set[int], run_id: str = "") -> RunContext:
+        symbols = [symbol(z) for z in sorted(numbers)]
+        ao, missing = load_ao_basis(settings["basis"], symbols)
+        aux, missing_aux = load_aux_basis(settings, ao, symbols)
+        missing.update(missing_aux)
+        return cls(settings, ao, aux, missing, run_id)
+
+    def to_json(self) -> dict:
+        return {"ao": self.ao, "aux": self.aux, "missing": self.missing, "run_id": self.run_id}
+
+    @classmethod
+    def from_json(cls, settings: dict[str, Any], data: dict) -> RunContext:
+        return cls(settings, data["ao"], data["aux"], data.get("missing", {}), data.get("run_id", ""))
+
+    def basis(self) -> AuxiliaryBasis:
+        return auxiliary_basis(self.aux)
+
+    def provenance(self) -> Provenance:
+        import pyscf
+
+        from . import __version__
+
+        s = self.settings
+        extra = {
+            "ao_basis": {k: self.ao[k] for k in self.aux},
+            "aux_basis": self.aux,
+            "scf_aux_basis": s["scf_aux_basis"],
+            "charge": s["charge"],
+            "spin": s["spin"],
+            "xc": s["xc"],
+            "grid_level": s["grid_level"],
+            "unit": "angstrom",
+            "pyscf_version": pyscf.__version__,
+            "settings": physics(s),
+            "run_id": self.run_id,
+        }
+        return Provenance(producer=PRODUCER, producer_version=__version__, functional=s["xc"], ao_basis=s["basis"],
+                          aux_basis=aux_basis_name(s), fit_metric=s["fit_metric"], extra=extra)

@@ -1,0 +1,80 @@
+"""Rebuilding real-space fields of a pyscf-io dataset (the rho-data field builder).
+
+Everything needed is in the dataset: the AO and auxiliary bases per element, charge, spin
+and grid level in ``provenance.extra``, the geometry and the SCF density matrix (extra
+``density_matrix``) per structure. For a request, the grid is PySCF's DFT grid of the
+structure at the stored level (points in bohr, Becke weights); ``"scf"`` is
+rho(r) = sum_mn D_mn chi_m chi_n, and each coefficient vector c (canonical order) gives
+rho(r) = sum_P c_P phi_P(r).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from rho_data import Grid, RhoFile
+from rho_data.elements import symbol
+from rho_data.field_builders import SCF_FIELD, FieldRequest
+
+from .basis import canonical_permutation, make_mole, to_pyscf_order
+from .errors import PyscfIoError
+from .grid import ao_density, aux_density, dft_grid
+
+
+class PyscfFieldBuilder:
+    """Builds fields for datasets written by pyscf-io (see :func:`make_field_builder`)."""
+
+    def __init__(self, grid_level: int | None = None, threads: int | None = None):
+        self.grid_level = grid_level
+        self.threads = threads
+
+    def molecules(self, dataset: RhoFile, index: int):
+        """(structure, PySCF Mole of the AO basis, Mole of the auxiliary basis) of one structure."""
+        from pyscf import df
+
+        extra = dataset.provenance.extra
+        if dataset.provenance.producer != "pyscf-io" or "ao_basis" not in extra:
+            raise PyscfIoError("was not written by pyscf-io (no AO basis in its provenance)", path=dataset.path)
+        s = dataset[index]
+        mol = make_mole(s.numbers, s.positions, extra["ao_basis"], extra["charge"], extra["spin"])
+        auxmol = df.addons.make_auxmol(mol, {sym: extra["aux_basis"][sym] for sym in {symbol(z) for z in s.numbers}})
+        return s, mol, auxmol
+
+    def build(self, dataset: RhoFile, requests: Sequence[FieldRequest]) -> Iterator[tuple[FieldRequest, Grid]]:
+        if self.threads is not None:
+            from pyscf import lib
+
+            lib.num_threads(self.threads)
+        level = self.grid_level if self.grid_level is not None else int(dataset.provenance.extra.get("grid_level", 3))
+        for request in requests:
+            s, mol, auxmol = self.molecules(dataset, request.index)
+            points, weights = dft_grid(mol, level)
+            values: dict[str, np.ndarray] = {}
+            if "density_matrix" in s.extras:
+                nao = mol.nao_nr()
+                values[SCF_FIELD] = ao_density(mol, s.extras["density_matrix"].reshape(nao, nao), points)
+            perm = canonical_permutation(auxmol)
+            names = list(request.coefficients)
+            if names:
+                stack = []
+                for name in names:
+                    c = np.asarray(request.coefficients[name], dtype=np.float64)
+                    if c.shape != perm.shape:
+                        raise PyscfIoError(f"coefficients '{name}' have {c.size} values, the basis has {perm.size}",
+                                           path=dataset.path, structure=request.index)
+                    stack.append(to_pyscf_order(c, perm))
+                fields = aux_density(auxmol, np.stack(stack, axis=1), points)
+                values.update({name: fields[:, k] for k, name in enumerate(names)})
+            yield request, Grid(points=points, weights=weights, values=values)
+
+
+def make_field_builder(**options) -> PyscfFieldBuilder:
+    """The entry point of group ``rho_data.field_builders`` (name ``pyscf-io``).
+
+    Options: ``grid_level`` (default: the level stored with the dataset), ``threads``.
+    """
+    unknown = set(options) - {"grid_level", "threads"}
+    if unknown:
+        raise PyscfIoError(f"pyscf-io field builder: unknown options {sorted(unknown)} (known: grid_level, threads)")
+    return PyscfFieldBuilder(**options)

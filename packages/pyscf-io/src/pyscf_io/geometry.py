@@ -1,0 +1,103 @@
+"""Reading the input structures: any file ASE reads, with an optional index selection.
+
+A file that cannot be read at all (missing, empty, unknown format) or a frame that is
+malformed becomes an :class:`InputProblem`; the frames read before it still run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class InputStructure:
+    """One selected structure: where it came from and its geometry (Angstrom)."""
+
+    source: str
+    frame: int
+    label: str
+    numbers: tuple[int, ...]
+    positions: tuple[tuple[float, float, float], ...]
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "frame": self.frame, "label": self.label,
+                "numbers": list(self.numbers), "positions": [list(p) for p in self.positions]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> InputStructure:
+        return cls(data["source"], int(data["frame"]), data["label"], tuple(int(z) for z in data["numbers"]),
+                   tuple(tuple(float(x) for x in p) for p in data["positions"]))
+
+    @property
+    def positions_array(self) -> np.ndarray:
+        return np.array(self.positions, dtype=np.float64).reshape(-1, 3)
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """A file or frame that could not be read."""
+
+    source: str
+    message: str
+
+
+def _selection(index: str | None):
+    from ase.io.formats import string2index
+
+    if index is None or index == "":
+        return slice(None)
+    try:
+        return string2index(index)
+    except ValueError:
+        raise ValueError(f"index '{index}' is not an integer or a slice like ':10' or '::2'") from None
+
+
+def read_structures(path: str | PathLike, index: str | None = None) -> tuple[list[InputStructure], list[InputProblem]]:
+    """The selected frames of one geometry file, and what could not be read."""
+    import ase.io
+
+    path = Path(path)
+    source = str(path)
+    try:
+        selection = _selection(index)
+    except ValueError as err:
+        return [], [InputProblem(source, str(err))]
+    if not path.is_file():
+        return [], [InputProblem(source, "no such file")]
+    if path.stat().st_size == 0:
+        return [], [InputProblem(source, "the geometry file is empty")]
+    frames = []
+    problems: list[InputProblem] = []
+    try:
+        for atoms in ase.io.iread(source, index=":"):
+            frames.append(atoms)  # noqa: PERF402 - keep the frames read before an error
+    except Exception as err:  # noqa: BLE001 - ASE raises many types for malformed input
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        problems.append(InputProblem(source, f"structure {len(frames)}: cannot be read ({reason}); "
+                                             f"the {len(frames)} structures before it are used"))
+    if not frames and not problems:
+        problems.append(InputProblem(source, "the geometry file holds no structures"))
+    numbered = list(enumerate(frames))
+    if isinstance(selection, int):
+        if not -len(frames) <= selection < len(frames):
+            problems.append(InputProblem(source, f"index {selection} is out of range ({len(frames)} structures read)"))
+            return [], problems
+        chosen = [numbered[selection]]
+    else:
+        chosen = numbered[selection]
+    out = []
+    for frame, atoms in chosen:
+        label = str(atoms.info.get("label", atoms.info.get("name", f"{path.name}:{frame}")))
+        if len(atoms) == 0:
+            problems.append(InputProblem(source, f"structure {frame}: has no atoms"))
+            continue
+        if atoms.pbc.any():
+            problems.append(InputProblem(source, f"structure {frame}: is periodic; pyscf-io computes molecules only"))
+            continue
+        positions = tuple(tuple(float(x) for x in p) for p in atoms.positions)
+        out.append(InputStructure(source, frame, label, tuple(int(z) for z in atoms.numbers), positions))
+    return out, problems

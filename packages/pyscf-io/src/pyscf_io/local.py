@@ -1,0 +1,86 @@
+"""Running the structures of a work directory in N local worker processes.
+
+Workers are spawned (no fork of a process holding HDF5 handles or OpenMP state), run
+``threads`` OpenMP threads each (1 by default, so N workers use N cores), and each writes
+its own part file. A rich progress bar shows the count and the time left.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from . import task
+from .errors import PyscfIoError
+from .workdir import WorkDir
+
+_PART: dict[str, str] = {}
+
+
+def _init_worker(threads: int) -> None:
+    task.set_threads(threads)
+    _PART["name"] = task.new_part_name("local")
+
+
+def _run_in_worker(workdir: str, index: int) -> dict:
+    return task.run_structure(workdir, index, _PART["name"])
+
+
+def progress_bar(console=None) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                    console=console, transient=False)
+
+
+def run_local(wd: WorkDir, indices: list[int], workers: int = 1, threads: int = 1,
+              on_result: Callable[[dict], None] | None = None, show_progress: bool = True, console=None) -> list[dict]:
+    """Compute ``indices`` with ``workers`` processes; returns their states in completion order."""
+    results: list[dict] = []
+    if not indices:
+        return results
+    with progress_bar(console) as progress:
+        bar = progress.add_task("structures", total=len(indices), info="", visible=show_progress)
+
+        def done(state: dict) -> None:
+            results.append(state)
+            failed = sum(r["status"] != "done" for r in results)
+            progress.update(bar, advance=1, info=f"[red]{failed} failed[/]" if failed else "")
+            if on_result is not None:
+                on_result(state)
+
+        if workers == 1:
+            previous = os.environ.get("OMP_NUM_THREADS")
+            task.set_threads(threads)
+            part = task.new_part_name("local")
+            try:
+                for i in indices:
+                    done(task.run_structure(str(wd.path), i, part))
+            finally:
+                if previous is not None:
+                    os.environ["OMP_NUM_THREADS"] = previous
+            return results
+        # children read OMP_NUM_THREADS when their OpenMP runtime starts: set it before spawning
+        previous = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        try:
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                     initargs=(threads,)) as pool:
+                futures = [pool.submit(_run_in_worker, str(wd.path), i) for i in indices]
+                try:
+                    for future in as_completed(futures):
+                        done(future.result())
+                except BrokenProcessPool as err:
+                    raise PyscfIoError(f"{wd.path}: a worker process died ({err}); finished structures are kept, "
+                                       "run again to continue") from None
+        finally:
+            if previous is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = previous
+    return results

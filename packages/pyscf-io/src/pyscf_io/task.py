@@ -1,0 +1,78 @@
+"""The per-structure task shared by local workers and SLURM array tasks.
+
+A task computes one structure, commits it to the worker's own part file (rho-data, one
+writer per file) and then records its state; any failure is recorded with its reason and
+never stops the other structures.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+import uuid
+from pathlib import Path
+
+from rho_data import RhoWriter, create_dataset
+
+from .compute import compute_structure
+from .context import EXTRAS, METADATA, RunContext
+from .errors import PyscfIoError
+from .workdir import WorkDir
+
+_CACHE: dict[str, tuple[WorkDir, RunContext, list]] = {}
+
+
+def set_threads(n: int) -> None:
+    """Threads of PySCF's OpenMP kernels (and of anything started later)."""
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    from pyscf import lib
+
+    lib.num_threads(n)
+
+
+def _loaded(workdir: str) -> tuple[WorkDir, RunContext, list]:
+    if workdir not in _CACHE:
+        wd = WorkDir(Path(workdir))
+        _CACHE[workdir] = (wd, wd.context(), wd.structures())
+    return _CACHE[workdir]
+
+
+def new_part_name(prefix: str) -> str:
+    return f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}.h5"
+
+
+def append_to_part(part: Path, ctx: RunContext, structure) -> int:
+    """Commit one structure to a part file (created on first use); returns its row."""
+    writer = RhoWriter(part) if part.exists() else create_dataset(
+        part, ctx.basis(), ctx.provenance(), metadata=METADATA, extras=EXTRAS)
+    try:
+        return writer.append(structure)
+    finally:
+        writer.close()
+
+
+def run_structure(workdir: str, index: int, part_name: str) -> dict:
+    """Compute structure ``index`` of the run in ``workdir``; returns (and records) its state."""
+    wd, ctx, structures = _loaded(workdir)
+    inp = structures[index]
+    t0 = time.perf_counter()
+    try:
+        structure = compute_structure(inp, ctx, input_index=index)
+        row = append_to_part(wd.parts_dir / part_name, ctx, structure)
+        state = {"status": "done", "part": part_name, "row": row, "label": inp.label,
+                 "time_s": time.perf_counter() - t0,
+                 "fit_nmae_percent": structure.metadata["fit_nmae_percent"],
+                 "n_electrons_fit": structure.metadata["n_electrons_fit"],
+                 "n_electrons": structure.metadata["n_electrons"],
+                 "energy": structure.metadata["energy"]}
+    except PyscfIoError as err:
+        state = {"status": "failed", "label": inp.label, "reason": str(err), "time_s": time.perf_counter() - t0}
+    except Exception as err:  # noqa: BLE001 - a PySCF failure on one structure must not stop the others
+        last = traceback.extract_tb(err.__traceback__)[-1]
+        state = {"status": "failed", "label": inp.label, "time_s": time.perf_counter() - t0,
+                 "reason": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
+                           f"(at {Path(last.filename).name}:{last.lineno})"}
+    state["source"], state["frame"] = inp.source, inp.frame
+    wd.record(index, **state)
+    return {"index": index, **state}
