@@ -1,0 +1,58 @@
+"""Does a predictions file belong to its reference dataset?"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from rho_data import RhoFile
+
+from .errors import RhoEvalError
+
+
+def check_header(predictions: RhoFile, dataset: RhoFile) -> None:
+    """Same dataset id and the same auxiliary basis, else a one-line error."""
+    if predictions.dataset_id != dataset.dataset_id:
+        raise RhoEvalError(
+            f"the predictions were made for dataset '{predictions.dataset_id or '(none)'}', but '{dataset.path}' is dataset "
+            f"'{dataset.dataset_id}'; pass the dataset the model predicted on with --reference",
+            path=predictions.path,
+        )
+    if not predictions.basis.same_as(dataset.basis):
+        ours, theirs = sorted(predictions.basis.elements), sorted(dataset.basis.elements)
+        detail = f"elements {ours} vs {theirs}" if ours != theirs else "the radial functions differ"
+        raise RhoEvalError(f"the predictions use another auxiliary basis than '{dataset.path}' ({detail})", path=predictions.path)
+
+
+def dataset_indices(predictions: RhoFile, rows: Sequence[int], dataset: RhoFile, position_tolerance: float = 1e-6) -> list[int]:
+    """The dataset index of each prediction row, after checking that the row predicts that
+    structure (same atoms, positions within ``position_tolerance`` Angstrom) and that no
+    structure is predicted twice."""
+    seen: dict[int, int] = {}
+    out = []
+    for row in rows:
+        got = predictions.store.read(row, ["numbers", "positions", "dataset_index"])
+        index = int(got["dataset_index"])
+        if not 0 <= index < len(dataset):
+            raise RhoEvalError(
+                f"dataset_index {index} is not a structure of '{dataset.path}' ({len(dataset)} structures)",
+                path=predictions.path, structure=row,
+            )
+        if index in seen:
+            raise RhoEvalError(f"predicts dataset structure {index} again (already row {seen[index]})", path=predictions.path, structure=row)
+        seen[index] = row
+        ref = dataset.store.read(index, ["numbers", "positions"])
+        if not np.array_equal(got["numbers"], ref["numbers"]):
+            raise RhoEvalError(
+                f"its atoms differ from those of dataset structure {index} in '{dataset.path}' (another structure?)",
+                path=predictions.path, structure=row,
+            )
+        shift = float(np.abs(got["positions"] - ref["positions"]).max(initial=0.0))
+        if shift > position_tolerance:
+            raise RhoEvalError(
+                f"its positions differ by up to {shift:.3g} Angstrom from those of dataset structure {index} in "
+                f"'{dataset.path}' (another geometry?)",
+                path=predictions.path, structure=row,
+            )
+        out.append(index)
+    return out

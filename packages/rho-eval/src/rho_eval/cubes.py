@@ -1,0 +1,28 @@
+"""Gaussian cube files of densities on a regular grid (written with ASE, readable by VMD)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rho_data import Structure
+
+from .errors import RhoEvalError
+
+
+def write_cube(path: Path, structure: Structure, origin_bohr: np.ndarray, shape: tuple[int, int, int], spacing_bohr: float,
+               values: np.ndarray, comment: str) -> Path:
+    """One cube file: ``values`` on the axis-aligned grid origin + spacing * (i, j, k), z fastest."""
+    try:
+        from ase.io.cube import write_cube as ase_write_cube
+        from ase.units import Bohr
+    except ImportError:
+        raise RhoEvalError("writing cube files needs ASE: pip install 'rho-eval[cube]' (or pip install ase)") from None
+    atoms = structure.to_ase()
+    atoms.pbc = False
+    atoms.cell = np.diag(np.array(shape, dtype=float) * spacing_bohr * Bohr)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        ase_write_cube(fh, atoms, data=np.asarray(values, dtype=np.float64).reshape(shape),
+                       origin=np.asarray(origin_bohr) * Bohr, comment=comment)
+    return path

@@ -1,0 +1,156 @@
+"""The evaluation core: rebuild fields for chunks of structures and measure their errors.
+
+A *plan* says what is compared: in ``predictions`` mode the predicted density ("ml") against
+the RI density ("ri", the dataset's fitted coefficients) and the SCF density ("scf", when
+the backend provides it); in ``fit-only`` mode the RI density against the SCF density (the
+error of the auxiliary basis itself, which no model can beat). Chunks run in this process or
+in worker processes (``spawn``, one BLAS/OpenMP thread each).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rho_data import open_dataset, open_predictions
+from rho_data.elements import symbol
+from rho_data.field_builders import FieldRequest
+
+from .backends import BuilderFactory
+from .errors import RhoEvalError
+from .gridmatch import merge_grids
+from .metrics import coefficient_squared_error, relative_difference, structure_metrics
+
+PREDICTED, RI, SCF = "ml", "ri", "scf"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one evaluation compares; ``predictions`` is None for a fit-only run over the dataset."""
+
+    reference: Path
+    predictions: Path | None
+    fit_only: bool
+    grid_tolerance_bohr: float = 1e-5
+
+    @property
+    def predicted(self) -> str:
+        return RI if self.fit_only else PREDICTED
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return (SCF,) if self.fit_only else (RI, SCF)
+
+
+def formula(numbers: np.ndarray) -> str:
+    """Hill formula (C, H, then the rest alphabetically)."""
+    counts = Counter(symbol(int(z)) for z in numbers)
+    if "C" in counts:
+        order = ["C"] + (["H"] if "H" in counts else []) + sorted(s for s in counts if s not in ("C", "H"))
+    else:
+        order = sorted(counts)
+    return "".join(f"{s}{counts[s] if counts[s] > 1 else ''}" for s in order)
+
+
+def evaluate_chunk(plan: Plan, factory: BuilderFactory, pairs: Sequence[tuple[int, int]]) -> list[dict]:
+    """Metrics of each (row, dataset_index) pair; rows index the predictions (or the dataset)."""
+    builder = factory()
+    with contextlib.ExitStack() as stack:
+        ds = stack.enter_context(open_dataset(plan.reference))
+        preds = stack.enter_context(open_predictions(plan.predictions)) if plan.predictions and not plan.fit_only else None
+        structures, requests = {}, []
+        for row, index in pairs:
+            s = ds[index]
+            coefficients = {RI: s.coefficients}
+            if preds is not None:
+                coefficients[PREDICTED] = preds.store.read(row, ["coefficients"])["coefficients"]
+            structures[index] = (row, s, coefficients)
+            requests.append(FieldRequest(index=index, coefficients=coefficients))
+        grids: dict[int, list] = {index: [] for _, index in pairs}
+        for request, grid in builder.build(ds, requests):
+            if request.index not in grids:
+                raise RhoEvalError(f"the field builder returned a grid for structure {request.index}, which was not requested", path=ds.path)
+            grids[request.index].append(grid)
+        records = []
+        for _, index in pairs:
+            row, s, coefficients = structures[index]
+            if not grids[index]:
+                raise RhoEvalError("the field builder returned no grid (missing grid files?)", path=ds.path, structure=index)
+            try:
+                grid = merge_grids(grids[index], plan.grid_tolerance_bohr)
+                for name in coefficients:
+                    if name not in grid.values:
+                        raise RhoEvalError(f"the field builder returned no '{name}' field")
+                metrics = structure_metrics(grid, plan.predicted, plan.references)
+            except RhoEvalError as err:
+                raise RhoEvalError(str(err), path=ds.path, structure=index) from None
+            record = {
+                "row": row, "dataset_index": index, "label": s.label, "formula": formula(s.numbers),
+                "n_atoms": s.n_atoms, "n_grid_points": len(grid.weights),
+                "n_electrons": s.metadata.get("n_electrons", float("nan")),
+                **metrics,
+            }
+            if not plan.fit_only:
+                if s.overlap is not None:
+                    coef = coefficient_squared_error(s.overlap, coefficients[PREDICTED], coefficients[RI])
+                    record["squared_error_coef_ri"] = coef
+                    record["coef_grid_rel_diff"] = relative_difference(coef, metrics["squared_error_ri"])
+                else:
+                    record["squared_error_coef_ri"] = record["coef_grid_rel_diff"] = float("nan")
+            record["stored_fit_nmae_percent"] = s.metadata.get("fit_nmae_percent", float("nan"))
+            records.append(record)
+    return records
+
+
+@contextlib.contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """Children inherit OMP/BLAS thread counts of 1 (set before they import numpy)."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {n: os.environ.get(n) for n in names}
+    os.environ.update(dict.fromkeys(names, "1"))
+    try:
+        yield
+    finally:
+        for n, v in saved.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
+
+
+def run_chunks(
+    plan: Plan,
+    factory: BuilderFactory,
+    pairs: Sequence[tuple[int, int]],
+    *,
+    workers: int = 1,
+    chunk_size: int = 4,
+    on_records: Callable[[list[dict]], None] = lambda records: None,
+) -> None:
+    """Evaluate ``pairs`` in chunks of ``chunk_size``; ``on_records`` receives each finished chunk."""
+    if workers < 1 or chunk_size < 1:
+        raise RhoEvalError(f"workers and chunk_size must be >= 1, got {workers} and {chunk_size}")
+    chunks = [list(pairs[k : k + chunk_size]) for k in range(0, len(pairs), chunk_size)]
+    if workers == 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            on_records(evaluate_chunk(plan, factory, chunk))
+        return
+    context = multiprocessing.get_context("spawn")
+    with _single_threaded_children(), ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
+        pending = {pool.submit(evaluate_chunk, plan, factory, chunk) for chunk in chunks}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    on_records(future.result())
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise

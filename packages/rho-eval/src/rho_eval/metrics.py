@@ -1,0 +1,75 @@
+"""Error measures of a predicted density, on a quadrature grid and in coefficient space.
+
+With quadrature weights w_k at points r_k, a predicted field p and a reference field r:
+
+- absolute error  A = integral |p - r| dr      ~ sum_k w_k |p_k - r_k|
+- norm            N = integral r dr            ~ sum_k w_k r_k    (electrons of the reference)
+- %NMAE             = 100 A / N
+- squared error   E = integral (p - r)^2 dr    ~ sum_k w_k (p_k - r_k)^2
+
+For fields expanded in one basis, p - r = sum_a (d_p - d_r)_a phi_a, so
+E = (d_p - d_r)^T S (d_p - d_r) with the basis overlap S: an exact identity that checks the
+grid, the overlap and the coefficients against each other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rho_data import BlockSparseOverlap, Grid
+
+from .errors import RhoEvalError
+
+
+def _field(grid: Grid, name: str) -> np.ndarray:
+    if name not in grid.values:
+        raise RhoEvalError(f"the grid has no field '{name}' (it has {sorted(grid.values)})")
+    values = np.asarray(grid.values[name], dtype=np.float64)
+    if values.shape != np.shape(grid.weights):
+        raise RhoEvalError(f"field '{name}' has shape {values.shape}, the grid has {len(grid.weights)} points")
+    return values
+
+
+def integral(grid: Grid, name: str) -> float:
+    """integral f dr = sum_k w_k f_k (for a density: its number of electrons)."""
+    return float(np.asarray(grid.weights, dtype=np.float64) @ _field(grid, name))
+
+
+def field_errors(grid: Grid, predicted: str, reference: str) -> dict[str, float]:
+    """``abs_error``, ``norm``, ``nmae_percent`` and ``squared_error`` of ``predicted`` against ``reference``."""
+    w = np.asarray(grid.weights, dtype=np.float64)
+    diff = _field(grid, predicted) - _field(grid, reference)
+    abs_error = float(w @ np.abs(diff))
+    norm = integral(grid, reference)
+    return {
+        "abs_error": abs_error,
+        "norm": norm,
+        "nmae_percent": 100.0 * abs_error / norm if norm != 0.0 else float("nan"),
+        "squared_error": float(w @ (diff * diff)),
+    }
+
+
+def coefficient_squared_error(overlap: BlockSparseOverlap, predicted: np.ndarray, reference: np.ndarray) -> float:
+    """(d_p - d_r)^T S (d_p - d_r): the squared error integral computed from coefficients."""
+    delta = np.asarray(predicted, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
+    return overlap.quadratic(delta)
+
+
+def relative_difference(a: float, b: float) -> float:
+    """|a - b| / max(|a|, |b|), 0 when both are 0."""
+    scale = max(abs(a), abs(b))
+    return abs(a - b) / scale if scale > 0.0 else 0.0
+
+
+def structure_metrics(grid: Grid, predicted: str, references: tuple[str, ...]) -> dict[str, float]:
+    """The metrics of one structure: ``n_electrons_pred`` and, for each reference ``ref`` present
+    on the grid, ``abs_error_<ref>``, ``norm_<ref>``, ``nmae_<ref>_percent``, ``squared_error_<ref>``
+    (NaN when the grid lacks that reference)."""
+    out = {"n_electrons_pred": integral(grid, predicted)}
+    for ref in references:
+        errors = field_errors(grid, predicted, ref) if ref in grid.values else dict.fromkeys(
+            ("abs_error", "norm", "nmae_percent", "squared_error"), float("nan"))
+        out[f"abs_error_{ref}"] = errors["abs_error"]
+        out[f"norm_{ref}"] = errors["norm"]
+        out[f"nmae_{ref}_percent"] = errors["nmae_percent"]
+        out[f"squared_error_{ref}"] = errors["squared_error"]
+    return out

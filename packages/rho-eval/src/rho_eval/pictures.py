@@ -1,0 +1,74 @@
+"""Fields at arbitrary points (density-difference slice, cube files) via ``build_on_points``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rho_data import RhoFile
+from rho_data.field_builders import FieldRequest
+
+from . import plots
+from .cubes import write_cube
+from .errors import RhoEvalError
+from .evaluate import PREDICTED, RI, SCF
+from .spatial import box_points, plane_points
+from .units import BOHR_ANGSTROM
+
+
+def _fields(points_fn: Callable, dataset: RhoFile, index: int, coefficients: dict, points: np.ndarray, need_scf: bool) -> dict[str, np.ndarray]:
+    values = points_fn(dataset, FieldRequest(index=index, coefficients=coefficients), points)
+    for name in list(coefficients) + ([SCF] if need_scf else []):
+        if name not in values:
+            raise RhoEvalError(f"the field builder's build_on_points returned no '{name}' field", path=dataset.path, structure=index)
+        if np.shape(values[name]) != (len(points),):
+            raise RhoEvalError(f"build_on_points returned {np.shape(values[name])} values of '{name}' for {len(points)} points",
+                               path=dataset.path, structure=index)
+    return {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+
+
+def _coefficients(dataset: RhoFile, predictions: RhoFile | None, row: int, index: int) -> dict[str, np.ndarray]:
+    coefficients = {RI: dataset.store.read(index, ["coefficients"])["coefficients"]}
+    if predictions is not None:
+        coefficients[PREDICTED] = predictions.store.read(row, ["coefficients"])["coefficients"]
+    return coefficients
+
+
+def slice_plot(points_fn: Callable, dataset: RhoFile, predictions: RhoFile | None, row: int, index: int, *,
+               margin: float, resolution: int, path: Path) -> Path:
+    """Density difference (prediction - RI, or RI - SCF in fit-only runs) on the molecule's plane."""
+    s = dataset[index]
+    points, u, v, atoms_2d = plane_points(s.positions / BOHR_ANGSTROM, margin, resolution)
+    coefficients = _coefficients(dataset, predictions, row, index)
+    values = _fields(points_fn, dataset, index, coefficients, points, need_scf=predictions is None)
+    shape = (len(u), len(v))
+    if predictions is not None:
+        reference, difference, labels = values[RI], values[PREDICTED] - values[RI], ("RI density", "predicted - RI")
+    else:
+        reference, difference, labels = values[SCF], values[RI] - values[SCF], ("SCF density", "RI - SCF")
+    title = f"structure {index} {s.label}".strip()
+    return plots.density_slice(u, v, reference.reshape(shape), difference.reshape(shape), atoms_2d, s.numbers, title, labels, path)
+
+
+def write_cubes(points_fn: Callable, dataset: RhoFile, predictions: RhoFile | None, row: int, index: int, *,
+                spacing: float, margin: float, folder: Path) -> list[Path]:
+    """Cube files of the predicted (or RI), reference and difference densities of one structure."""
+    s = dataset[index]
+    origin, shape, points = box_points(s.positions / BOHR_ANGSTROM, spacing, margin)
+    coefficients = _coefficients(dataset, predictions, row, index)
+    values = _fields(points_fn, dataset, index, coefficients, points, need_scf=predictions is None)
+    stem = f"{index:06d}" + (f"_{re.sub(r'[^A-Za-z0-9._-]+', '_', s.label)}" if s.label else "")
+    fields: dict[str, Any] = {}
+    if predictions is not None:
+        fields.update({"predicted": values[PREDICTED], "ri": values[RI], "diff_predicted_minus_ri": values[PREDICTED] - values[RI]})
+        if SCF in values:
+            fields.update({"scf": values[SCF], "diff_predicted_minus_scf": values[PREDICTED] - values[SCF]})
+    else:
+        fields.update({"ri": values[RI], "scf": values[SCF], "diff_ri_minus_scf": values[RI] - values[SCF]})
+    return [
+        write_cube(folder / f"{stem}_{name}.cube", s, origin, shape, spacing, data, f"rho-eval {name} density, structure {index}")
+        for name, data in fields.items()
+    ]
