@@ -29,11 +29,14 @@ def check_structure(inp: InputStructure, ctx: RunContext) -> None:
             raise PyscfIoError(ctx.missing[sym])
         if sym not in ctx.ao or sym not in ctx.aux:
             raise PyscfIoError(f"no basis was prepared for element {sym}")
-    n_electrons = sum(inp.numbers) - s["charge"]
+    charge, spin = inp.charge_spin(s)
+    where = "the structure's" if (inp.charge, inp.spin) != (None, None) else "the settings'"
+    n_electrons = sum(inp.numbers) - charge
     if n_electrons <= 0:
-        raise PyscfIoError(f"charge {s['charge']} leaves {n_electrons} electrons")
-    if (n_electrons - s["spin"]) % 2 or s["spin"] > n_electrons:
-        raise PyscfIoError(f"{n_electrons} electrons cannot have spin 2S = {s['spin']} (set 'spin' or 'charge')")
+        raise PyscfIoError(f"charge {charge} ({where} charge/spin) leaves {n_electrons} electrons")
+    if (n_electrons - spin) % 2 or spin > n_electrons:
+        raise PyscfIoError(f"{n_electrons} electrons cannot have spin 2S = {spin} ({where} charge/spin; "
+                           "set 'spin' or 'charge', or the extxyz info keys charge, spin or multiplicity)")
     pos = inp.positions_array
     if len(pos) > 1:
         dist = np.linalg.norm(pos[:, None] - pos[None], axis=-1) + np.eye(len(pos)) * 1e9
@@ -74,7 +77,8 @@ def compute_structure(inp: InputStructure, ctx: RunContext, input_index: int = -
 
     s = ctx.settings
     check_structure(inp, ctx)
-    mol = make_mole(inp.numbers, inp.positions_array, ctx.ao, s["charge"], s["spin"])
+    charge, spin = inp.charge_spin(s)
+    mol = make_mole(inp.numbers, inp.positions_array, ctx.ao, charge, spin)
 
     t0 = time.perf_counter()
     mf = run_scf(mol, s)
@@ -118,6 +122,8 @@ def compute_structure(inp: InputStructure, ctx: RunContext, input_index: int = -
         "fit_dropped": float(info.dropped),
         "fit_condition": info.condition,
         "input_index": float(input_index),
+        "charge": float(charge),
+        "spin": float(spin),
     }
     return Structure(
         numbers=np.array(inp.numbers),

@@ -23,8 +23,8 @@ DEFAULT_YAML = """\
 xc: PBE                  # exchange-correlation functional (PySCF/libxc name; HF for Hartree-Fock)
 basis: def2-SVP          # AO basis (any name PySCF knows)
 scf_aux_basis: null      # auxiliary basis of the density-fitted SCF; null = PySCF's default for `basis`
-charge: 0                # total charge of every structure
-spin: 0                  # 2S = N_alpha - N_beta; 0 runs restricted Kohn-Sham, > 0 unrestricted
+charge: 0                # total charge (a structure's extxyz info key 'charge' overrides it)
+spin: 0                  # 2S = N_alpha - N_beta; 0 runs restricted, > 0 unrestricted (info 'spin'/'multiplicity' override)
 grid_level: 3            # PySCF DFT grid level (0-9): SCF, fit error and rebuilt fields
 scf_conv_tol: 1.0e-9     # SCF energy convergence, hartree
 scf_max_cycle: 100       # SCF cycle limit; a structure that does not converge is recorded as failed

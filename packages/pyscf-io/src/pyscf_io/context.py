@@ -14,8 +14,9 @@ from .config import physics
 PRODUCER = "pyscf-io"
 EXTRAS = ["density_matrix"]
 #: Standard rho-data metadata plus: fit_dropped (metric eigenvectors dropped by the solve),
-#: fit_condition (condition number of the kept metric), input_index (position in the run's input).
-METADATA = list(STANDARD_METADATA) + ["fit_dropped", "fit_condition", "input_index"]
+#: fit_condition (condition number of the kept metric), input_index (position in the run's input),
+#: charge and spin (2S) of the structure (per-structure values from the input, else the settings).
+METADATA = list(STANDARD_METADATA) + ["fit_dropped", "fit_condition", "input_index", "charge", "spin"]
 
 
 @dataclass

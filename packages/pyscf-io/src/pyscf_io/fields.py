@@ -1,11 +1,16 @@
 """Rebuilding real-space fields of a pyscf-io dataset (the rho-data field builder).
 
 Everything needed is in the dataset: the AO and auxiliary bases per element, charge, spin
-and grid level in ``provenance.extra``, the geometry and the SCF density matrix (extra
-``density_matrix``) per structure. For a request, the grid is PySCF's DFT grid of the
-structure at the stored level (points in bohr, Becke weights); ``"scf"`` is
-rho(r) = sum_mn D_mn chi_m chi_n, and each coefficient vector c (canonical order) gives
-rho(r) = sum_P c_P phi_P(r).
+and grid level in ``provenance.extra`` (charge and spin also per structure, metadata
+``charge`` and ``spin``), the geometry and the SCF density matrix (extra
+``density_matrix``) per structure. ``"scf"`` is rho(r) = sum_mn D_mn chi_m(r) chi_n(r), and
+each coefficient vector c (canonical order) gives rho(r) = sum_P c_P phi_P(r).
+
+- :meth:`PyscfFieldBuilder.build`: on PySCF's DFT grid of the structure at the stored level
+  (points in bohr, Becke weights), for integrals;
+- :meth:`PyscfFieldBuilder.build_on_points`: at any points (bohr), for slices and cube files.
+
+Both evaluate the functions in chunks of points of bounded memory (:mod:`pyscf_io.grid`).
 """
 
 from __future__ import annotations
@@ -22,12 +27,26 @@ from .errors import PyscfIoError
 from .grid import ao_density, aux_density, dft_grid
 
 
+def structure_charge_spin(dataset: RhoFile, metadata: dict) -> tuple[int, int]:
+    """Charge and 2S of one structure: its own metadata when stored, else the run's settings."""
+    extra = dataset.provenance.extra
+    charge, spin = metadata.get("charge", np.nan), metadata.get("spin", np.nan)
+    return (int(extra["charge"]) if not np.isfinite(charge) else int(np.rint(charge)),
+            int(extra["spin"]) if not np.isfinite(spin) else int(np.rint(spin)))
+
+
 class PyscfFieldBuilder:
     """Builds fields for datasets written by pyscf-io (see :func:`make_field_builder`)."""
 
     def __init__(self, grid_level: int | None = None, threads: int | None = None):
         self.grid_level = grid_level
         self.threads = threads
+
+    def _set_threads(self) -> None:
+        if self.threads is not None:
+            from pyscf import lib
+
+            lib.num_threads(self.threads)
 
     def molecules(self, dataset: RhoFile, index: int):
         """(structure, PySCF Mole of the AO basis, Mole of the auxiliary basis) of one structure."""
@@ -37,36 +56,53 @@ class PyscfFieldBuilder:
         if dataset.provenance.producer != "pyscf-io" or "ao_basis" not in extra:
             raise PyscfIoError("was not written by pyscf-io (no AO basis in its provenance)", path=dataset.path)
         s = dataset[index]
-        mol = make_mole(s.numbers, s.positions, extra["ao_basis"], extra["charge"], extra["spin"])
+        charge, spin = structure_charge_spin(dataset, s.metadata)
+        mol = make_mole(s.numbers, s.positions, extra["ao_basis"], charge, spin)
         auxmol = df.addons.make_auxmol(mol, {sym: extra["aux_basis"][sym] for sym in {symbol(z) for z in s.numbers}})
         return s, mol, auxmol
 
-    def build(self, dataset: RhoFile, requests: Sequence[FieldRequest]) -> Iterator[tuple[FieldRequest, Grid]]:
-        if self.threads is not None:
-            from pyscf import lib
+    def _fields(self, dataset: RhoFile, request: FieldRequest, s, mol, auxmol, points: np.ndarray) -> dict[str, np.ndarray]:
+        """``"scf"`` (when the density matrix is stored) and one field per coefficient vector at ``points``."""
+        if SCF_FIELD in request.coefficients:
+            raise PyscfIoError(f"a coefficient vector may not be named '{SCF_FIELD}' (the SCF density's name)",
+                               path=dataset.path, structure=request.index)
+        values: dict[str, np.ndarray] = {}
+        if "density_matrix" in s.extras:
+            nao = mol.nao_nr()
+            values[SCF_FIELD] = ao_density(mol, s.extras["density_matrix"].reshape(nao, nao), points)
+        perm = canonical_permutation(auxmol)
+        names = list(request.coefficients)
+        if names:
+            stack = []
+            for name in names:
+                c = np.asarray(request.coefficients[name], dtype=np.float64)
+                if c.shape != perm.shape:
+                    raise PyscfIoError(f"coefficients '{name}' have {c.size} values, the basis has {perm.size}",
+                                       path=dataset.path, structure=request.index)
+                stack.append(to_pyscf_order(c, perm))
+            fields = aux_density(auxmol, np.stack(stack, axis=1), points)
+            values.update({name: np.ascontiguousarray(fields[:, k]) for k, name in enumerate(names)})
+        return values
 
-            lib.num_threads(self.threads)
+    def build(self, dataset: RhoFile, requests: Sequence[FieldRequest]) -> Iterator[tuple[FieldRequest, Grid]]:
+        """Per request, PySCF's DFT grid of the structure with ``"scf"`` and the requested fields."""
+        self._set_threads()
         level = self.grid_level if self.grid_level is not None else int(dataset.provenance.extra.get("grid_level", 3))
         for request in requests:
             s, mol, auxmol = self.molecules(dataset, request.index)
             points, weights = dft_grid(mol, level)
-            values: dict[str, np.ndarray] = {}
-            if "density_matrix" in s.extras:
-                nao = mol.nao_nr()
-                values[SCF_FIELD] = ao_density(mol, s.extras["density_matrix"].reshape(nao, nao), points)
-            perm = canonical_permutation(auxmol)
-            names = list(request.coefficients)
-            if names:
-                stack = []
-                for name in names:
-                    c = np.asarray(request.coefficients[name], dtype=np.float64)
-                    if c.shape != perm.shape:
-                        raise PyscfIoError(f"coefficients '{name}' have {c.size} values, the basis has {perm.size}",
-                                           path=dataset.path, structure=request.index)
-                    stack.append(to_pyscf_order(c, perm))
-                fields = aux_density(auxmol, np.stack(stack, axis=1), points)
-                values.update({name: fields[:, k] for k, name in enumerate(names)})
-            yield request, Grid(points=points, weights=weights, values=values)
+            yield request, Grid(points=points, weights=weights, values=self._fields(dataset, request, s, mol, auxmol, points))
+
+    def build_on_points(self, dataset: RhoFile, request: FieldRequest, points_bohr: np.ndarray) -> dict[str, np.ndarray]:
+        """``"scf"`` and each requested coefficient vector's field at ``points_bohr`` ((n, 3), bohr)."""
+        points = np.asarray(points_bohr, dtype=np.float64)
+        if points.ndim != 2 or points.shape[1] != 3:
+            raise PyscfIoError(f"points must have shape (n, 3), got {points.shape}", path=dataset.path, structure=request.index)
+        if not np.isfinite(points).all():
+            raise PyscfIoError("points contain NaN or infinite coordinates", path=dataset.path, structure=request.index)
+        self._set_threads()
+        s, mol, auxmol = self.molecules(dataset, request.index)
+        return self._fields(dataset, request, s, mol, auxmol, np.ascontiguousarray(points))
 
 
 def make_field_builder(**options) -> PyscfFieldBuilder:

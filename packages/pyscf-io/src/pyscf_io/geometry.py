@@ -2,6 +2,10 @@
 
 A file that cannot be read at all (missing, empty, unknown format) or a frame that is
 malformed becomes an :class:`InputProblem`; the frames read before it still run.
+
+Per-structure charge and spin come from the frame's info keys (extxyz comment line):
+``charge`` (total charge), ``spin`` (2S = N_alpha - N_beta, as the ``spin`` setting) or
+``multiplicity`` (2S + 1). A frame without them uses the run's settings.
 """
 
 from __future__ import annotations
@@ -22,15 +26,25 @@ class InputStructure:
     label: str
     numbers: tuple[int, ...]
     positions: tuple[tuple[float, float, float], ...]
+    charge: int | None = None  # None: the run's setting
+    spin: int | None = None  # 2S; None: the run's setting
 
     def to_json(self) -> dict:
         return {"source": self.source, "frame": self.frame, "label": self.label,
-                "numbers": list(self.numbers), "positions": [list(p) for p in self.positions]}
+                "numbers": list(self.numbers), "positions": [list(p) for p in self.positions],
+                "charge": self.charge, "spin": self.spin}
 
     @classmethod
     def from_json(cls, data: dict) -> InputStructure:
+        charge, spin = data.get("charge"), data.get("spin")
         return cls(data["source"], int(data["frame"]), data["label"], tuple(int(z) for z in data["numbers"]),
-                   tuple(tuple(float(x) for x in p) for p in data["positions"]))
+                   tuple(tuple(float(x) for x in p) for p in data["positions"]),
+                   None if charge is None else int(charge), None if spin is None else int(spin))
+
+    def charge_spin(self, settings: dict) -> tuple[int, int]:
+        """(charge, 2S): the structure's own values where given, else the run's settings."""
+        return (settings["charge"] if self.charge is None else self.charge,
+                settings["spin"] if self.spin is None else self.spin)
 
     @property
     def positions_array(self) -> np.ndarray:
@@ -54,6 +68,31 @@ def _selection(index: str | None):
         return string2index(index)
     except ValueError:
         raise ValueError(f"index '{index}' is not an integer or a slice like ':10' or '::2'") from None
+
+
+def _integer(info: dict, key: str) -> int | None:
+    """An integer info value (ints, or floats with no fraction); None when absent."""
+    if key not in info:
+        return None
+    value = info[key]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not float(value).is_integer():
+        raise ValueError(f"info key '{key}' must be an integer, got {value.item() if isinstance(value, np.generic) else value!r}")
+    return int(value)
+
+
+def charge_and_spin(info: dict) -> tuple[int | None, int | None]:
+    """(charge, 2S) from a frame's info keys ``charge``, ``spin`` (2S) and ``multiplicity`` (2S + 1)."""
+    charge, spin, multiplicity = _integer(info, "charge"), _integer(info, "spin"), _integer(info, "multiplicity")
+    if multiplicity is not None:
+        if multiplicity < 1:
+            raise ValueError(f"info key 'multiplicity' (2S + 1) must be >= 1, got {multiplicity}")
+        if spin is not None and spin != multiplicity - 1:
+            raise ValueError(f"info keys 'spin' = {spin} (2S) and 'multiplicity' = {multiplicity} (2S + 1) disagree")
+        spin = multiplicity - 1
+    if spin is not None and spin < 0:
+        raise ValueError(f"info key 'spin' (2S) must be >= 0, got {spin}")
+    return charge, spin
 
 
 def read_structures(path: str | PathLike, index: str | None = None) -> tuple[list[InputStructure], list[InputProblem]]:
@@ -98,6 +137,11 @@ def read_structures(path: str | PathLike, index: str | None = None) -> tuple[lis
         if atoms.pbc.any():
             problems.append(InputProblem(source, f"structure {frame}: is periodic; pyscf-io computes molecules only"))
             continue
+        try:
+            charge, spin = charge_and_spin(atoms.info)
+        except ValueError as err:
+            problems.append(InputProblem(source, f"structure {frame}: {err}"))
+            continue
         positions = tuple(tuple(float(x) for x in p) for p in atoms.positions)
-        out.append(InputStructure(source, frame, label, tuple(int(z) for z in atoms.numbers), positions))
+        out.append(InputStructure(source, frame, label, tuple(int(z) for z in atoms.numbers), positions, charge, spin))
     return out, problems

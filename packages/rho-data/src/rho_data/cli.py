@@ -199,3 +199,7 @@ def upgrade(
         console.print(f"{path}: already at schema version {steps[0][0]}.{steps[0][1]}")
     else:
         console.print(f"{output or path}: upgraded " + " -> ".join(f"{a}.{b}" for a, b in steps))
+
+
+if __name__ == "__main__":
+    app()

@@ -11,6 +11,10 @@ entry-point group ``rho_data.field_builders`` under the name it writes as
 The factory takes keyword options (backend settings; it ignores none silently) and returns
 an object with a ``build`` method following :class:`FieldBuilder`. Consumers import only
 rho-data and call :func:`load_field_builder`.
+
+A builder may also offer ``build_on_points(dataset, request, points_bohr) -> {name: values}``
+(:class:`PointFieldBuilder`): the same fields at arbitrary points, used for cube files and
+slices. Backends that can only rebuild on their own grid (FHI-aims) leave it out.
 """
 
 from __future__ import annotations
@@ -43,7 +47,15 @@ class FieldBuilder(Protocol):
     def build(self, dataset: RhoFile, requests: Sequence[FieldRequest]) -> Iterator[tuple[FieldRequest, Grid]]:
         """For each request, the grid (points in bohr, integration weights) with one value
         array per requested coefficient name, plus ``"scf"`` when the producer has the SCF
-        density. Results may come in any order; a failed structure raises RhoDataError."""
+        density. Results may come in any order, and a request may yield several grids (for
+        example one per output file) that the consumer matches by coordinates; a failed
+        structure raises RhoDataError."""
+        ...
+
+
+class PointFieldBuilder(FieldBuilder, Protocol):
+    def build_on_points(self, dataset: RhoFile, request: FieldRequest, points_bohr: np.ndarray) -> dict[str, np.ndarray]:
+        """The requested fields (and ``"scf"`` when available) at ``points_bohr`` (n, 3)."""
         ...
 
 

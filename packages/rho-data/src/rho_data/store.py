@@ -46,7 +46,7 @@ class Column:
 
     def chunks(self) -> tuple[int, ...]:
         row_bytes = int(np.prod(self.shape, dtype=np.int64)) * (8 if self.dtype == "str" else np.dtype(self.dtype).itemsize)
-        rows = 1024 if self.segment is None else max(256, _CHUNK_BYTES // max(row_bytes, 1))
+        rows = 256 if self.segment is None else max(256, _CHUNK_BYTES // max(row_bytes, 1))
         return (rows, *self.shape)
 
     def h5_dtype(self):
@@ -83,8 +83,11 @@ def open_h5(path: "str | PathLike", mode: str = "r") -> h5py.File:
     """Open an HDF5 file, turning low-level failures into one-line errors."""
     try:
         if mode == "r":
-            # SWMR reading also opens a file whose writer is still running or was killed.
-            return h5py.File(path, "r", swmr=True, rdcc_nbytes=_READ_CACHE_BYTES, locking=False)
+            # A file whose writer is still running, or was killed, has its write flags set:
+            # only SWMR reading opens it. Other files open normally, which also checks that
+            # the file is not truncated.
+            swmr = write_flags_set(path)
+            return h5py.File(path, "r", swmr=swmr, rdcc_nbytes=_READ_CACHE_BYTES, locking=False)
         if write_flags_set(path):
             clear_write_flags(path)
         return h5py.File(path, mode, libver="latest", locking=False)
@@ -114,7 +117,7 @@ class RaggedStore:
     def create_layout(h5: h5py.File, columns: Sequence[Column], segments: Sequence[str]) -> None:
         """Create the empty, resizable datasets (before SWMR writing starts)."""
         names = index_columns(segments)
-        index = h5.create_dataset(INDEX, shape=(0, len(names)), maxshape=(None, len(names)), dtype="i8", chunks=(4096, len(names)))
+        index = h5.create_dataset(INDEX, shape=(0, len(names)), maxshape=(None, len(names)), dtype="i8", chunks=(1024, len(names)))
         index.attrs["columns"] = names
         for col in columns:
             dset = h5.create_dataset(
