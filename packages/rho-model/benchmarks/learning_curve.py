@@ -1,0 +1,106 @@
+"""Learning curve of the exact linear fit on a rho-data dataset made by `pyscf-io run`.
+
+Usage: OMP_NUM_THREADS=1 python benchmarks/learning_curve.py DATA.h5 [--sizes 20 40 80] [--test 20] [--no-grid]
+
+The last --test structures of a seeded shuffle are held out; each training set is the first N
+of the rest (sizes given, plus all but the test set). alpha is chosen by 5-fold CV on each
+training set only. Reported on the held-out structures:
+- %NMAE in real space against the RI density and against the SCF density,
+  100 * int |rho_ML - rho_ref| / int rho_ref, on the producer's DFT grid (mean over structures);
+  the grids come from the dataset's field builder (rho_data.field_builders, e.g. pyscf-io's),
+  loaded at run time only: rho-model itself never imports a producer package;
+- coefficient %RMSE 100 ||d_ML - d_RI|| / ||d_RI|| over the test set;
+- CG iterations and relative residual of the final solve, fit time (CV + solve), prediction
+  time per structure from geometry (descriptors + model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from pathlib import Path
+
+import numpy as np
+from rho_data import open_dataset
+
+from rho_model.data import load_records
+from rho_model.options import load_options
+from rho_model.pipeline import descriptor_store, fit_exact, new_model
+from rho_model.predict import Predictor
+
+
+def nmae(values: np.ndarray, reference: np.ndarray, weights: np.ndarray) -> float:
+    return 100.0 * float(np.sum(weights * np.abs(values - reference)) / np.sum(weights * reference))
+
+
+def real_space_errors(ds, test: list[int], predictions: dict[str, list[np.ndarray]]) -> dict[str, dict[str, float]]:
+    """{size: {"ri": mean %NMAE vs RI, "scf": vs SCF}} plus {"ri_floor": {"scf": RI vs SCF}}."""
+    from rho_data.field_builders import FieldRequest, load_field_builder
+
+    builder = load_field_builder(ds.provenance.producer)
+    requests = [FieldRequest(i, {"ri": ds[i].coefficients, **{name: p[j] for name, p in predictions.items()}})
+                for j, i in enumerate(test)]
+    errors: dict[str, dict[str, list[float]]] = {name: {"ri": [], "scf": []} for name in predictions}
+    floor: list[float] = []
+    for _request, grid in builder.build(ds, requests):
+        w, v = grid.weights, grid.values
+        floor.append(nmae(v["ri"], v["scf"], w))
+        for name in predictions:
+            errors[name]["ri"].append(nmae(v[name], v["ri"], w))
+            errors[name]["scf"].append(nmae(v[name], v["scf"], w))
+    out = {name: {k: float(np.mean(x)) for k, x in e.items()} for name, e in errors.items()}
+    out["ri_floor"] = {"scf": float(np.mean(floor))}
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("dataset", type=Path)
+    p.add_argument("--sizes", type=int, nargs="*", default=[20, 40, 80])
+    p.add_argument("--test", type=int, default=20)
+    p.add_argument("--options", type=Path, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-grid", action="store_true", help="skip the real-space errors")
+    args = p.parse_args()
+    options = load_options(args.options, {"descriptor": {"cache_dir": str(args.dataset) + ".descriptor-cache"}})
+    ds = open_dataset(args.dataset)
+    order = np.random.default_rng(args.seed).permutation(len(ds)).tolist()
+    test, pool = order[-args.test:], order[:-args.test]
+    sizes = sorted({n for n in args.sizes if n < len(pool)} | {len(pool)})
+    store = descriptor_store(options, ds)
+    frames = [ds[i].to_ase() for i in test]
+    reference = np.concatenate([ds[i].coefficients for i in test])
+    rows, predictions = [], {}
+    for n in sizes:
+        train = load_records(ds, pool[:n], store.gather(pool[:n]))
+        opts = copy.deepcopy(options)
+        model = new_model(opts, ds, train, store.calc.spec, store.calc.sizes, gradient=False)
+        t0 = time.perf_counter()
+        info = fit_exact(model, train, ds.basis, opts["fit"], opts["seed"], lambda _: None)
+        t_fit = time.perf_counter() - t0
+        predictor = Predictor(model)
+        predictor.predict(frames[:1])  # warm-up
+        t0 = time.perf_counter()
+        pred = predictor.predict(frames)
+        t_pred = (time.perf_counter() - t0) / len(frames) * 1e3
+        coef = 100 * float(np.linalg.norm(np.concatenate(pred) - reference) / np.linalg.norm(reference))
+        predictions[f"ml{n}"] = pred
+        rows.append((n, info, t_fit, t_pred, coef))
+        print(f"N={n}: alpha {info['alpha']:.0e}, coefficient %RMSE {coef:.3f}, fit {t_fit:.1f} s", flush=True)
+    real = real_space_errors(ds, test, predictions) if not args.no_grid else None
+    print(f"\n{args.dataset.name}: {len(ds)} structures, test {len(test)}; basis "
+          f"{ {s: list(ds.basis[s].n_radial) for s in ds.basis.symbols} }")
+    if real is not None:
+        print(f"RI density vs SCF density (the auxiliary basis's floor): {real['ri_floor']['scf']:.3f} %NMAE")
+    print("| N train | alpha (CV) | %NMAE vs RI | %NMAE vs SCF | coefficient %RMSE | CG iterations | CG rel. residual | fit incl. CV (s) | predict (ms/structure) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n, info, t_fit, t_pred, coef in rows:
+        ri = f"{real[f'ml{n}']['ri']:.4f}" if real else "-"
+        scf = f"{real[f'ml{n}']['scf']:.3f}" if real else "-"
+        print(f"| {n} | {info['alpha']:.0e} | {ri} | {scf} | {coef:.3f} | {info['iterations']} | {info['relative_residual']:.1e} "
+              f"| {t_fit:.1f} | {t_pred:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

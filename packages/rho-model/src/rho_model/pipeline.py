@@ -1,0 +1,249 @@
+"""From a dataset and options to a fitted model: descriptors, statistics, model config, exact fit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rho_data import AuxiliaryBasis
+from rho_data.elements import atomic_number
+
+from .cache import DescriptorStore
+from .data import Batch, Record
+from .descriptors import DescriptorSpec, LambdaSoap
+from .errors import RhoModelError
+from .exact import LinearProblem, cross_validate, split_weights
+from .layout import BatchLayout, Key, basis_keys, key_name
+from .model import DTYPES, RhoModel, build_model
+from .nn import linear_modules
+
+
+def descriptor_store(options: dict, dataset, *, progress=None, spec: DescriptorSpec | None = None) -> DescriptorStore:
+    """Cached lambda-SOAP features of every structure of a rho-data dataset."""
+    basis = dataset.basis
+    if spec is None:
+        keys = basis_keys(basis)
+        spec = DescriptorSpec.from_options(options["descriptor"], keys, [atomic_number(s) for s in basis.symbols])
+    calc = LambdaSoap(spec)
+    return DescriptorStore(calc, lambda idx: [dataset[i].to_ase() for i in idx], len(dataset), dataset.numbers,
+                           dataset_id=dataset.dataset_id, cache_dir=options["descriptor"]["cache_dir"],
+                           chunk=options["descriptor"]["cache_chunk"],
+                           max_atoms=options["descriptor"]["max_atoms"], progress=progress)
+
+
+def basis_counts(basis: AuxiliaryBasis) -> dict[str, list[int]]:
+    return {s: list(basis[s].n_radial) for s in basis.symbols}
+
+
+def check_basis(model_config: dict, basis: AuxiliaryBasis, where: str) -> None:
+    """Refuse data whose auxiliary basis differs from the model's."""
+    mine = model_config["basis"]
+    theirs = basis_counts(basis)
+    for sym, counts in theirs.items():
+        if sym not in mine:
+            raise RhoModelError(f"{where}: element {sym} is not known to the model (it knows {sorted(mine)})")
+        if list(counts) != list(mine[sym]):
+            raise RhoModelError(f"{where}: the basis of {sym} has radial counts {counts}, the model was trained with {mine[sym]}")
+
+
+WHITEN_EPS = 1e-4
+
+
+def feature_statistics(records: Sequence[Record], keys: Sequence[Key], options: dict, *, whiten: bool) -> dict[str, Any]:
+    """Per key: feature scale (unit mean squared norm per atom), optional PCA/whitening projection."""
+    stats: dict[str, Any] = {"scale": {}, "projection": {}}
+    pca = options["descriptor"]["pca_components"]
+    for key in keys:
+        name = key_name(key)
+        x = np.concatenate([r.features[key] for r in records])
+        sq = float((x ** 2).sum() / max(len(x), 1))
+        scale = 1.0 / np.sqrt(sq) if sq > 0 else 1.0
+        stats["scale"][name] = scale
+        if pca is None and not whiten:
+            continue
+        rows = (x * scale).reshape(-1, x.shape[-1])
+        _, s, vh = np.linalg.svd(rows, full_matrices=False)
+        keep = s > (1e-6 if whiten else 1e-8) * s[0] if len(s) and s[0] > 0 else np.zeros(len(s), dtype=bool)
+        if pca is not None:
+            keep[int(pca):] = False
+        v = vh[keep].T
+        if whiten:
+            # damped whitening v / sqrt(s^2 + eps s0^2): unit variance for the leading directions, at most
+            # 1/sqrt(eps) amplification of weak ones, so that small weight steps stay small on new data
+            v = v / np.sqrt(s[keep] ** 2 + WHITEN_EPS * s[0] ** 2) * np.sqrt(max(len(x), 1))
+        stats["projection"][name] = v
+    return stats
+
+
+def baseline_means(records: Sequence[Record], keys: Sequence[Key], basis: AuxiliaryBasis) -> dict[str, np.ndarray | None]:
+    """Mean invariant (l = 0) coefficients of each element over the training atoms."""
+    layout = BatchLayout.build(basis, [r.numbers for r in records])
+    flat = np.concatenate([np.asarray(r.coefficients) for r in records])
+    out: dict[str, np.ndarray | None] = {}
+    for key in keys:
+        if key[0] == 0:
+            values = flat[layout.index[key]]  # (atoms, n, 1)
+            out[key_name(key)] = values[:, :, 0].mean(axis=0) if len(values) else None
+    return out
+
+
+def one_centre_inverse_sqrt(records: Sequence[Record], basis: AuxiliaryBasis) -> dict[str, np.ndarray]:
+    """O_l^{-1/2} per key from the same-atom overlap blocks (output whitening)."""
+    from .exact import _one_centre_radial
+
+    batch = Batch(records[: min(len(records), 20)], basis)
+    out = {}
+    for key, o in _one_centre_radial(batch).items():
+        lam, q = np.linalg.eigh(o)
+        lam = np.clip(lam, 1e-12 * lam.max(), None)
+        out[key_name(key)] = (q / np.sqrt(lam)) @ q.T
+    return out
+
+
+def model_config(options: dict, basis: AuxiliaryBasis, spec: DescriptorSpec, feature_sizes: dict[str, int],
+                 stats: dict[str, Any], *, whiten_out: bool, dataset_id: str, net_source: str | None = None) -> dict[str, Any]:
+    keys = list(spec.keys)
+    input_sizes = {key_name(k): (stats["projection"][key_name(k)].shape[1] if key_name(k) in stats["projection"]
+                                 else feature_sizes[key_name(k)]) for k in keys}
+    return {
+        "keys": [list(k) for k in keys],
+        "basis": basis_counts(basis),
+        "descriptor": spec.hypers(),
+        "feature_sizes": feature_sizes,
+        "input_sizes": input_sizes,
+        "out_sizes": {key_name(k): basis[k[1]].n_radial[k[0]] for k in keys},
+        "project": bool(stats["projection"]),
+        "whiten_out": whiten_out,
+        "model": dict(options["model"]),
+        "net_source": net_source,
+        "dtype": options["dtype"],
+        "device": options["device"],
+        "dataset_id": dataset_id,
+    }
+
+
+def set_statistics(model: RhoModel, stats: dict[str, Any], baselines: dict[str, np.ndarray | None],
+                   out_transform: dict[str, np.ndarray] | None) -> None:
+    with torch.no_grad():
+        for name, t in model.transforms.items():
+            t.scale.fill_(float(stats["scale"][name]))
+            if name in stats["projection"]:
+                t.projection.copy_(torch.as_tensor(stats["projection"][name]))
+            if out_transform is not None and t.out_transform.shape[0]:
+                t.out_transform.copy_(torch.as_tensor(out_transform[name]))
+            if t.baseline.shape[0] and baselines.get(name) is not None:
+                t.baseline.copy_(torch.as_tensor(baselines[name]))
+
+
+def model_inputs(model: RhoModel, batch: Batch) -> dict[str, torch.Tensor]:
+    return {name: t.pre(batch.features[name]) for name, t in model.transforms.items()}
+
+
+def baseline_flat(model: RhoModel, batch: Batch) -> torch.Tensor:
+    blocks = {}
+    for name, t in model.transforms.items():
+        n_atoms = batch.features[name].shape[0]
+        comps = batch.features[name].shape[1]
+        n_out = model.config["out_sizes"][name]
+        y = torch.zeros(n_atoms, comps, n_out, dtype=batch.dtype, device=batch.device)
+        if t.baseline.shape[0]:
+            y = y + t.baseline
+        blocks[name] = y
+    return batch.assemble(blocks)
+
+
+def make_linear_problem(model: RhoModel, basis: AuxiliaryBasis, dtype: torch.dtype, device: str):
+    """A factory ``records -> (LinearProblem, evaluate)`` for the exact fit and the CV."""
+
+    def make(records: Sequence[Record]):
+        batch = Batch(records, basis, dtype=dtype, device=device)
+        problem = LinearProblem(batch, model_inputs(model, batch), batch.reference - baseline_flat(model, batch))
+
+        def evaluate(weights: dict[str, torch.Tensor], held: Sequence[Record]) -> tuple[float, float]:
+            hb = Batch(held, basis, dtype=dtype, device=device)
+            pred = predict_linear(model, hb, weights)
+            return float(hb.overlap.quadratic(pred - hb.reference)), float(hb.constant)
+
+        return problem, evaluate
+
+    return make
+
+
+def predict_linear(model: RhoModel, batch: Batch, weights: dict[str, torch.Tensor]) -> torch.Tensor:
+    x = model_inputs(model, batch)
+    blocks = {}
+    for name, (w, b) in split_weights(weights).items():
+        y = x[name] @ w
+        if b is not None:
+            y = y + b
+        blocks[name] = y
+    return batch.assemble(blocks) + baseline_flat(model, batch)
+
+
+def set_linear_weights(model: RhoModel, weights: dict[str, torch.Tensor]) -> None:
+    """Copy the exact solution into the EquivariantLinear head (undoing the output whitening).
+
+    The head's module_map holds one torch Linear per key in the order of ``config["keys"]``;
+    the solver's W (q, n) is the transpose of Linear.weight (n, q), the bias row its bias.
+    """
+    linears = linear_modules(model.head)
+    index = {key_name(tuple(k)): i for i, k in enumerate(model.config["keys"])}
+    with torch.no_grad():
+        for name, (w, b) in split_weights(weights).items():
+            t = model.transforms[name]
+            if t.out_transform.shape[0]:
+                inv = torch.linalg.inv(t.out_transform)
+                w, b = w @ inv, (b @ inv if b is not None else None)
+            lin = linears[index[name]]
+            lin.weight.copy_(w.T)
+            if b is not None:
+                lin.bias.copy_(b)
+
+
+def fit_exact(model: RhoModel, records: Sequence[Record], basis: AuxiliaryBasis, fit_options: dict, seed: int,
+              log: Callable[[str], None]) -> dict[str, Any]:
+    """Choose alpha by k-fold CV on ``records`` (training only), then solve on all of them."""
+    dtype = DTYPES[model.config["dtype"]]
+    device = model.config.get("device", "cpu")
+    make = make_linear_problem(model, basis, dtype, device)
+    scan: list[dict] = []
+    if fit_options["alpha"] is not None:
+        alpha = float(fit_options["alpha"])
+    else:
+        alpha, scan = cross_validate(records, make, fit_options["alphas"], int(fit_options["cv_folds"]), seed,
+                                     tol=float(fit_options["cg_tol"]), max_iter=int(fit_options["cg_max_iter"]), log=log)
+    problem, _ = make(records)
+    z, info = problem.solve(alpha, tol=float(fit_options["cg_tol"]), max_iter=int(fit_options["cg_max_iter"]))
+    log(f"exact fit alpha {alpha:.1e}: {info.iterations} CG iterations, relative residual {info.relative_residual:.2e}, "
+        f"{info.seconds:.2f} s")
+    if not info.converged:
+        log(f"warning: CG stopped at relative residual {info.relative_residual:.2e} above the tolerance {fit_options['cg_tol']}")
+    set_linear_weights(model, problem.weights(z))
+    return {"alpha": alpha, "iterations": info.iterations, "relative_residual": info.relative_residual,
+            "seconds": info.seconds, "converged": info.converged, "cv_scan": scan}
+
+
+def new_model(options: dict, dataset, train_records: Sequence[Record], spec: DescriptorSpec, sizes: dict[Key, int],
+              *, gradient: bool) -> RhoModel:
+    """Model with statistics from the training records (scale, projection, baseline, whitening)."""
+    basis = dataset.basis
+    condition = gradient and bool(options["training"]["condition"])
+    stats = feature_statistics(train_records, spec.keys, options, whiten=condition)
+    net_source = None
+    if options["model"]["type"] == "python":
+        path = Path(options["model"]["net_file"])
+        try:
+            net_source = path.read_text()
+        except OSError as err:
+            raise RhoModelError(f"{path}: cannot read the model file ({err.strerror})") from None
+    config = model_config(options, basis, spec, {key_name(k): v for k, v in sizes.items()}, stats, whiten_out=condition,
+                          dataset_id=dataset.dataset_id, net_source=net_source)
+    torch.manual_seed(int(options["seed"]))
+    model = build_model(config)
+    baselines = baseline_means(train_records, spec.keys, basis) if options["model"]["baseline"] else {}
+    out_t = one_centre_inverse_sqrt(train_records, basis) if condition else None
+    set_statistics(model, stats, baselines, out_t)
+    return model

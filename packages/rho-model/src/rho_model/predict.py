@@ -1,0 +1,130 @@
+"""Predict coefficients from a saved model for a rho-data dataset or any geometry file ASE reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rho_data import AuxiliaryBasis, Provenance, Structure, create_predictions
+
+from . import __version__
+from .chunking import row_positions, rows_to_positions
+from .descriptors import DescriptorSpec, LambdaSoap
+from .errors import RhoModelError
+from .layout import BatchLayout, key_name
+from .model import DTYPES, RhoModel, load_model
+from .pipeline import check_basis
+
+
+class Predictor:
+    """A loaded model with its descriptor calculator: geometry in, canonical coefficient vectors out.
+
+    Descriptors are computed in featomic calls of at most ``max_atoms`` centres and each piece
+    goes through the model at once, so only one piece of features is in memory at a time:
+    time and memory grow linearly with the number of atoms.
+    """
+
+    def __init__(self, model: RhoModel, device: str = "cpu", max_atoms: int = 500):
+        self.model = model.eval()
+        self.config = model.config
+        self.basis = AuxiliaryBasis.from_counts(self.config["basis"])
+        self.calc = LambdaSoap(DescriptorSpec.from_hypers(self.config["descriptor"]))
+        self.dtype = DTYPES[self.config["dtype"]]
+        self.device = device
+        self.max_atoms = int(max_atoms)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu", max_atoms: int = 500) -> Predictor:
+        return cls(load_model(path, device), device, max_atoms)
+
+    def predict(self, frames: Sequence[Any]) -> list[np.ndarray]:
+        """One flat coefficient vector (canonical order) per ase.Atoms."""
+        known = {int(z) for _, z in self.calc.spec.keys}
+        for i, atoms in enumerate(frames):
+            unknown = sorted({int(z) for z in atoms.numbers} - known)
+            if unknown:
+                raise RhoModelError(f"structure {i}: elements {unknown} are not known to the model (it knows {sorted(known)})")
+        keys = list(self.calc.spec.keys)
+        layout = BatchLayout.build(self.basis, [np.asarray(a.numbers) for a in frames])
+        rank, offsets, totals = row_positions(frames, keys)
+        out = {k: np.zeros((totals[k], 2 * k[0] + 1, self.config["out_sizes"][key_name(k)])) for k in keys}
+        for rows, feats in self.calc.iter_compute(frames, self.max_atoms):
+            x = {key_name(k): torch.as_tensor(feats[k], dtype=self.dtype, device=self.device) for k in keys}
+            samples = {key_name(k): torch.as_tensor(rows[k], device=self.device) for k in keys}
+            with torch.no_grad():
+                y = self.model(x, samples)
+            for k in keys:
+                if len(rows[k]):
+                    out[k][rows_to_positions(rows[k], rank, offsets[k])] = y[key_name(k)].cpu().numpy()
+        flat = layout.to_flat(out)
+        return [flat[layout.offsets[s]:layout.offsets[s + 1]] for s in range(len(frames))]
+
+
+def _frames_of_input(path: Path, indices: Sequence[int] | None) -> tuple[Iterator[tuple[int, Any, str]], int, Any]:
+    """(dataset index, ase.Atoms, label) for a rho-data dataset or an ASE-readable file."""
+    import h5py
+
+    if h5py.is_hdf5(path):
+        from rho_data import open_dataset
+
+        ds = open_dataset(path)
+        order = list(range(len(ds))) if indices is None else list(indices)
+        return ((i, ds[i].to_ase(), ds[i].label) for i in order), len(order), ds
+    import ase.io
+
+    try:
+        frames = ase.io.read(str(path), index=":")
+    except Exception as err:  # noqa: BLE001 - ASE raises many types for unreadable files
+        raise RhoModelError(f"{path}: ASE cannot read it ({type(err).__name__}: {err})".splitlines()[0]) from None
+    order = list(range(len(frames))) if indices is None else list(indices)
+    return ((i, frames[i], f"{path.name}:{i}") for i in order), len(order), None
+
+
+def predict_file(model_path: str | Path, input_path: str | Path, output: str | Path, *, indices: Sequence[int] | None = None,
+                 batch_size: int = 100, device: str = "cpu", overwrite: bool = False, max_atoms: int = 500,
+                 on_batch: Callable[[int], None] | None = None) -> int:
+    """Write a rho-data predictions file in the order of the input (or of ``indices``).
+
+    ``batch_size`` structures are read and written together; inside a batch, featomic is
+    called on at most ``max_atoms`` atoms at a time.
+    """
+    predictor = Predictor.load(model_path, device, max_atoms)
+    input_path = Path(input_path)
+    items, total, ds = _frames_of_input(input_path, indices)
+    basis = predictor.basis
+    dataset_id = ""
+    if ds is not None:
+        check_basis(predictor.config, ds.basis, str(input_path))
+        basis, dataset_id = ds.basis, ds.dataset_id
+    prov = Provenance(producer="rho-model", producer_version=__version__, fit_metric="overlap",
+                      extra={"model": str(model_path), "input": str(input_path)})
+    writer = create_predictions(output, basis, dataset_id=dataset_id, provenance=prov, overwrite=overwrite)
+    done = 0
+    try:
+        chunk: list = []
+        for item in items:
+            chunk.append(item)
+            if len(chunk) == batch_size:
+                done += _write_chunk(predictor, writer, chunk, ds is not None)
+                chunk = []
+                if on_batch:
+                    on_batch(done)
+        if chunk:
+            done += _write_chunk(predictor, writer, chunk, ds is not None)
+            if on_batch:
+                on_batch(done)
+    finally:
+        writer.close()
+        if ds is not None:
+            ds.close()
+    return done
+
+
+def _write_chunk(predictor: Predictor, writer, chunk, from_dataset: bool) -> int:
+    coefs = predictor.predict([atoms for _, atoms, _ in chunk])
+    for (i, atoms, label), c in zip(chunk, coefs):
+        writer.append(Structure.from_ase(atoms, label=label, coefficients=c, dataset_index=i if from_dataset else -1))
+    return len(chunk)

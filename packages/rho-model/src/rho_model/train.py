@@ -1,0 +1,261 @@
+"""A training run: splits, descriptors, exact fit and/or gradient training, logs, checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rho_data import open_dataset
+
+from . import distributed as ddp
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .data import Batch, Record, load_records
+from .descriptors import DescriptorSpec
+from .errors import RhoModelError
+from .layout import key_name
+from .model import DTYPES, RhoModel, build_model, load_model, save_model
+from .options import dump_options
+from .pipeline import check_basis, descriptor_store, fit_exact, new_model
+from .schedules import make_optimizer, make_scheduler, step_scheduler
+from .splits import make_splits, write_index_file
+
+
+class RunLog:
+    """Lines to ``log.txt`` (and a callback), epochs to ``log.csv``."""
+
+    FIELDS = ["epoch", "train_loss", "val_loss", "dt_train", "dt_val", "lr"]
+
+    def __init__(self, folder: Path, echo: Callable[[str], None] | None, enabled: bool, append: bool):
+        self.folder, self.echo, self.enabled = folder, echo, enabled
+        if enabled:
+            mode = "a" if append else "w"
+            self.text = open(folder / "log.txt", mode)
+            new_csv = not append or not (folder / "log.csv").exists()
+            self.csv_file = open(folder / "log.csv", mode if not new_csv else "w", newline="")
+            self.csv = csv.writer(self.csv_file)
+            if new_csv:
+                self.csv.writerow(self.FIELDS)
+
+    def line(self, text: str) -> None:
+        if not self.enabled:
+            return
+        self.text.write(text + "\n")
+        self.text.flush()
+        if self.echo:
+            self.echo(text)
+
+    def epoch(self, values: dict[str, float]) -> None:
+        self.line(" ".join(f"{k} {values[k]:.6g}" if k != "epoch" else f"epoch {values[k]}" for k in self.FIELDS))
+        if self.enabled:
+            self.csv.writerow([values[k] for k in self.FIELDS])
+            self.csv_file.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.text.close()
+            self.csv_file.close()
+
+
+def batch_loss(model, batch: Batch, form: str) -> torch.Tensor:
+    """Sum over the batch's structures of the overlap-metric loss."""
+    pred = batch.assemble(model(batch.features, batch.samples))
+    if form == "projections":
+        return batch.overlap.quadratic(pred) - 2.0 * torch.dot(pred, batch.projections) + batch.constant
+    return batch.overlap.quadratic(pred - batch.reference)
+
+
+def evaluate(model, records: Sequence[Record], basis, options: dict, dtype, device) -> float:
+    """Mean per-structure overlap-metric loss (no pair cutoff, overlap form)."""
+    if not records:
+        return float("nan")
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(records), int(options["training"]["batch_size"])):
+            batch = Batch(records[start:start + int(options["training"]["batch_size"])], basis, dtype=dtype, device=device)
+            total += float(batch_loss(model, batch, "overlap"))
+    return total / len(records)
+
+
+def parameter_names(model: RhoModel) -> dict[str, str]:
+    """Readable parameter names: ``head.module_map.module_list.{i}`` becomes ``head.{key name}``,
+    e.g. ``head.l0_z8.weight`` (linear) or ``head.l1_z8.0.weight`` (first layer of a deep head)."""
+    names = [key_name(tuple(k)) for k in model.config["keys"]]
+    out = {}
+    for name, _ in model.named_parameters():
+        match = re.match(r"^head\.module_map\.module_list\.(\d+)\.(.*)$", name)
+        out[name] = f"head.{names[int(match.group(1))]}.{match.group(2)}" if match and int(match.group(1)) < len(names) else name
+    return out
+
+
+def freeze(model: RhoModel, patterns: Sequence[str]) -> list[str]:
+    """Stop gradients of parameters whose readable name (:func:`parameter_names`) matches a glob,
+    e.g. 'head.l0_*' (all invariant keys) or 'head.*.0.*' (first layer of a deep head)."""
+    frozen = []
+    readable = parameter_names(model)
+    for name, p in model.named_parameters():
+        nice = readable[name]
+        if any(fnmatch.fnmatch(nice, pat) or nice.startswith(pat) for pat in patterns):
+            p.requires_grad_(False)
+            frozen.append(nice)
+    if patterns and not frozen:
+        raise RhoModelError(f"options: training.freeze {list(patterns)} matches no parameter (names look like {sorted(readable.values())[:3]})")
+    return frozen
+
+
+def run_training(options: dict, dataset_path: str | Path, out_dir: str | Path, *, restart: bool = False,
+                 init_model: str | Path | None = None, echo: Callable[[str], None] | None = print,
+                 progress=None) -> dict[str, Any]:
+    """Train (exact linear fit and/or gradient training) and write everything under ``out_dir``."""
+    out = Path(out_dir)
+    device = str(options["device"])
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RhoModelError("options: device 'cuda' requested but torch sees no GPU")
+    ctx = ddp.init(device)
+    dtype = DTYPES[options["dtype"]]
+    torch.manual_seed(int(options["seed"]))
+    np.random.seed(int(options["seed"]) % 2**32)
+    if ctx.main:
+        out.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = out / "checkpoints"
+    resume = None
+    if restart:
+        last = latest_checkpoint(ckpt_dir)
+        if last is None:
+            raise RhoModelError(f"{ckpt_dir}: --restart found no checkpoint to continue from")
+        resume = load_checkpoint(last)
+        options = json.loads(resume["options"])
+    log = RunLog(out, echo, ctx.main, append=restart)
+    ds = None
+    try:
+        if ctx.active:
+            log.line(f"data parallel: {ctx.world} processes ({'nccl' if device.startswith('cuda') else 'gloo'})")
+        ds = open_dataset(dataset_path)
+        if ctx.main and not restart:
+            (out / "options.yaml").write_text(dump_options(options))
+        splits = make_splits(len(ds), options["data"])
+        if ctx.main:
+            (out / "splits").mkdir(exist_ok=True)
+            for name, idx in splits.items():
+                write_index_file(out / "splits" / f"{name}.idx", idx, f"{name} indices of {Path(dataset_path).name} ({ds.dataset_id})")
+        spec = None
+        if resume is not None or init_model is not None:
+            cfg = json.loads(resume["config"]) if resume is not None else json.loads(load_model_config(init_model))
+            check_basis(cfg, ds.basis, str(dataset_path))
+            spec = DescriptorSpec.from_hypers(cfg["descriptor"])
+        store = descriptor_store(options, ds, progress=progress, spec=spec)
+        t0 = time.perf_counter()
+        train = load_records(ds, splits["train"], store.gather(splits["train"]))
+        val = load_records(ds, splits["val"], store.gather(splits["val"])) if splits["val"] else []
+        log.line(f"descriptors for {len(train)} train + {len(val)} val structures in {time.perf_counter() - t0:.2f} s")
+        gradient = options["fit"]["method"] == "gradient"
+        summary: dict[str, Any] = {"splits": {k: len(v) for k, v in splits.items()}}
+
+        if resume is not None:
+            model = build_model({**json.loads(resume["config"]), "device": device})
+            model.load_state_dict(resume["state_dict"])
+        elif init_model is not None:
+            model = load_model(init_model, device)
+        else:
+            model = new_model(options, ds, train, store.calc.spec, store.calc.sizes, gradient=gradient)
+            if options["model"]["type"] == "linear" and (not gradient or options["training"]["warm_start"]):
+                summary["exact"] = fit_exact(model, train, ds.basis, options["fit"], int(options["seed"]), log.line)
+                summary["exact"]["val_loss"] = evaluate(model, val, ds.basis, options, dtype, device)
+                log.line(f"exact fit val_loss {summary['exact']['val_loss']:.6g}")
+        if not gradient:
+            if ctx.main:
+                save_model(model, out / "model.pt")
+                (out / "fit.json").write_text(json.dumps(summary, indent=1))
+            ddp.finish(ctx)
+            return summary
+
+        summary["gradient"] = _gradient_loop(model, train, val, ds.basis, options, out, ckpt_dir, resume, log, ctx, dtype, device, progress)
+        if ctx.main:
+            (out / "fit.json").write_text(json.dumps(summary, indent=1))
+        ddp.finish(ctx)
+        return summary
+    finally:
+        log.close()
+        if ds is not None:
+            ds.close()
+
+
+def load_model_config(path) -> str:
+    from .model import read_payload
+
+    return read_payload(path)["config"]
+
+
+def _gradient_loop(model, train, val, basis, options, out, ckpt_dir, resume, log, ctx, dtype, device, progress) -> dict:
+    training = options["training"]
+    frozen = freeze(model, training["freeze"])
+    if frozen:
+        log.line(f"frozen parameters: {', '.join(frozen)}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(params, training)
+    scheduler = make_scheduler(optimizer, training)
+    start_epoch, best_val, bad = 1, math.inf, 0
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(resume["scheduler"])
+        start_epoch, best_val, bad = int(resume["epoch"]) + 1, float(resume["best_val"]), int(resume["bad_epochs"])
+        torch.set_rng_state(resume["torch_rng"])
+    net = model
+    if ctx.active:
+        net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)  # keys absent from a shard
+    bs = int(training["batch_size"])
+    if ctx.active and bs < ctx.world:
+        raise RhoModelError(f"options: training.batch_size {bs} is smaller than the {ctx.world} processes")
+    form, cutoff = options["loss"]["form"], options["loss"]["pair_cutoff"]
+    epochs = int(training["epochs"])
+    task = progress.add_task("training", total=epochs, completed=start_epoch - 1) if progress is not None and ctx.main else None
+    for epoch in range(start_epoch, epochs + 1):
+        t0 = time.perf_counter()
+        order = np.random.default_rng([int(options["seed"]), epoch]).permutation(len(train))
+        total = 0.0
+        for start in range(0, len(order), bs):
+            chunk = [train[i] for i in order[start:start + bs]]
+            mine = ddp.shard(chunk, ctx)
+            batch = Batch(mine, basis, dtype=dtype, device=device, pair_cutoff=cutoff)
+            optimizer.zero_grad(set_to_none=True)
+            loss = batch_loss(net, batch, form) * (ctx.world / len(chunk))
+            loss.backward()
+            if training["grad_clip"] is not None:
+                torch.nn.utils.clip_grad_norm_(params, float(training["grad_clip"]))
+            optimizer.step()
+            total += ddp.all_sum(float(loss.detach()) * len(chunk) / ctx.world, ctx, device)
+        dt_train = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        val_loss = evaluate(model, val, basis, options, dtype, device) if val else total / len(train)
+        dt_val = time.perf_counter() - t1
+        lr = optimizer.param_groups[0]["lr"]
+        step_scheduler(scheduler, val_loss)
+        log.epoch({"epoch": epoch, "train_loss": total / len(train), "val_loss": val_loss, "dt_train": dt_train,
+                   "dt_val": dt_val, "lr": lr})
+        improved = val_loss < best_val
+        if improved:
+            best_val, bad = val_loss, 0
+            if ctx.main:
+                save_model(model, out / "model.pt")
+        else:
+            bad += 1
+        if ctx.main and (epoch % int(training["checkpoint_every"]) == 0 or epoch == epochs):
+            save_checkpoint(ckpt_dir / f"epoch_{epoch:06d}.pt", model=model, optimizer=optimizer, scheduler=scheduler,
+                            epoch=epoch, best_val=best_val, bad_epochs=bad, options=options)
+        if task is not None:
+            progress.advance(task)
+        if training["early_stopping"] is not None and bad >= int(training["early_stopping"]):
+            log.line(f"early stopping at epoch {epoch}: no improvement of val_loss for {bad} epochs")
+            break
+    if ctx.main:
+        save_model(model, out / "last.pt")
+    return {"best_val_loss": best_val, "epochs": epoch}

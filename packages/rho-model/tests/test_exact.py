@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+import torch
+from rho_data import open_dataset
+
+from rho_model import pipeline
+from rho_model.data import Batch, load_records
+from rho_model.exact import LinearProblem
+from rho_model.pipeline import descriptor_store, fit_exact, model_inputs, new_model
+
+
+def _setup(path, options, n):
+    ds = open_dataset(path)
+    store = descriptor_store(options, ds)
+    idx = list(range(n))
+    recs = load_records(ds, idx, store.gather(idx))
+    model = new_model(options, ds, recs, store.calc.spec, store.calc.sizes, gradient=False)
+    return ds, recs, model
+
+
+def _dense_solution(problem: LinearProblem, recs, alpha):
+    """Dense A (columns = weights in input coordinates) and S: (A^T S A + alpha I)^-1 A^T S d."""
+    n = problem.target.shape[0]
+    columns, shapes = [], []
+    for name in problem.names:
+        x = (problem.phi[name] @ problem.v[name].T).detach()  # rows of X (with the bias column)
+        q = x.shape[1]
+        m = problem.gather[name].shape[1]
+        shapes.append((name, q, m))
+        for a in range(q):
+            for b in range(m):
+                col = torch.zeros(n, dtype=x.dtype)
+                col[problem.gather[name][:, b]] = x[:, a]
+                columns.append(col)
+    a_mat = torch.stack(columns, dim=1).numpy()
+    s_mat = np.zeros((n, n))
+    offs = problem.batch.layout.offsets
+    for s, r in enumerate(recs):
+        s_mat[offs[s]:offs[s + 1], offs[s]:offs[s + 1]] = r.overlap.to_dense()
+    d = problem.target.numpy()
+    h = a_mat.T @ s_mat @ a_mat + alpha * np.eye(a_mat.shape[1])
+    theta = np.linalg.solve(h, a_mat.T @ s_mat @ d)
+    resid = a_mat @ theta - d
+    return theta, float(resid @ s_mat @ resid + alpha * theta @ theta), shapes
+
+
+def test_exact_solver_reaches_dense_optimum(water_dataset, small_options):
+    ds, recs, model = _setup(water_dataset, small_options, 4)
+    batch = Batch(recs, ds.basis)
+    problem = LinearProblem(batch, model_inputs(model, batch), batch.reference - pipeline.baseline_flat(model, batch))
+    alpha = 1e-4
+    z, info = problem.solve(alpha, tol=1e-12, max_iter=20000)
+    assert info.relative_residual <= 1e-11
+    theta, best, shapes = _dense_solution(problem, recs, alpha)
+    assert abs(problem.objective(z, alpha) - best) <= 1e-9 * best
+    w = problem.weights(z)
+    flat = np.concatenate([w[name].numpy().reshape(-1) for name, _, _ in shapes])
+    np.testing.assert_allclose(flat, theta, rtol=0, atol=1e-7 * np.abs(theta).max())
+
+
+def test_linear_model_fits_equivariant_target_exactly(water_dataset, small_options):
+    small_options["fit"]["alpha"] = 1e-12
+    small_options["fit"]["cg_tol"] = 1e-12
+    ds, recs, model = _setup(water_dataset, small_options, 12)
+    info = fit_exact(model, recs, ds.basis, small_options["fit"], 0, lambda _: None)
+    assert info["relative_residual"] < 1e-10
+    batch = Batch(recs, ds.basis)
+    with torch.no_grad():
+        pred = batch.assemble(model(batch.features, batch.samples))
+    rel = float(torch.sqrt(batch.overlap.quadratic(pred - batch.reference) / batch.constant))
+    assert rel < 1e-5
+
+
+def test_cross_validation_sees_only_training_structures(water_dataset, small_options, tmp_path, monkeypatch):
+    from rho_model.train import run_training
+
+    seen: set[int] = set()
+    original = pipeline.cross_validate
+
+    def spy(records, make, *args, **kwargs):
+        def make_spy(train_records):
+            seen.update(r.index for r in train_records)
+            problem, evaluate = make(train_records)
+
+            def evaluate_spy(weights, held):
+                seen.update(r.index for r in held)
+                return evaluate(weights, held)
+
+            return problem, evaluate_spy
+
+        return original(records, make_spy, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "cross_validate", spy)
+    summary = run_training(small_options, water_dataset, tmp_path / "run", echo=None)
+    train = [int(x) for x in (tmp_path / "run/splits/train.idx").read_text().split() if x.isdigit()]
+    val = [int(x) for x in (tmp_path / "run/splits/val.idx").read_text().split() if x.isdigit()]
+    assert seen == set(train)
+    assert not seen & set(val)
+    assert len(summary["exact"]["cv_scan"]) == 3 * 3
+    log = (tmp_path / "run/log.txt").read_text()
+    assert "cv alpha" in log and "relative residual" in log
+
+
+def test_cv_needs_enough_structures(water_dataset, small_options):
+    from rho_model.errors import RhoModelError
+
+    ds, recs, model = _setup(water_dataset, small_options, 2)
+    with pytest.raises(RhoModelError, match="cross-validation needs at least 3"):
+        fit_exact(model, recs, ds.basis, small_options["fit"], 0, lambda _: None)
