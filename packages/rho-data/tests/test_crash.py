@@ -28,7 +28,8 @@ def kill_after(process: subprocess.Popen, seconds: float) -> int:
     """
     first = process.stdout.readline()
     if not first:
-        raise RuntimeError(f"the writer exited before its first commit (code {process.wait()})")
+        process.communicate()
+        raise RuntimeError(f"the writer exited before its first commit (code {process.returncode}); see its stderr above")
     time.sleep(seconds)
     process.send_signal(signal.SIGKILL)
     out, _ = process.communicate()

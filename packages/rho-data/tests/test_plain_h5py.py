@@ -22,6 +22,7 @@ def test_schema_example_reads_structure_3_exactly(dataset_path, monkeypatch):
     exec(compile(schema_example(), str(SCHEMA), "exec"), namespace)
     with open_dataset(dataset_path) as f:
         s = f[3]
+    assert namespace["label"] == s.label
     np.testing.assert_array_equal(namespace["numbers"], s.numbers)
     np.testing.assert_array_equal(namespace["positions"], s.positions)
     np.testing.assert_array_equal(namespace["d"], s.coefficients)

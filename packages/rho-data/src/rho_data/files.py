@@ -158,7 +158,7 @@ class RhoFile:
         return self.store.read(int(i), ["numbers"])["numbers"]
 
     def labels(self) -> list[str]:
-        return [v.decode() if isinstance(v, bytes) else str(v) for v in self.store.read_column("label")]
+        return [row.tobytes().decode() for row in self.store.read_segment_rows("label")]
 
     def metadata_column(self, name: str) -> np.ndarray:
         """One metadata quantity for every structure (NaN where not recorded)."""
@@ -167,10 +167,9 @@ class RhoFile:
         return self.store.read_column("metadata")[:, self.metadata_names.index(name)]
 
     def _to_structure(self, rows: dict[str, np.ndarray], i: int) -> Structure:
-        label = rows["label"]
         s = Structure(
             numbers=rows["numbers"], positions=rows["positions"], cell=rows["cell"], pbc=rows["pbc"],
-            label=label.decode() if isinstance(label, bytes) else str(label),
+            label=rows["label"].tobytes().decode(),
         )
         if "coefficients" in rows:
             s.coefficients = rows["coefficients"]
@@ -312,7 +311,8 @@ class RhoWriter(RhoFile):
             raise self._fail(i, s, "cell must be 3 x 3 and pbc 3 booleans")
         if s.pbc.any() and abs(np.linalg.det(s.cell)) < 1e-12:
             raise self._fail(i, s, "is periodic but its cell has zero volume")
-        rows: dict[str, np.ndarray] = {"numbers": s.numbers, "positions": s.positions, "cell": s.cell, "pbc": s.pbc, "label": s.label}
+        rows: dict[str, np.ndarray] = {"numbers": s.numbers, "positions": s.positions, "cell": s.cell, "pbc": s.pbc,
+                                       "label": np.frombuffer(s.label.encode(), dtype=np.uint8)}
         if self.kind in ("dataset", "predictions"):
             unknown = sorted({int(z) for z in s.numbers} - {self.basis[x].atomic_number for x in self.basis.symbols})
             if unknown:

@@ -35,15 +35,15 @@ GEOMETRY = [
     Column("positions", "f8", (3,), "atoms"),
     Column("cell", "f8", (3, 3)),
     Column("pbc", "bool", (3,)),
-    Column("label", "str"),
+    Column("label", "u1", (), "label"),  # UTF-8 bytes: no HDF5 variable-length data, which SWMR cannot protect
 ]
 
 
 def segments_of(kind: str, extras: tuple[str, ...] = ()) -> list[str]:
     base = {
-        "dataset": ["atoms", "coefficients", "pairs", "overlap"],
-        "predictions": ["atoms", "coefficients"],
-        "grids": ["atoms", "points"],
+        "dataset": ["atoms", "label", "coefficients", "pairs", "overlap"],
+        "predictions": ["atoms", "label", "coefficients"],
+        "grids": ["atoms", "label", "points"],
     }[kind]
     return base + [f"extra_{name}" for name in extras]
 

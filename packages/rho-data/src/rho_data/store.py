@@ -45,12 +45,12 @@ class Column:
     segment: str | None = None
 
     def chunks(self) -> tuple[int, ...]:
-        row_bytes = int(np.prod(self.shape, dtype=np.int64)) * (8 if self.dtype == "str" else np.dtype(self.dtype).itemsize)
+        row_bytes = int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
         rows = 256 if self.segment is None else max(256, _CHUNK_BYTES // max(row_bytes, 1))
         return (rows, *self.shape)
 
     def h5_dtype(self):
-        return h5py.string_dtype() if self.dtype == "str" else np.dtype(self.dtype)
+        return np.dtype(self.dtype)
 
 
 def index_columns(segments: Sequence[str]) -> list[str]:
@@ -206,6 +206,15 @@ class RaggedStore:
                 start, count = spans[col.segment]
                 out[name] = dset[start : start + count] if count else np.zeros((0, *col.shape), dtype=dset.dtype)
         return out
+
+    def read_segment_rows(self, name: str) -> list[np.ndarray]:
+        """The rows of a ragged column for every committed structure (reads the whole column)."""
+        col = self.columns[name]
+        n = len(self)
+        k = self.segments.index(col.segment)
+        spans = self._index[:n, 2 * k : 2 * k + 2]
+        values = self._datasets[name][: int(spans[-1].sum())] if n else np.zeros((0, *col.shape))
+        return [values[start : start + count] for start, count in spans]
 
     def read_column(self, name: str, indices: np.ndarray | None = None) -> np.ndarray:
         """A per-structure column for all (or the given) committed structures."""
