@@ -52,7 +52,6 @@ def learnable_target(basis, frames, rng) -> list[np.ndarray]:
     """Coefficients as a fixed random linear map of the default lambda-SOAP features plus an
     element constant on l = 0: learnable, like real densities, so the solvers work as on real data."""
     from rho_data.elements import atomic_number
-
     from rho_model.descriptors import DescriptorSpec, LambdaSoap
     from rho_model.layout import BatchLayout, basis_keys
     from rho_model.options import DEFAULTS
@@ -65,7 +64,10 @@ def learnable_target(basis, frames, rng) -> list[np.ndarray]:
     for atoms in frames:
         feats = calc.compute([atoms])
         layout = BatchLayout.build(basis, [atoms.numbers])
-        blocks = {k: feats[k] / max(np.abs(feats[k]).max(initial=0.0), 1e-12) @ weights[k] + (bias[k] if k in bias else 0.0) for k in keys}
+        blocks = {
+            k: feats[k] / max(np.abs(feats[k]).max(initial=0.0), 1e-12) @ weights[k] + (bias[k] if k in bias else 0.0)
+            for k in keys
+        }
         out.append(0.1 * layout.to_flat(blocks))
     return out
 
@@ -74,6 +76,7 @@ def make_dataset(path: Path, n: int, aux_basis: str, seed: int = 0) -> Path:
     import sys
 
     from pyscf import gto
+
     from rho_data import AuxiliaryBasis, BlockSparseOverlap, Provenance, Structure, create_dataset
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -84,19 +87,32 @@ def make_dataset(path: Path, n: int, aux_basis: str, seed: int = 0) -> Path:
     probe = gto.M(atom="C 0 0 0; H 0 0 1.1; N 0 1.2 0; O 1.2 0 0", basis=aux_basis, spin=0, verbose=0)
     basis = AuxiliaryBasis.from_counts(radial_counts(probe))
     target = learnable_target(basis, frames, rng)
-    w = create_dataset(path, basis, Provenance(producer="rho-model-benchmark", ao_basis="none", aux_basis=aux_basis,
-                                               fit_metric="overlap", extra={"molecules": ORGANIC}))
+    w = create_dataset(
+        path,
+        basis,
+        Provenance(
+            producer="rho-model-benchmark",
+            ao_basis="none",
+            aux_basis=aux_basis,
+            fit_metric="overlap",
+            extra={"molecules": ORGANIC},
+        ),
+    )
     for i, atoms in enumerate(frames):
-        mol = gto.M(atom=[(s, p) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions)], basis=aux_basis,
-                    spin=None, verbose=0)
+        mol = gto.M(
+            atom=[(s, p) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions)], basis=aux_basis, spin=None, verbose=0
+        )
         mol.spin = mol.nelectron % 2
         mol.build()
         perm = canonical_order(mol)
         s = mol.intor("int1e_ovlp")[np.ix_(perm, perm)]
         d = target[i]
         ov = BlockSparseOverlap.from_dense(s, basis.atom_sizes(atoms.numbers), threshold=1e-12)
-        w.append(Structure(numbers=atoms.numbers, positions=atoms.positions, label=f"m{i}", coefficients=d,
-                           projections=s @ d, overlap=ov))
+        w.append(
+            Structure(
+                numbers=atoms.numbers, positions=atoms.positions, label=f"m{i}", coefficients=d, projections=s @ d, overlap=ov
+            )
+        )
     w.close()
     return path
 
@@ -110,7 +126,6 @@ def main() -> None:
     p.add_argument("--cv", action="store_true", help="also time the 5-fold CV alpha scan (4 alphas)")
     args = p.parse_args()
     from rho_data import open_dataset
-
     from rho_model.options import load_options
     from rho_model.pipeline import descriptor_store
     from rho_model.train import run_training
@@ -135,10 +150,17 @@ def main() -> None:
     base = {"descriptor": {"cache_dir": cache}, "data": {"fractions": [0.8, 0.1, 0.1]}}
     runs = {
         "exact (alpha 1e-8)": {**base, "fit": {"alpha": 1e-8}},
-        "gradient, linear": {**base, "fit": {"method": "gradient"},
-                             "training": {"epochs": args.epochs, "batch_size": 10, "warm_start": False}},
-        "gradient, deep": {**base, "fit": {"method": "gradient"}, "model": {"type": "deep"},
-                           "training": {"epochs": args.epochs, "batch_size": 10}},
+        "gradient, linear": {
+            **base,
+            "fit": {"method": "gradient"},
+            "training": {"epochs": args.epochs, "batch_size": 10, "warm_start": False},
+        },
+        "gradient, deep": {
+            **base,
+            "fit": {"method": "gradient"},
+            "model": {"type": "deep"},
+            "training": {"epochs": args.epochs, "batch_size": 10},
+        },
     }
     if args.cv:
         runs["exact (5-fold CV, 4 alphas)"] = {**base, "fit": {"alphas": [1e-9, 1e-7, 1e-5, 1e-3]}}
@@ -154,8 +176,11 @@ def main() -> None:
         if (out / "log.csv").exists() and "gradient" in summary:
             rows = np.genfromtxt(out / "log.csv", delimiter=",", names=True)
             epoch_train, epoch_val = f"{np.min(rows['dt_train']):.2f}", f"{np.min(rows['dt_val']):.2f}"
-        print(f"| {name} | {summary['splits']['train']} | {wall:.1f} | {exact.get('seconds', float('nan')):.2f} | "
-              f"{exact.get('iterations', '')} | {epoch_train} | {epoch_val} |", flush=True)
+        print(
+            f"| {name} | {summary['splits']['train']} | {wall:.1f} | {exact.get('seconds', float('nan')):.2f} | "
+            f"{exact.get('iterations', '')} | {epoch_train} | {epoch_val} |",
+            flush=True,
+        )
         (out / "benchmark.json").write_text(json.dumps({"wall_s": wall, **summary}, default=str))
 
 

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from rho_data import open_dataset
 
+from rho_data import open_dataset
 from rho_model.data import load_records
 from rho_model.options import load_options
 from rho_model.pipeline import descriptor_store, fit_exact, new_model
@@ -39,8 +39,9 @@ def real_space_errors(ds, test: list[int], predictions: dict[str, list[np.ndarra
     from rho_data.field_builders import FieldRequest, load_field_builder
 
     builder = load_field_builder(ds.provenance.producer)
-    requests = [FieldRequest(i, {"ri": ds[i].coefficients, **{name: p[j] for name, p in predictions.items()}})
-                for j, i in enumerate(test)]
+    requests = [
+        FieldRequest(i, {"ri": ds[i].coefficients, **{name: p[j] for name, p in predictions.items()}}) for j, i in enumerate(test)
+    ]
     errors: dict[str, dict[str, list[float]]] = {name: {"ri": [], "scf": []} for name in predictions}
     floor: list[float] = []
     for _request, grid in builder.build(ds, requests):
@@ -66,7 +67,7 @@ def main() -> None:
     options = load_options(args.options, {"descriptor": {"cache_dir": str(args.dataset) + ".descriptor-cache"}})
     ds = open_dataset(args.dataset)
     order = np.random.default_rng(args.seed).permutation(len(ds)).tolist()
-    test, pool = order[-args.test:], order[:-args.test]
+    test, pool = order[-args.test :], order[: -args.test]
     sizes = sorted({n for n in args.sizes if n < len(pool)} | {len(pool)})
     store = descriptor_store(options, ds)
     frames = [ds[i].to_ase() for i in test]
@@ -89,17 +90,24 @@ def main() -> None:
         rows.append((n, info, t_fit, t_pred, coef))
         print(f"N={n}: alpha {info['alpha']:.0e}, coefficient %RMSE {coef:.3f}, fit {t_fit:.1f} s", flush=True)
     real = real_space_errors(ds, test, predictions) if not args.no_grid else None
-    print(f"\n{args.dataset.name}: {len(ds)} structures, test {len(test)}; basis "
-          f"{ {s: list(ds.basis[s].n_radial) for s in ds.basis.symbols} }")
+    print(
+        f"\n{args.dataset.name}: {len(ds)} structures, test {len(test)}; basis "
+        f"{ {s: list(ds.basis[s].n_radial) for s in ds.basis.symbols} }"
+    )
     if real is not None:
         print(f"RI density vs SCF density (the auxiliary basis's floor): {real['ri_floor']['scf']:.3f} %NMAE")
-    print("| N train | alpha (CV) | %NMAE vs RI | %NMAE vs SCF | coefficient %RMSE | CG iterations | CG rel. residual | fit incl. CV (s) | predict (ms/structure) |")
+    print(
+        "| N train | alpha (CV) | %NMAE vs RI | %NMAE vs SCF | coefficient %RMSE | CG iterations | CG rel. residual | fit incl. CV (s) | predict (ms/structure) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for n, info, t_fit, t_pred, coef in rows:
         ri = f"{real[f'ml{n}']['ri']:.4f}" if real else "-"
         scf = f"{real[f'ml{n}']['scf']:.3f}" if real else "-"
-        print(f"| {n} | {info['alpha']:.0e} | {ri} | {scf} | {coef:.3f} | {info['iterations']} | {info['relative_residual']:.1e} "
-              f"| {t_fit:.1f} | {t_pred:.1f} |", flush=True)
+        print(
+            f"| {n} | {info['alpha']:.0e} | {ri} | {scf} | {coef:.3f} | {info['iterations']} | {info['relative_residual']:.1e} "
+            f"| {t_fit:.1f} | {t_pred:.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ def water_cluster(n_molecules: int, seed: int = 0):
 def model():
     from rho_data import AuxiliaryBasis
     from rho_data.elements import atomic_number
-
     from rho_model.descriptors import DescriptorSpec, LambdaSoap
     from rho_model.layout import basis_keys, key_name
     from rho_model.model import build_model
@@ -49,10 +48,21 @@ def model():
     keys = basis_keys(basis)
     spec = DescriptorSpec.from_options(DEFAULTS["descriptor"], keys, [atomic_number(s) for s in basis.symbols])
     sizes = LambdaSoap(spec).sizes
-    config = {"keys": [list(k) for k in keys], "basis": BASIS, "descriptor": spec.hypers(),
-              "feature_sizes": {key_name(k): v for k, v in sizes.items()}, "input_sizes": {key_name(k): v for k, v in sizes.items()},
-              "out_sizes": {key_name(k): basis[k[1]].n_radial[k[0]] for k in keys}, "project": False, "whiten_out": False,
-              "model": dict(DEFAULTS["model"]), "net_source": None, "dtype": "float64", "device": "cpu", "dataset_id": ""}
+    config = {
+        "keys": [list(k) for k in keys],
+        "basis": BASIS,
+        "descriptor": spec.hypers(),
+        "feature_sizes": {key_name(k): v for k, v in sizes.items()},
+        "input_sizes": {key_name(k): v for k, v in sizes.items()},
+        "out_sizes": {key_name(k): basis[k[1]].n_radial[k[0]] for k in keys},
+        "project": False,
+        "whiten_out": False,
+        "model": dict(DEFAULTS["model"]),
+        "net_source": None,
+        "dtype": "float64",
+        "device": "cpu",
+        "dataset_id": "",
+    }
     return build_model(config)
 
 
@@ -73,8 +83,13 @@ def one_size(n_molecules: int, max_atoms: int, repeats: int) -> dict:
         t0 = time.perf_counter()
         coefs = predictor.predict([atoms])[0]
         t_pred.append(time.perf_counter() - t0)
-    return {"atoms": len(atoms), "descriptor_s": min(t_desc), "predict_s": min(t_pred), "n_coefficients": int(coefs.size),
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "atoms": len(atoms),
+        "descriptor_s": min(t_desc),
+        "predict_s": min(t_pred),
+        "n_coefficients": int(coefs.size),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def batch_of_monomers(n: int) -> dict:
@@ -106,8 +121,11 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--one", str(n), "--max-atoms", str(args.max_atoms), "--repeats", str(args.repeats)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {r['atoms']} | {r['descriptor_s']:.3f} | {r['predict_s']:.3f} | {1e3 * r['predict_s'] / r['atoms']:.2f} "
-              f"| {r['peak_rss_mib']:.0f} |", flush=True)
+        print(
+            f"| {r['atoms']} | {r['descriptor_s']:.3f} | {r['predict_s']:.3f} | {1e3 * r['predict_s'] / r['atoms']:.2f} "
+            f"| {r['peak_rss_mib']:.0f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

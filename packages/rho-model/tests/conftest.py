@@ -28,5 +28,10 @@ def small_options(tmp_path):
 
     desc = dict(SMALL_DESCRIPTOR)
     desc["cache_dir"] = str(tmp_path / "cache")
-    return load_options(overrides={"descriptor": desc, "data": {"fractions": [0.75, 0.25, 0.0]},
-                                   "fit": {"alphas": [1e-10, 1e-8, 1e-6], "cv_folds": 3}})
+    return load_options(
+        overrides={
+            "descriptor": desc,
+            "data": {"fractions": [0.75, 0.25, 0.0]},
+            "fit": {"alphas": [1e-10, 1e-8, 1e-6], "cv_folds": 3},
+        }
+    )

@@ -4,8 +4,8 @@ import sys
 
 import numpy as np
 import torch
-from rho_data import open_dataset
 
+from rho_data import open_dataset
 from rho_model import distributed as ddp
 from rho_model.data import Batch, load_records
 from rho_model.options import load_options
@@ -16,8 +16,13 @@ from rho_model.train import batch_loss
 def gradients(dataset, cache, world_override=None):
     from helpers import SMALL_DESCRIPTOR
 
-    opts = load_options(overrides={"descriptor": dict(SMALL_DESCRIPTOR, cache_dir=cache), "fit": {"method": "gradient"},
-                                   "model": {"type": "deep", "layers": [{"linear": 6}, {"layer_norm": True}, {"activation": "tanh"}]}})
+    opts = load_options(
+        overrides={
+            "descriptor": dict(SMALL_DESCRIPTOR, cache_dir=cache),
+            "fit": {"method": "gradient"},
+            "model": {"type": "deep", "layers": [{"linear": 6}, {"layer_norm": True}, {"activation": "tanh"}]},
+        }
+    )
     ctx = ddp.init("cpu") if world_override is None else ddp.Context()
     ds = open_dataset(dataset)
     store = descriptor_store(opts, ds)

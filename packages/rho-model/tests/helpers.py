@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from rho_data import AuxiliaryBasis, BlockSparseOverlap, Provenance, Structure, create_dataset
 
 BOHR = 0.52917721092
@@ -81,7 +82,9 @@ def write_dataset(path: Path, geometries, coefficient_fn, symbols=("H", "O")) ->
         dense = overlap_of(numbers, positions)
         d = coefficient_fn(numbers, positions)
         ov = BlockSparseOverlap.from_dense(dense, basis.atom_sizes(numbers), threshold=1e-14)
-        w.append(Structure(numbers=numbers, positions=positions, label=f"s{i}", coefficients=d, projections=dense @ d, overlap=ov))
+        w.append(
+            Structure(numbers=numbers, positions=positions, label=f"s{i}", coefficients=d, projections=dense @ d, overlap=ov)
+        )
     w.close()
     return path
 
@@ -91,7 +94,6 @@ class EquivariantTarget:
 
     def __init__(self, basis: AuxiliaryBasis, descriptor_options: dict, seed: int = 1):
         from rho_data.elements import atomic_number
-
         from rho_model.descriptors import DescriptorSpec, LambdaSoap
         from rho_model.layout import basis_keys
 
@@ -119,8 +121,19 @@ class EquivariantTarget:
         return layout.to_flat(blocks)
 
 
-SMALL_DESCRIPTOR = {"cutoff": 4.0, "cutoff_width": 0.5, "density_width": 0.3, "max_radial": 2, "max_angular": 3,
-                    "neighbor_types": None, "body_order": 3, "pca_components": None, "max_atoms": 500, "cache_chunk": 100, "cache_dir": None}
+SMALL_DESCRIPTOR = {
+    "cutoff": 4.0,
+    "cutoff_width": 0.5,
+    "density_width": 0.3,
+    "max_radial": 2,
+    "max_angular": 3,
+    "neighbor_types": None,
+    "body_order": 3,
+    "pca_components": None,
+    "max_atoms": 500,
+    "cache_chunk": 100,
+    "cache_dir": None,
+}
 
 
 def cluster(n_molecules: int, seed: int = 0, spacing: float = 2.9) -> Any:
@@ -129,7 +142,9 @@ def cluster(n_molecules: int, seed: int = 0, spacing: float = 2.9) -> Any:
 
     rng = np.random.default_rng(seed)
     side = int(np.ceil(n_molecules ** (1 / 3)))
-    sites = np.array([[i, j, k] for i in range(side) for j in range(side) for k in range(side)], dtype=float)[:n_molecules] * spacing
+    sites = (
+        np.array([[i, j, k] for i in range(side) for j in range(side) for k in range(side)], dtype=float)[:n_molecules] * spacing
+    )
     mono = np.array([[0.0, 0.0, 0.1173], [0.0, 0.7572, -0.4692], [0.0, -0.7572, -0.4692]])
     positions = np.concatenate([s + mono @ np.linalg.qr(rng.normal(size=(3, 3)))[0].T for s in sites])
     order = rng.permutation(len(positions))  # scrambled atom order: chunks must not rely on it

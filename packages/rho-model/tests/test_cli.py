@@ -1,9 +1,9 @@
 import ase.io
 import numpy as np
 import pytest
-from rho_data import open_dataset, open_predictions
 from typer.testing import CliRunner
 
+from rho_data import open_dataset, open_predictions
 from rho_model.cli import app
 
 runner = CliRunner()
@@ -37,8 +37,18 @@ def test_train_writes_run_and_cache(trained):
 
 def test_predict_dataset_and_xyz(trained, water_dataset, tmp_path):
     pred = tmp_path / "pred.h5"
-    r = runner.invoke(app, ["predict", str(trained / "run/model.pt"), str(water_dataset), "-o", str(pred),
-                            "--indices", str(trained / "run/splits/val.idx")])
+    r = runner.invoke(
+        app,
+        [
+            "predict",
+            str(trained / "run/model.pt"),
+            str(water_dataset),
+            "-o",
+            str(pred),
+            "--indices",
+            str(trained / "run/splits/val.idx"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     ds, p = open_dataset(water_dataset), open_predictions(pred)
     assert p.dataset_id == ds.dataset_id
@@ -99,8 +109,9 @@ def test_dataset_with_other_basis_is_refused(trained, tmp_path):
     saved = dict(SHELLS)
     helpers.SHELLS["H"] = [(0, 2.0), (1, 1.0)]
     try:
-        other = write_dataset(tmp_path / "other.h5", water_geometries(2), lambda n, p: np.zeros(
-            sum(helpers.basis_of(["H", "O"]).atom_sizes(n))))
+        other = write_dataset(
+            tmp_path / "other.h5", water_geometries(2), lambda n, p: np.zeros(sum(helpers.basis_of(["H", "O"]).atom_sizes(n)))
+        )
     finally:
         helpers.SHELLS.clear()
         helpers.SHELLS.update(saved)

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from helpers import cluster
 
 from rho_model.chunking import plan_calls

@@ -11,8 +11,9 @@ HERE = Path(__file__).parent
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
-                    reason="torchrun not installed")
+@pytest.mark.skipif(
+    shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(), reason="torchrun not installed"
+)
 def test_two_processes_give_the_gradient_of_the_joined_batch(water_dataset, tmp_path):
     from ddp_worker import gradients
 
@@ -21,8 +22,13 @@ def test_two_processes_give_the_gradient_of_the_joined_batch(water_dataset, tmp_
     out = tmp_path / "grads.npz"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     gradients(str(water_dataset), cache, world_override=1)  # fills the descriptor cache first
-    r = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", str(HERE / "ddp_worker.py"), str(water_dataset), cache,
-                        str(out)], env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node", "2", str(HERE / "ddp_worker.py"), str(water_dataset), cache, str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     _, reference = gradients(str(water_dataset), cache, world_override=1)
     got = np.load(out)

@@ -108,11 +108,28 @@ def nonlinear_model(request, water_dataset, tmp_path_factory):
     from rho_model.train import run_training
 
     out = tmp_path_factory.mktemp(request.param)
-    model = ({"type": "deep", "layers": [{"linear": 8}, {"layer_norm": True}, {"activation": "silu"}, {"linear": 8},
-                                         {"invariant_activation": "tanh"}]}
-             if request.param == "deep" else {"type": "python", "net_file": str(EXAMPLE_NET)})
-    opts = load_options(overrides={"descriptor": dict(SMALL_DESCRIPTOR, cache_dir=str(out / "cache")), "model": model,
-                                   "fit": {"method": "gradient"}, "training": {"epochs": 2, "batch_size": 4, "lr": 1e-2}})
+    model = (
+        {
+            "type": "deep",
+            "layers": [
+                {"linear": 8},
+                {"layer_norm": True},
+                {"activation": "silu"},
+                {"linear": 8},
+                {"invariant_activation": "tanh"},
+            ],
+        }
+        if request.param == "deep"
+        else {"type": "python", "net_file": str(EXAMPLE_NET)}
+    )
+    opts = load_options(
+        overrides={
+            "descriptor": dict(SMALL_DESCRIPTOR, cache_dir=str(out / "cache")),
+            "model": model,
+            "fit": {"method": "gradient"},
+            "training": {"epochs": 2, "batch_size": 4, "lr": 1e-2},
+        }
+    )
     run_training(opts, water_dataset, out / "run", echo=None)
     return out / "run" / "model.pt"
 

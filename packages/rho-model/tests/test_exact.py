@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
-from rho_data import open_dataset
 
+from rho_data import open_dataset
 from rho_model import pipeline
 from rho_model.data import Batch, load_records
 from rho_model.exact import LinearProblem
@@ -36,7 +36,7 @@ def _dense_solution(problem: LinearProblem, recs, alpha):
     s_mat = np.zeros((n, n))
     offs = problem.batch.layout.offsets
     for s, r in enumerate(recs):
-        s_mat[offs[s]:offs[s + 1], offs[s]:offs[s + 1]] = r.overlap.to_dense()
+        s_mat[offs[s] : offs[s + 1], offs[s] : offs[s + 1]] = r.overlap.to_dense()
     d = problem.target.numpy()
     h = a_mat.T @ s_mat @ a_mat + alpha * np.eye(a_mat.shape[1])
     theta = np.linalg.solve(h, a_mat.T @ s_mat @ d)
@@ -72,23 +72,21 @@ def test_linear_model_fits_equivariant_target_exactly(water_dataset, small_optio
 
 
 def test_cross_validation_sees_only_training_structures(water_dataset, small_options, tmp_path, monkeypatch):
+    from rho_model.exact import Fold
     from rho_model.train import run_training
 
     seen: set[int] = set()
     original = pipeline.cross_validate
 
-    def spy(records, make, *args, **kwargs):
-        def make_spy(train_records):
-            seen.update(r.index for r in train_records)
-            problem, evaluate = make(train_records)
+    def spy(shared, *args, **kwargs):
+        seen.update(r.index for r in shared.records)  # the Gram matrices cover exactly these
 
-            def evaluate_spy(weights, held):
-                seen.update(r.index for r in held)
-                return evaluate(weights, held)
+        def make_spy(sh, train, held):
+            seen.update(sh.records[i].index for i in train)
+            seen.update(sh.records[i].index for i in held)
+            return Fold(sh, train, held)
 
-            return problem, evaluate_spy
-
-        return original(records, make_spy, *args, **kwargs)
+        return original(shared, *args, make_fold=make_spy, **kwargs)
 
     monkeypatch.setattr(pipeline, "cross_validate", spy)
     summary = run_training(small_options, water_dataset, tmp_path / "run", echo=None)
@@ -96,7 +94,7 @@ def test_cross_validation_sees_only_training_structures(water_dataset, small_opt
     val = [int(x) for x in (tmp_path / "run/splits/val.idx").read_text().split() if x.isdigit()]
     assert seen == set(train)
     assert not seen & set(val)
-    assert len(summary["exact"]["cv_scan"]) == 3 * 3
+    assert len(summary["exact"]["cv_scan"]) == 3 * len(summary["exact"]["cv_alphas"]) >= 3 * 3
     log = (tmp_path / "run/log.txt").read_text()
     assert "cv alpha" in log and "relative residual" in log
 
@@ -107,3 +105,32 @@ def test_cv_needs_enough_structures(water_dataset, small_options):
     ds, recs, model = _setup(water_dataset, small_options, 2)
     with pytest.raises(RhoModelError, match="cross-validation needs at least 3"):
         fit_exact(model, recs, ds.basis, small_options["fit"], 0, lambda _: None)
+
+
+def test_fold_from_shared_gram_equals_direct_problem(water_dataset, small_options):
+    """A CV fold built from the shared Gram matrices = the problem built from its records alone."""
+    from rho_model.exact import Fold, SharedRows
+
+    ds, recs, model = _setup(water_dataset, small_options, 8)
+    batch = Batch(recs, ds.basis)
+    shared = SharedRows(batch, model_inputs(model, batch), batch.reference - pipeline.baseline_flat(model, batch), ds.basis)
+    train, held = [0, 1, 3, 4, 6, 7], [2, 5]
+    fold = Fold(shared, train, held)
+    direct_batch = Batch([recs[i] for i in train], ds.basis)
+    direct = LinearProblem(
+        direct_batch, model_inputs(model, direct_batch), direct_batch.reference - pipeline.baseline_flat(model, direct_batch)
+    )
+    alpha = 1e-6
+    z_fold, _ = fold.problem.solve(alpha, tol=1e-12, max_iter=20000)
+    z_direct, _ = direct.solve(alpha, tol=1e-12, max_iter=20000)
+    best = direct.objective(z_direct, alpha)
+    assert abs(fold.problem.objective(z_fold, alpha) - best) <= 1e-8 * best
+    # held-out error from the Gram matrices = error of the weights' predictions on the held-out records
+    err, ref = fold.evaluate(z_fold)
+    hb = Batch([recs[i] for i in held], ds.basis)
+    pred = pipeline.predict_linear(model, hb, fold.problem.weights(z_fold))
+    np.testing.assert_allclose(err, float(hb.overlap.quadratic(pred - hb.reference)), rtol=1e-8)
+    assert ref == pytest.approx(float(hb.constant))
+    # a warm start from the fold's own state reproduces its solution
+    start = fold.start(fold.state(z_fold))
+    assert fold.problem.residual_norm(start, alpha) < 1e-9

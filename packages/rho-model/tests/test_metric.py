@@ -1,7 +1,7 @@
 import numpy as np
 import torch
-from rho_data import open_dataset
 
+from rho_data import open_dataset
 from rho_model.data import Batch, load_records
 from rho_model.metric import BatchOverlap, overlap_loss, projection_loss
 
@@ -41,7 +41,8 @@ def test_matvec_matches_dense(water_dataset):
 def test_pair_cutoff_drops_far_pairs(water_dataset):
     ds, recs = _batch(water_dataset, 2)
     full = BatchOverlap([r.overlap for r in recs], Batch(recs, ds.basis).layout.offsets)
-    short = BatchOverlap([r.overlap for r in recs], Batch(recs, ds.basis).layout.offsets,
-                         positions=[r.positions for r in recs], pair_cutoff=0.5)
+    short = BatchOverlap(
+        [r.overlap for r in recs], Batch(recs, ds.basis).layout.offsets, positions=[r.positions for r in recs], pair_cutoff=0.5
+    )
     assert short.n_pairs == sum(r.n_atoms if hasattr(r, "n_atoms") else len(r.numbers) for r in recs)
     assert full.n_pairs > short.n_pairs

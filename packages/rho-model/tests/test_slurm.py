@@ -24,7 +24,7 @@ def test_job_script_quotes_arguments(tmp_path):
     line = next(ln for ln in text.splitlines() if ln.startswith("srun "))
     words = shlex.split(line)
     assert words[words.index("--nproc_per_node") + 1] == "3"
-    train = words[words.index("-m"):]
+    train = words[words.index("-m") :]
     assert train[:4] == ["-m", "rho_model.cli", "train", str(odd.resolve())]
     assert train[train.index("--set") + 1] == "training.freeze=['head.l0_*']"
 
@@ -50,14 +50,36 @@ def test_two_process_training_through_sbatch(water_dataset, tmp_path):
 
     env = _slurm_env()
     opts = tmp_path / "opts.yaml"
-    opts.write_text(yaml.safe_dump({
-        "descriptor": dict(SMALL_DESCRIPTOR, cache_dir=str(tmp_path / "cache")),
-        "model": {"type": "deep", "layers": [{"linear": 6}, {"activation": "silu"}]},
-        "fit": {"method": "gradient"}, "training": {"epochs": 2, "batch_size": 4, "checkpoint_every": 1},
-        "data": {"fractions": [0.75, 0.25, 0.0]}}))
+    opts.write_text(
+        yaml.safe_dump(
+            {
+                "descriptor": dict(SMALL_DESCRIPTOR, cache_dir=str(tmp_path / "cache")),
+                "model": {"type": "deep", "layers": [{"linear": 6}, {"activation": "silu"}]},
+                "fit": {"method": "gradient"},
+                "training": {"epochs": 2, "batch_size": 4, "checkpoint_every": 1},
+                "data": {"fractions": [0.75, 0.25, 0.0]},
+            }
+        )
+    )
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "rho_model.cli", "submit", str(water_dataset), "-o", str(run), "--options", str(opts),
-           "--procs-per-node", "2", "--time", "00:10:00", "--port", "29517", "--wait"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rho_model.cli",
+        "submit",
+        str(water_dataset),
+        "-o",
+        str(run),
+        "--options",
+        str(opts),
+        "--procs-per-node",
+        "2",
+        "--time",
+        "00:10:00",
+        "--port",
+        "29517",
+        "--wait",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     logs = "".join(p.read_text() for p in run.glob("slurm-*.out"))
     assert result.returncode == 0, result.stdout + result.stderr + logs

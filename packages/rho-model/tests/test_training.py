@@ -50,8 +50,9 @@ def test_restart_after_sigkill_gives_identical_weights(water_dataset, small_opti
     opts_file.write_text(yaml.safe_dump(opts))
     env = dict(os.environ, OMP_NUM_THREADS="1")
     subprocess.run(_train_cmd(water_dataset, tmp_path / "full", opts_file), check=True, env=env, capture_output=True)
-    proc = subprocess.Popen(_train_cmd(water_dataset, tmp_path / "killed", opts_file), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _train_cmd(water_dataset, tmp_path / "killed", opts_file), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     target = tmp_path / "killed/checkpoints/epoch_000003.pt"
     deadline = time.time() + 120
     while not target.exists() and time.time() < deadline and proc.poll() is None:
@@ -60,7 +61,9 @@ def test_restart_after_sigkill_gives_identical_weights(water_dataset, small_opti
     proc.wait()
     assert target.exists()
     assert not (tmp_path / "killed/checkpoints/epoch_000006.pt").exists()
-    subprocess.run(_train_cmd(water_dataset, tmp_path / "killed", opts_file, "--restart"), check=True, env=env, capture_output=True)
+    subprocess.run(
+        _train_cmd(water_dataset, tmp_path / "killed", opts_file, "--restart"), check=True, env=env, capture_output=True
+    )
     a = load_model(tmp_path / "full/last.pt").state_dict()
     b = load_model(tmp_path / "killed/last.pt").state_dict()
     tensors = [k for k in a if isinstance(a[k], torch.Tensor)]

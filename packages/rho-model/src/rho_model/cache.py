@@ -22,8 +22,19 @@ class DescriptorStore:
     atomically, so an interrupted computation resumes where it stopped.
     """
 
-    def __init__(self, calculator: LambdaSoap, frames_of, n_structures: int, numbers_of, *, dataset_id: str,
-                 cache_dir: str | Path | None, chunk: int = 100, max_atoms: int = 500, progress=None):
+    def __init__(
+        self,
+        calculator: LambdaSoap,
+        frames_of,
+        n_structures: int,
+        numbers_of,
+        *,
+        dataset_id: str,
+        cache_dir: str | Path | None,
+        chunk: int = 100,
+        max_atoms: int = 500,
+        progress=None,
+    ):
         self.calc = calculator
         self.n = n_structures
         self.chunk = max(1, int(chunk))
@@ -69,9 +80,11 @@ class DescriptorStore:
             for k in self.calc.spec.keys:
                 bounds = np.concatenate([[0], np.cumsum(counts[k])])
                 for j, i in enumerate(range(start, stop)):
-                    rows.setdefault(i, {})[k] = feats[k][bounds[j]:bounds[j + 1]]
+                    rows.setdefault(i, {})[k] = feats[k][bounds[j] : bounds[j + 1]]
             if task is not None:
                 self._progress.advance(task)
         sizes = self.calc.sizes
-        return {k: (np.concatenate([rows[i][k] for i in indices]) if indices else np.zeros((0, 2 * k[0] + 1, sizes[k])))
-                for k in self.calc.spec.keys}
+        return {
+            k: (np.concatenate([rows[i][k] for i in indices]) if indices else np.zeros((0, 2 * k[0] + 1, sizes[k])))
+            for k in self.calc.spec.keys
+        }

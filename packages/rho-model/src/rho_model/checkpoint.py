@@ -12,15 +12,21 @@ from .errors import RhoModelError
 from .model import MODEL_FORMAT, MODEL_VERSION, read_payload, state_dict_cpu
 
 
-def save_checkpoint(path: Path, *, model, optimizer, scheduler, epoch: int, best_val: float, bad_epochs: int,
-                    options: dict) -> None:
+def save_checkpoint(
+    path: Path, *, model, optimizer, scheduler, epoch: int, best_val: float, bad_epochs: int, options: dict
+) -> None:
     payload = {
-        "format": MODEL_FORMAT, "version": MODEL_VERSION, "kind": "checkpoint",
-        "config": json.dumps(model.config), "options": json.dumps(options),
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "kind": "checkpoint",
+        "config": json.dumps(model.config),
+        "options": json.dumps(options),
         "state_dict": state_dict_cpu(model),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else {},
-        "epoch": int(epoch), "best_val": float(best_val), "bad_epochs": int(bad_epochs),
+        "epoch": int(epoch),
+        "best_val": float(best_val),
+        "bad_epochs": int(bad_epochs),
         "torch_rng": torch.get_rng_state(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)

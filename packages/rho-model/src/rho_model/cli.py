@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rho_data import RhoDataError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -14,6 +14,8 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+
+from rho_data import RhoDataError
 
 from . import __version__
 from .errors import RhoModelError
@@ -25,7 +27,7 @@ err_console = Console(stderr=True)
 
 
 def _fail(err: Exception) -> None:
-    err_console.print(f"[red]error:[/red] {err}", highlight=False, markup=True)
+    err_console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, markup=True, soft_wrap=True)  # one line
     raise typer.Exit(1)
 
 
@@ -66,8 +68,15 @@ def train(
     try:
         opts = load_options(options_file, _merged(overrides, device))
         with _progress() as progress:
-            summary = run_training(opts, dataset, out, restart=restart, init_model=init,
-                                   echo=lambda line: progress.console.print(line, highlight=False, markup=False), progress=progress)
+            summary = run_training(
+                opts,
+                dataset,
+                out,
+                restart=restart,
+                init_model=init,
+                echo=lambda line: progress.console.print(line, highlight=False, markup=False),
+                progress=progress,
+            )
     except (RhoModelError, RhoDataError, OSError) as err:
         _fail(err)
     console.print(f"run written to {out} ({summary['splits']})")
@@ -107,8 +116,23 @@ def submit(
 
     try:
         load_options(options_file, _merged(overrides, device))  # fail here, not in the queue
-        spec = JobSpec(dataset, out, options_file, list(overrides), restart, init, device, nodes, procs_per_node, cpus_per_proc,
-                       time, partition, gpus_per_node, port=port, sbatch_args=list(sbatch_arg))
+        spec = JobSpec(
+            dataset,
+            out,
+            options_file,
+            list(overrides),
+            restart,
+            init,
+            device,
+            nodes,
+            procs_per_node,
+            cpus_per_proc,
+            time,
+            partition,
+            gpus_per_node,
+            port=port,
+            sbatch_args=list(sbatch_arg),
+        )
         script = write_job(spec)
         console.print(f"job script: {script}")
         if not script_only:
@@ -155,8 +179,17 @@ def predict(
                 idx = read_index_file(indices, len(ds))
         with _progress() as progress:
             task = progress.add_task("predict", total=len(idx) if idx is not None else None)
-            n = predict_file(model, input, output, indices=idx, batch_size=batch_size, device=device, overwrite=overwrite, max_atoms=max_atoms,
-                             on_batch=lambda done: progress.update(task, completed=done))
+            n = predict_file(
+                model,
+                input,
+                output,
+                indices=idx,
+                batch_size=batch_size,
+                device=device,
+                overwrite=overwrite,
+                max_atoms=max_atoms,
+                on_batch=lambda done: progress.update(task, completed=done),
+            )
     except (RhoModelError, RhoDataError, OSError) as err:
         _fail(err)
     console.print(f"{n} structures predicted into {output}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
 from rho_data import AuxiliaryBasis, BlockSparseOverlap
 
 from .errors import RhoModelError
@@ -34,11 +35,13 @@ def split_features(features: dict[Key, np.ndarray], numbers_list: Sequence[np.nd
         counts = [int(np.sum(n == key[1])) for n in numbers_list]
         bounds = np.concatenate([[0], np.cumsum(counts)])
         for s in range(len(numbers_list)):
-            out[s][key] = values[bounds[s]:bounds[s + 1]]
+            out[s][key] = values[bounds[s] : bounds[s + 1]]
     return out
 
 
-def load_records(dataset, indices: Sequence[int], features: dict[Key, np.ndarray], *, need_reference: bool = True) -> list[Record]:
+def load_records(
+    dataset, indices: Sequence[int], features: dict[Key, np.ndarray], *, need_reference: bool = True
+) -> list[Record]:
     """Records for ``indices`` of a rho-data dataset; ``features`` rows in the same order."""
     structures = [dataset[int(i)] for i in indices]
     per = split_features(features, [s.numbers for s in structures])
@@ -53,23 +56,39 @@ def load_records(dataset, indices: Sequence[int], features: dict[Key, np.ndarray
 class Batch:
     """A batch of records as tensors: features by key name, flat targets, block-sparse overlap."""
 
-    def __init__(self, records: Sequence[Record], basis: AuxiliaryBasis, *, dtype: torch.dtype = torch.float64,
-                 device: str | torch.device = "cpu", pair_cutoff: float | None = None, with_reference: bool = True):
+    def __init__(
+        self,
+        records: Sequence[Record],
+        basis: AuxiliaryBasis,
+        *,
+        dtype: torch.dtype = torch.float64,
+        device: str | torch.device = "cpu",
+        pair_cutoff: float | None = None,
+        with_reference: bool = True,
+    ):
         self.records = list(records)
         self.layout = BatchLayout.build(basis, [r.numbers for r in records])
-        self.index = {key_name(k): torch.as_tensor(v.reshape(-1), device=device)
-                      for k, v in self.layout.index.items()}
+        self.index = {key_name(k): torch.as_tensor(v.reshape(-1), device=device) for k, v in self.layout.index.items()}
         keys = self.layout.keys
         self.features: dict[str, torch.Tensor] = {
             key_name(k): torch.as_tensor(np.concatenate([r.features[k] for r in records]), dtype=dtype, device=device)
-            for k in keys if all(k in r.features for r in records)
+            for k in keys
+            if all(k in r.features for r in records)
         }
-        self.samples: dict[str, torch.Tensor] = {key_name(k): torch.as_tensor(v, device=device) for k, v in self.layout.atoms.items()}
+        self.samples: dict[str, torch.Tensor] = {
+            key_name(k): torch.as_tensor(v, device=device) for k, v in self.layout.atoms.items()
+        }
         self.dtype, self.device = dtype, device
         if with_reference:
             self.reference = torch.as_tensor(np.concatenate([r.coefficients for r in records]), dtype=dtype, device=device)
-            self.overlap = BatchOverlap([r.overlap for r in records], self.layout.offsets, positions=[r.positions for r in records],
-                                        pair_cutoff=pair_cutoff, dtype=dtype, device=device)
+            self.overlap = BatchOverlap(
+                [r.overlap for r in records],
+                self.layout.offsets,
+                positions=[r.positions for r in records],
+                pair_cutoff=pair_cutoff,
+                dtype=dtype,
+                device=device,
+            )
             if all(r.projections is not None for r in records):
                 self.projections = torch.as_tensor(np.concatenate([r.projections for r in records]), dtype=dtype, device=device)
             else:

@@ -41,19 +41,38 @@ class DescriptorSpec:
         neighbors = options["neighbor_types"] if options["neighbor_types"] is not None else sorted(basis_numbers)
         if 2 * int(max_angular) < lmax:
             raise RhoModelError(f"options: descriptor.max_angular = {max_angular} cannot reach the target lmax {lmax}")
-        return cls(float(options["cutoff"]), float(options["cutoff_width"]), float(options["density_width"]),
-                   int(options["max_radial"]), int(max_angular), tuple(int(z) for z in neighbors),
-                   tuple((int(l), int(z)) for l, z in keys))
+        return cls(
+            float(options["cutoff"]),
+            float(options["cutoff_width"]),
+            float(options["density_width"]),
+            int(options["max_radial"]),
+            int(max_angular),
+            tuple(int(z) for z in neighbors),
+            tuple((int(l), int(z)) for l, z in keys),
+        )
 
     def hypers(self) -> dict[str, Any]:
-        return {"cutoff": self.cutoff, "cutoff_width": self.cutoff_width, "density_width": self.density_width,
-                "max_radial": self.max_radial, "max_angular": self.max_angular,
-                "neighbor_types": list(self.neighbor_types), "keys": [list(k) for k in self.keys]}
+        return {
+            "cutoff": self.cutoff,
+            "cutoff_width": self.cutoff_width,
+            "density_width": self.density_width,
+            "max_radial": self.max_radial,
+            "max_angular": self.max_angular,
+            "neighbor_types": list(self.neighbor_types),
+            "keys": [list(k) for k in self.keys],
+        }
 
     @classmethod
     def from_hypers(cls, hypers: dict[str, Any]) -> DescriptorSpec:
-        return cls(hypers["cutoff"], hypers["cutoff_width"], hypers["density_width"], hypers["max_radial"],
-                   hypers["max_angular"], tuple(hypers["neighbor_types"]), tuple(tuple(k) for k in hypers["keys"]))
+        return cls(
+            hypers["cutoff"],
+            hypers["cutoff_width"],
+            hypers["density_width"],
+            hypers["max_radial"],
+            hypers["max_angular"],
+            tuple(hypers["neighbor_types"]),
+            tuple(tuple(k) for k in hypers["keys"]),
+        )
 
     def digest(self, dataset_id: str) -> str:
         text = json.dumps({"hypers": self.hypers(), "dataset": dataset_id, "format": CACHE_FORMAT}, sort_keys=True)
@@ -72,8 +91,11 @@ class LambdaSoap:
         hypers = {
             "cutoff": {"radius": spec.cutoff, "smoothing": {"type": "ShiftedCosine", "width": spec.cutoff_width}},
             "density": {"type": "Gaussian", "width": spec.density_width},
-            "basis": {"type": "TensorProduct", "max_angular": spec.max_angular,
-                      "radial": {"type": "Gto", "max_radial": spec.max_radial}},
+            "basis": {
+                "type": "TensorProduct",
+                "max_angular": spec.max_angular,
+                "radial": {"type": "Gto", "max_radial": spec.max_radial},
+            },
         }
         self._expansion = featomic.SphericalExpansion(**hypers)
         self._power = EquivariantPowerSpectrum(self._expansion, neighbor_types=list(spec.neighbor_types))
@@ -104,9 +126,14 @@ class LambdaSoap:
         for i, atoms in enumerate(frames):
             unknown = sorted({int(z) for z in atoms.numbers} - set(self.spec.neighbor_types))
             if unknown:
-                raise RhoModelError(f"structure {i}: elements {unknown} are not among the model's neighbour types {list(self.spec.neighbor_types)}")
+                raise RhoModelError(
+                    f"structure {i}: elements {unknown} are not among the model's neighbour types "
+                    f"{list(self.spec.neighbor_types)}"
+                )
 
-    def iter_compute(self, frames: Sequence[Any], max_atoms: int) -> Iterator[tuple[dict[Key, np.ndarray], dict[Key, np.ndarray]]]:
+    def iter_compute(
+        self, frames: Sequence[Any], max_atoms: int
+    ) -> Iterator[tuple[dict[Key, np.ndarray], dict[Key, np.ndarray]]]:
         """Features in bounded pieces: yields ({key: (rows, 2) of (frame, atom)}, {key: values}).
 
         Every featomic call holds at most ``max_atoms`` centres (see :func:`plan_calls`), so
@@ -138,13 +165,17 @@ class LambdaSoap:
         if call.centres is not None:
             local = call.local_centres.astype(np.int32)
             selected = self._labels(["system", "atom"], np.stack([np.zeros_like(local), local], axis=1))
-        tensor = self._power.compute(systems, selected_keys=self._selected, selected_samples=selected, neighbors_to_properties=True)
+        tensor = self._power.compute(
+            systems, selected_keys=self._selected, selected_samples=selected, neighbors_to_properties=True
+        )
         rows: dict[Key, np.ndarray] = {}
         values_out: dict[Key, np.ndarray] = {}
         for key in self.spec.keys:
             l, z = key
             props = self._properties[key]
-            matches = tensor.keys.select(self._labels(["o3_lambda", "o3_sigma", "center_type"], np.array([[l, 1, z]], dtype=np.int32)))
+            matches = tensor.keys.select(
+                self._labels(["o3_lambda", "o3_sigma", "center_type"], np.array([[l, 1, z]], dtype=np.int32))
+            )
             if len(matches) == 0:
                 rows[key] = np.zeros((0, 2), dtype=np.int64)
                 values_out[key] = np.zeros((0, 2 * l + 1, len(props)))
@@ -162,6 +193,8 @@ class LambdaSoap:
                 frame_ids = np.asarray(call.frames, dtype=np.int64)[samples[:, 0]]
                 rows[key] = np.stack([frame_ids, samples[:, 1]], axis=1)
             else:
-                rows[key] = np.stack([np.full(len(samples), call.frames[0], dtype=np.int64), call.sub_index[samples[:, 1]]], axis=1)
+                rows[key] = np.stack(
+                    [np.full(len(samples), call.frames[0], dtype=np.int64), call.sub_index[samples[:, 1]]], axis=1
+                )
             values_out[key] = np.asarray(values, dtype=np.float64)
         return rows, values_out

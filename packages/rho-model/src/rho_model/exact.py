@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import Batch, Record
+from rho_data import AuxiliaryBasis
+
+from .data import Batch
 from .errors import RhoModelError
 from .layout import key_name
 
@@ -36,45 +38,121 @@ class SolveInfo:
     converged: bool
 
 
-class LinearProblem:
-    """Normal equations of the overlap-metric fit on one batch (all training structures)."""
+RCOND = 1e-12  # directions of a key's features with sigma^2 < RCOND * sigma_max^2 are dropped
 
-    def __init__(self, batch: Batch, inputs: dict[str, torch.Tensor], target: torch.Tensor, *, rcond: float = 1e-10):
+
+def input_rows(x: torch.Tensor, l: int) -> torch.Tensor:
+    """(atoms, 2l+1, q) model inputs -> (atoms (2l+1), q) rows, with a ones column (bias) for l = 0."""
+    rows = x.reshape(-1, x.shape[-1])
+    if l == 0:
+        rows = torch.cat([rows, torch.ones(rows.shape[0], 1, dtype=rows.dtype, device=rows.device)], dim=1)
+    return rows
+
+
+class RowSpace:
+    """Coordinates of the row space of a key's features X (rows, q): X V = phi, V^T V = I.
+
+    Obtained from the eigendecomposition of the smaller Gram matrix, never from an SVD of X:
+    K = X X^T = U Lambda U^T when rows <= q (then phi = U Lambda^{1/2}, V = X^T U Lambda^{-1/2},
+    formed only when the weights are needed), else G = X^T X = V Lambda V^T (phi = X V).
+    Directions with lambda < rcond lambda_max are dropped (1e-12: sigma / sigma_max < 1e-6).
+    """
+
+    def __init__(
+        self,
+        phi: torch.Tensor,
+        sigma2: torch.Tensor,
+        *,
+        x: torch.Tensor | None = None,
+        u_scaled: torch.Tensor | None = None,
+        v: torch.Tensor | None = None,
+    ):
+        self.phi, self.sigma2 = phi, sigma2
+        self._x, self._u_scaled, self._v = x, u_scaled, v
+
+    @classmethod
+    def from_gram(cls, x: torch.Tensor, gram: torch.Tensor, by_rows: bool, rcond: float = RCOND) -> RowSpace:
+        if x.shape[0] == 0 or gram.numel() == 0:
+            return cls(x.new_zeros(x.shape[0], 0), x.new_zeros(0), v=x.new_zeros(x.shape[1], 0))
+        lam, vec = torch.linalg.eigh(gram)
+        top = float(lam[-1])
+        keep = lam > rcond * top if top > 0 else torch.zeros_like(lam, dtype=torch.bool)
+        lam, vec = lam[keep], vec[:, keep]
+        if by_rows:
+            s = lam.sqrt()
+            return cls(vec * s, lam, x=x, u_scaled=vec / s)
+        return cls(x @ vec, lam, v=vec)
+
+    @classmethod
+    def from_rows(cls, x: torch.Tensor, rcond: float = RCOND) -> RowSpace:
+        by_rows = x.shape[0] <= x.shape[1]
+        return cls.from_gram(x, x @ x.T if by_rows else x.T @ x, by_rows, rcond)
+
+    def dual(self, z: torch.Tensor) -> torch.Tensor | None:
+        """a with W = X^T a (row-Gram spaces), or None."""
+        return self._u_scaled @ z if self._u_scaled is not None else None
+
+    def weights(self, z: torch.Tensor) -> torch.Tensor:
+        if self._v is not None:
+            return self._v @ z
+        return self._x.T @ (self._u_scaled @ z)
+
+    def v(self) -> torch.Tensor:
+        if self._v is None:
+            self._v = self._x.T @ self._u_scaled
+        return self._v
+
+
+class LinearProblem:
+    """Normal equations of the overlap-metric fit on one batch (all training structures).
+
+    ``spaces`` (from :class:`SharedRows`) gives the row-space coordinates of each key; without
+    it they are computed here from the features' Gram matrix.
+    """
+
+    def __init__(
+        self,
+        batch: Batch,
+        inputs: dict[str, torch.Tensor] | None,
+        target: torch.Tensor,
+        *,
+        rcond: float = RCOND,
+        spaces: dict[str, RowSpace] | None = None,
+        one_centre: dict | None = None,
+    ):
         self.batch = batch
         self.target = target
         self.names: list[str] = []
         self.phi: dict[str, torch.Tensor] = {}
-        self.v: dict[str, torch.Tensor] = {}
         self.sigma2: dict[str, torch.Tensor] = {}
         self.gather: dict[str, torch.Tensor] = {}
         self.bias: dict[str, bool] = {}
         self.precond: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        one_centre = _one_centre_radial(batch)
+        self.spaces: dict[str, RowSpace] = {}
+        if one_centre is None:
+            one_centre = _one_centre_radial(batch)
         for key in batch.layout.keys:
             name = key_name(key)
             l = key[0]
-            x = inputs[name]
-            rows = x.reshape(-1, x.shape[-1])
-            if l == 0:
-                rows = torch.cat([rows, torch.ones(rows.shape[0], 1, dtype=rows.dtype, device=rows.device)], dim=1)
-            self.bias[name] = l == 0
-            idx = torch.as_tensor(batch.layout.index[key], device=x.device).transpose(1, 2).reshape(rows.shape[0], -1)
-            self.gather[name] = idx
+            index = torch.as_tensor(batch.layout.index[key], device=target.device)  # (atoms, n, 2l+1)
+            self.gather[name] = index.transpose(1, 2).reshape(-1, index.shape[1])
             self.names.append(name)
-            if rows.shape[0] == 0:
-                self.phi[name] = rows.new_zeros(0, 0)
-                self.v[name] = rows.new_zeros(rows.shape[1], 0)
-                self.sigma2[name] = rows.new_zeros(0)
+            self.bias[name] = l == 0
+            if spaces is not None:
+                space = spaces[name]
             else:
-                u, s, vh = torch.linalg.svd(rows, full_matrices=False)
-                keep = s > rcond * s[0]
-                self.phi[name] = u[:, keep] * s[keep]
-                self.v[name] = vh[keep].T
-                self.sigma2[name] = s[keep] ** 2
-            o = one_centre[key]
-            lam, q = torch.linalg.eigh(torch.as_tensor(o, dtype=x.dtype, device=x.device))
+                space = RowSpace.from_rows(input_rows(inputs[name], l), rcond)
+            self.spaces[name] = space
+            self.phi[name] = space.phi
+            self.sigma2[name] = space.sigma2
+            lam, q = torch.linalg.eigh(torch.as_tensor(one_centre[key], dtype=target.dtype, device=target.device))
             self.precond[name] = (lam.clamp_min(0.0), q)
         self.shapes = {n: (self.phi[n].shape[1], self.gather[n].shape[1]) for n in self.names}
+
+    @property
+    def v(self) -> dict[str, torch.Tensor]:
+        """V per key, W = V z (computed on demand when the space came from the row Gram)."""
+        return {n: self.spaces[n].v() for n in self.names}
 
     # packing ------------------------------------------------------------------------------------
     def zeros(self) -> dict[str, torch.Tensor]:
@@ -103,8 +181,9 @@ class LinearProblem:
         return out
 
     # solving --------------------------------------------------------------------------------------
-    def solve(self, alpha: float, *, tol: float = 1e-8, max_iter: int = 5000,
-              start: dict[str, torch.Tensor] | None = None) -> tuple[dict[str, torch.Tensor], SolveInfo]:
+    def solve(
+        self, alpha: float, *, tol: float = 1e-8, max_iter: int = 5000, start: dict[str, torch.Tensor] | None = None
+    ) -> tuple[dict[str, torch.Tensor], SolveInfo]:
         """Preconditioned CG until ||b - H z|| <= tol ||b||."""
         t0 = time.perf_counter()
         b = self.apply_at(self.batch.overlap.matvec(self.target))
@@ -116,8 +195,9 @@ class LinearProblem:
         p = {n: v.clone() for n, v in p_r.items()}
         rz = _dot(r, p_r)
         rel = _norm(r) / bnorm
+        goal = tol
         it = 0
-        while rel > tol and it < max_iter:
+        while rel > goal and it < max_iter:
             hp = self.hessian(p, alpha)
             step = rz / _dot(p, hp)
             for n in self.names:
@@ -134,16 +214,22 @@ class LinearProblem:
             rz = rz_new
         hz = self.hessian(z, alpha)
         rel = _norm({n: b[n] - hz[n] for n in self.names}) / bnorm
-        return z, SolveInfo(alpha, it, rel, time.perf_counter() - t0, rel <= tol * 10)
+        return z, SolveInfo(alpha, it, rel, time.perf_counter() - t0, rel <= goal * 10)
 
     def objective(self, z: dict[str, torch.Tensor], alpha: float) -> float:
         w = self.weights(z)
-        reg = sum(float((wk ** 2).sum()) for wk in w.values())
+        reg = sum(float((wk**2).sum()) for wk in w.values())
         return float(self.batch.overlap.quadratic(self.apply_a(z) - self.target)) + alpha * reg
 
     def weights(self, z: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Weights in input coordinates, (q [+1 bias row], n_radial) per key."""
-        return {n: self.v[n] @ z[n] for n in self.names}
+        return {n: self.spaces[n].weights(z[n]) for n in self.names}
+
+    def residual_norm(self, z: dict[str, torch.Tensor], alpha: float) -> float:
+        """||b - H z|| / ||b||, to choose between warm starts."""
+        b = self.apply_at(self.batch.overlap.matvec(self.target))
+        hz = self.hessian(z, alpha)
+        return _norm({n: b[n] - hz[n] for n in self.names}) / (_norm(b) or 1.0)
 
 
 def _dot(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -170,7 +256,7 @@ def _one_centre_radial(batch: Batch) -> dict:
                 n = nrad.get(l, 0)
                 size = n * (2 * l + 1)
                 if n:
-                    sub = block[start:start + size, start:start + size].reshape(n, 2 * l + 1, n, 2 * l + 1)
+                    sub = block[start : start + size, start : start + size].reshape(n, 2 * l + 1, n, 2 * l + 1)
                     o = np.einsum("imjm->ij", sub) / (2 * l + 1)
                     sums[(l, z)] = sums.get((l, z), 0.0) + o
                     counts[(l, z)] = counts.get((l, z), 0) + 1
@@ -196,38 +282,265 @@ def split_weights(weights: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Ten
     return out
 
 
-def cross_validate(records: Sequence[Record], make_problem: Callable[[Sequence[Record]], tuple[LinearProblem, Callable]],
-                   alphas: Sequence[float], folds: int, seed: int, *, tol: float, max_iter: int,
-                   log: Callable[[str], None] = print) -> tuple[float, list[dict]]:
-    """k-fold CV over the training records only; returns the best alpha and the scan.
+State = dict[str, torch.Tensor]  # per key: dual a (rows of the whole training set, n) or primal W (q, n)
 
-    ``make_problem(train_records)`` returns (problem, evaluate) where ``evaluate(weights,
-    held_records)`` gives (sum of r^T S r, sum of d^T S d) on the held-out fold.
+
+class SharedRows:
+    """What all CV folds and the final fit share: features, Gram matrices, one-centre blocks.
+
+    Built once from the batch of all training records. A fold's row space comes from the rows
+    (or from G minus the held-out part) of the precomputed Gram matrix, so no feature matrix is
+    multiplied or decomposed per fold beyond one eigendecomposition per key.
     """
-    n = len(records)
+
+    def __init__(
+        self, batch: Batch, inputs: dict[str, torch.Tensor], target: torch.Tensor, basis: AuxiliaryBasis, *, rcond: float = RCOND
+    ):
+        self.batch, self.target, self.basis, self.rcond = batch, target, basis, rcond
+        self.records = batch.records
+        self.one_centre = _one_centre_radial(batch)
+        self.x: dict[str, torch.Tensor] = {}
+        self.row_record: dict[str, np.ndarray] = {}
+        self.by_rows: dict[str, bool] = {}
+        self.gram: dict[str, torch.Tensor] = {}
+        for key in batch.layout.keys:
+            name, l = key_name(key), key[0]
+            x = input_rows(inputs[name], l)
+            self.x[name] = x
+            self.row_record[name] = np.repeat(batch.layout.atoms[key][:, 0], 2 * l + 1)
+            self.by_rows[name] = x.shape[0] <= x.shape[1]
+            self.gram[name] = x @ x.T if self.by_rows[name] else x.T @ x
+        offsets = batch.layout.offsets
+        self._flat = [np.arange(offsets[i], offsets[i + 1]) for i in range(len(self.records))]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def spaces(self, positions: Sequence[int]) -> tuple[dict[str, RowSpace], dict[str, np.ndarray]]:
+        """Row spaces of the records at ``positions`` (sorted), and each key's row mask."""
+        spaces, masks = {}, {}
+        for name, x in self.x.items():
+            mask = np.isin(self.row_record[name], positions)
+            sel = torch.as_tensor(np.flatnonzero(mask), device=x.device)
+            xf = x[sel]
+            if self.by_rows[name]:
+                gram = self.gram[name][sel][:, sel]
+            else:
+                out = torch.as_tensor(np.flatnonzero(~mask), device=x.device)
+                gram = self.gram[name] - x[out].T @ x[out] if len(out) < len(sel) else xf.T @ xf
+            spaces[name] = RowSpace.from_gram(xf, gram, self.by_rows[name], self.rcond)
+            masks[name] = mask
+        return spaces, masks
+
+    def problem(self, positions: Sequence[int]) -> tuple[LinearProblem, dict[str, np.ndarray]]:
+        positions = sorted(int(p) for p in positions)
+        if positions == list(range(len(self.records))):
+            batch, target = self.batch, self.target
+        else:
+            batch = Batch([self.records[p] for p in positions], self.basis, dtype=self.target.dtype, device=self.target.device)
+            target = self.target[torch.as_tensor(np.concatenate([self._flat[p] for p in positions]), device=self.target.device)]
+        spaces, masks = self.spaces(positions)
+        return LinearProblem(batch, None, target, spaces=spaces, one_centre=self.one_centre), masks
+
+    def state(self, problem: LinearProblem, masks: dict[str, np.ndarray], z: dict[str, torch.Tensor]) -> State:
+        """The weights of z in a fold-independent form (for warm starts of other folds)."""
+        out = {}
+        for name in problem.names:
+            space = problem.spaces[name]
+            if self.by_rows[name]:
+                a = self.x[name].new_zeros(len(masks[name]), z[name].shape[1])
+                if space.phi.shape[1]:
+                    a[torch.as_tensor(np.flatnonzero(masks[name]), device=a.device)] = space.dual(z[name])
+                out[name] = a
+            else:
+                out[name] = space.weights(z[name])
+        return out
+
+    def start(self, problem: LinearProblem, masks: dict[str, np.ndarray], state: State) -> dict[str, torch.Tensor]:
+        """z of ``problem`` whose predictions on its rows are those of the weights in ``state``."""
+        out = {}
+        for name in problem.names:
+            space = problem.spaces[name]
+            if self.by_rows[name]:
+                sel = torch.as_tensor(np.flatnonzero(masks[name]), device=state[name].device)
+                pred = self.gram[name][sel] @ state[name]  # X_fold W
+                out[name] = space._u_scaled.T @ pred if space._u_scaled is not None else pred.new_zeros(0, pred.shape[1])
+            else:
+                out[name] = space.v().T @ state[name]
+        return out
+
+    def predict_rows(
+        self, problem: LinearProblem, masks: dict[str, np.ndarray], z: dict[str, torch.Tensor], held: np.ndarray
+    ) -> dict[str, torch.Tensor]:
+        """X_held W per key for the held-out records ``held`` (rows in training order)."""
+        out = {}
+        for name in problem.names:
+            rows = torch.as_tensor(np.flatnonzero(np.isin(self.row_record[name], held)), device=self.target.device)
+            space = problem.spaces[name]
+            if self.by_rows[name]:
+                sel = torch.as_tensor(np.flatnonzero(masks[name]), device=rows.device)
+                a = space.dual(z[name])
+                out[name] = (
+                    self.gram[name][rows][:, sel] @ a
+                    if a is not None and a.numel()
+                    else self.x[name].new_zeros(len(rows), z[name].shape[1])
+                )
+            else:
+                out[name] = self.x[name][rows] @ space.weights(z[name])
+        return out
+
+    def held_out(self, positions: Sequence[int]):
+        """(batch, target) of held-out records, to evaluate a fold's solutions."""
+        positions = sorted(int(p) for p in positions)
+        batch = Batch([self.records[p] for p in positions], self.basis, dtype=self.target.dtype, device=self.target.device)
+        target = self.target[torch.as_tensor(np.concatenate([self._flat[p] for p in positions]), device=self.target.device)]
+        return batch, target
+
+
+class Fold:
+    """One CV fold: the problem on its training part and the error on its held-out part."""
+
+    def __init__(self, shared: SharedRows, train: Sequence[int], held: Sequence[int]):
+        self.shared = shared
+        self.held = np.asarray(sorted(int(i) for i in held))
+        self.problem, self.masks = shared.problem(train)
+        self.held_batch, self.held_target = shared.held_out(self.held)
+        self.held_gather = {}
+        for key in self.held_batch.layout.keys:
+            index = torch.as_tensor(self.held_batch.layout.index[key], device=self.held_target.device)
+            self.held_gather[key_name(key)] = index.transpose(1, 2).reshape(-1, index.shape[1])
+
+    def evaluate(self, z: dict[str, torch.Tensor]) -> tuple[float, float]:
+        """(sum of r^T S r, sum of d^T S d) over the held-out records."""
+        rows = self.shared.predict_rows(self.problem, self.masks, z, self.held)
+        pred = torch.zeros_like(self.held_target)
+        for name, idx in self.held_gather.items():
+            if idx.shape[0]:
+                pred[idx] = rows[name]
+        return float(self.held_batch.overlap.quadratic(pred - self.held_target)), float(self.held_batch.constant)
+
+    def state(self, z: dict[str, torch.Tensor]) -> State:
+        return self.shared.state(self.problem, self.masks, z)
+
+    def start(self, state: State) -> dict[str, torch.Tensor]:
+        return self.shared.start(self.problem, self.masks, state)
+
+
+def best_start(problem: LinearProblem, alpha: float, candidates: Sequence[dict[str, torch.Tensor] | None]):
+    """The candidate start with the smallest relative residual (None: none given)."""
+    best, best_res = None, np.inf
+    for z in candidates:
+        if z is None:
+            continue
+        res = problem.residual_norm(z, alpha)
+        if res < best_res:
+            best, best_res = z, res
+    return best
+
+
+@dataclass
+class CrossValidation:
+    alpha: float
+    scan: list[dict]
+    alphas: list[float]
+    start: State | None  # the folds' mean weights at the chosen alpha
+
+
+def cross_validate(
+    shared: SharedRows,
+    alphas: Sequence[float],
+    folds: int,
+    seed: int,
+    *,
+    tol: float,
+    max_iter: int,
+    extend: int = 0,
+    log: Callable[[str], None] = print,
+    make_fold: Callable[[SharedRows, Sequence[int], Sequence[int]], Fold] = Fold,
+) -> CrossValidation:
+    """k-fold CV over the training records only; the best alpha, the scan and a warm start.
+
+    Alphas run from large to small; each solve starts from the better (smaller residual) of the
+    fold's solution at the previous alpha and the previous fold's solution at the same alpha,
+    and stops at the relative residual ``tol`` (looser than the final fit). A warm start may
+    already meet ``tol`` (0 iterations): the scan then cannot tell that alpha from its
+    neighbour at this tolerance (logged; ties go to the larger alpha). When the best alpha is at an end of the grid,
+    the grid is extended by factors of 10 on that side, at most ``extend`` times per side.
+    """
+    n = len(shared)
     if n < folds:
         raise RhoModelError(f"fit: {folds}-fold cross-validation needs at least {folds} training structures, got {n}")
     order = np.random.default_rng(seed).permutation(n)
     parts = np.array_split(order, folds)
-    errors = {float(a): 0.0 for a in alphas}
-    norm = 0.0
-    scan = []
-    for f, held in enumerate(parts):
-        held_set = set(int(i) for i in held)
-        train = [records[i] for i in range(n) if i not in held_set]
-        test = [records[i] for i in sorted(held_set)]
-        problem, evaluate = make_problem(train)
-        z = None
-        for alpha in sorted(alphas, reverse=True):
-            z, info = problem.solve(float(alpha), tol=tol, max_iter=max_iter, start=z)
-            err, ref = evaluate(problem.weights(z), test)
-            errors[float(alpha)] += err
-            scan.append({"fold": f, "alpha": float(alpha), "error": err, "norm": ref, "iterations": info.iterations,
-                         "relative_residual": info.relative_residual})
-            log(f"cv fold {f} alpha {alpha:.1e} held-out rel. error {np.sqrt(err / max(ref, 1e-300)):.3e} "
-                f"cg iterations {info.iterations} residual {info.relative_residual:.1e}")
-        norm += ref
-    best = min(errors, key=lambda a: errors[a])
+    grid = sorted({float(a) for a in alphas})
+    errors: dict[float, float] = {}
+    norms = [0.0] * folds
+    scan: list[dict] = []
+    latest: dict[float, State] = {}
+    sums: dict[float, State] = {}
+    edges: list[dict[float, State]] = [{} for _ in range(folds)]
+    log(
+        f"cv: {folds} folds, alphas {' '.join(f'{a:.0e}' for a in grid)}, "
+        f"fold solves to relative residual {tol:.0e} (final fit: cg_tol)"
+    )
+
+    def run(todo: list[float], neighbour: float | None) -> None:
+        for f, held in enumerate(parts):
+            held_set = {int(i) for i in held}
+            fold = make_fold(shared, [i for i in range(n) if i not in held_set], sorted(held_set))
+            last = fold.start(edges[f][neighbour]) if neighbour is not None else None
+            for alpha in todo:
+                start = best_start(fold.problem, alpha, [last, fold.start(latest[alpha]) if alpha in latest else None])
+                z, info = fold.problem.solve(alpha, tol=tol, max_iter=max_iter, start=start)
+                err, ref = fold.evaluate(z)
+                norms[f] = ref
+                errors[alpha] = errors.get(alpha, 0.0) + err
+                state = fold.state(z)
+                latest[alpha] = state
+                sums[alpha] = state if alpha not in sums else {k: sums[alpha][k] + v for k, v in state.items()}
+                if alpha in (min(grid), max(grid)):
+                    edges[f][alpha] = state
+                scan.append(
+                    {
+                        "fold": f,
+                        "alpha": alpha,
+                        "error": err,
+                        "norm": ref,
+                        "iterations": info.iterations,
+                        "relative_residual": info.relative_residual,
+                        "seconds": info.seconds,
+                    }
+                )
+                log(
+                    f"cv fold {f} alpha {alpha:.1e} held-out rel. error {np.sqrt(err / max(ref, 1e-300)):.3e} "
+                    f"cg iterations {info.iterations} residual {info.relative_residual:.1e} ({info.seconds:.1f} s)"
+                )
+                if info.iterations == 0:
+                    log(
+                        f"cv fold {f} alpha {alpha:.1e}: the warm start already meets the CV tolerance {tol:.0e}; "
+                        "this alpha is not resolved from its neighbour (lower fit.cv_tol to resolve it)"
+                    )
+                last = z
+            del fold
+
+    run(sorted(grid, reverse=True), None)
+    up = down = 0
+    while True:
+        best = min(sorted(errors, reverse=True), key=lambda a: errors[a])  # ties: the larger alpha
+        if best == grid[-1] and up < extend:
+            new, up = best * 10.0, up + 1
+        elif best == grid[0] and down < extend and len(grid) > 1:
+            new, down = best / 10.0, down + 1
+        else:
+            break
+        side = "top" if new > best else "bottom"
+        log(f"cv: best alpha {best:.0e} is at the {side} of the grid; extending the scan to {new:.0e}")
+        grid = sorted([*grid, new])
+        run([new], best)
+    norm = sum(norms)
     for a in sorted(errors):
         log(f"cv alpha {a:.1e} total rel. error {np.sqrt(errors[a] / max(norm, 1e-300)):.4e}{'  <- best' if a == best else ''}")
-    return best, scan
+    if best in (grid[0], grid[-1]) and len(grid) > 1:
+        log(f"cv: warning: the best alpha {best:.0e} is at the end of the scanned grid (extension limit {extend} reached)")
+    mean = {k: v / folds for k, v in sums[best].items()}
+    return CrossValidation(best, scan, grid, mean)

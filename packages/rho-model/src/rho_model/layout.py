@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from rho_data import AuxiliaryBasis
 from rho_data.elements import atomic_number
 

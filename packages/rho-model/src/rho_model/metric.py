@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from rho_data import BlockSparseOverlap
 
 BOHR_PER_ANGSTROM = 1.0 / 0.52917721092
@@ -30,8 +31,16 @@ class _Group:
 class BatchOverlap:
     """Block-sparse overlap of a batch of structures, as torch tensors."""
 
-    def __init__(self, overlaps: list[BlockSparseOverlap], offsets: np.ndarray, *, positions: list[np.ndarray] | None = None,
-                 pair_cutoff: float | None = None, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        overlaps: list[BlockSparseOverlap],
+        offsets: np.ndarray,
+        *,
+        positions: list[np.ndarray] | None = None,
+        pair_cutoff: float | None = None,
+        dtype: torch.dtype = torch.float64,
+        device: str | torch.device = "cpu",
+    ):
         self.size = int(offsets[-1])
         by_shape: dict[tuple[int, int], list] = {}
         for s, ov in enumerate(overlaps):
@@ -46,15 +55,20 @@ class BatchOverlap:
             for k in np.flatnonzero(keep):
                 i, j = ov.pairs[k]
                 shape = (int(sizes[i]), int(sizes[j]))
-                by_shape.setdefault(shape, []).append((starts[i], starts[j], ov.values[boff[k]:boff[k + 1]], i != j))
+                by_shape.setdefault(shape, []).append((starts[i], starts[j], ov.values[boff[k] : boff[k + 1]], i != j))
         self.groups: list[_Group] = []
         for (r, c), items in sorted(by_shape.items()):
             rows = np.array([it[0] for it in items], dtype=np.int64)[:, None] + np.arange(r)[None]
             cols = np.array([it[1] for it in items], dtype=np.int64)[:, None] + np.arange(c)[None]
             blocks = np.stack([it[2] for it in items]).reshape(len(items), r, c)
-            self.groups.append(_Group(torch.as_tensor(rows, device=device), torch.as_tensor(cols, device=device),
-                                      torch.as_tensor(blocks, dtype=dtype, device=device),
-                                      torch.as_tensor(np.array([it[3] for it in items]), device=device)))
+            self.groups.append(
+                _Group(
+                    torch.as_tensor(rows, device=device),
+                    torch.as_tensor(cols, device=device),
+                    torch.as_tensor(blocks, dtype=dtype, device=device),
+                    torch.as_tensor(np.array([it[3] for it in items]), device=device),
+                )
+            )
 
     @property
     def n_pairs(self) -> int:
@@ -69,8 +83,11 @@ class BatchOverlap:
             out.index_add_(0, g.rows.reshape(-1), torch.einsum("grc,gck->grk", g.blocks, v2[g.cols]).reshape(-1, v2.shape[1]))
             if bool(g.offdiag.any()):
                 sel = g.offdiag
-                out.index_add_(0, g.cols[sel].reshape(-1),
-                               torch.einsum("grc,grk->gck", g.blocks[sel], v2[g.rows[sel]]).reshape(-1, v2.shape[1]))
+                out.index_add_(
+                    0,
+                    g.cols[sel].reshape(-1),
+                    torch.einsum("grc,grk->gck", g.blocks[sel], v2[g.rows[sel]]).reshape(-1, v2.shape[1]),
+                )
         return out.reshape(v.shape) if squeeze else out
 
     def quadratic(self, v: torch.Tensor) -> torch.Tensor:

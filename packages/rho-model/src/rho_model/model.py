@@ -31,16 +31,31 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 class KeyTransform(nn.Module):
     """Fixed maps of one key: x -> (s x) P before the head, y -> y T + baseline after it."""
 
-    def __init__(self, l: int, n_features: int, n_inputs: int, n_out: int, project: bool, whiten_out: bool,
-                 dtype: torch.dtype, device: str | torch.device):
+    def __init__(
+        self,
+        l: int,
+        n_features: int,
+        n_inputs: int,
+        n_out: int,
+        project: bool,
+        whiten_out: bool,
+        dtype: torch.dtype,
+        device: str | torch.device,
+    ):
         super().__init__()
         self.l = l
         self.n_out = n_out
         self.register_buffer("scale", torch.ones((), dtype=dtype, device=device))
-        self.register_buffer("projection", torch.eye(n_features, n_inputs, dtype=dtype, device=device) if project
-                             else torch.zeros(0, 0, dtype=dtype, device=device))
-        self.register_buffer("out_transform", torch.eye(n_out, dtype=dtype, device=device) if whiten_out
-                             else torch.zeros(0, 0, dtype=dtype, device=device))
+        self.register_buffer(
+            "projection",
+            torch.eye(n_features, n_inputs, dtype=dtype, device=device)
+            if project
+            else torch.zeros(0, 0, dtype=dtype, device=device),
+        )
+        self.register_buffer(
+            "out_transform",
+            torch.eye(n_out, dtype=dtype, device=device) if whiten_out else torch.zeros(0, 0, dtype=dtype, device=device),
+        )
         self.register_buffer("baseline", torch.zeros(n_out if l == 0 else 0, dtype=dtype, device=device))
 
     def pre(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,8 +89,16 @@ class RhoModel(mnn.Module):
         self.transforms = nn.ModuleDict()
         for k in keys:
             name = key_name(k)
-            self.transforms[name] = KeyTransform(k[0], config["feature_sizes"][name], config["input_sizes"][name],
-                                                 config["out_sizes"][name], config["project"], config["whiten_out"], dtype, device)
+            self.transforms[name] = KeyTransform(
+                k[0],
+                config["feature_sizes"][name],
+                config["input_sizes"][name],
+                config["out_sizes"][name],
+                config["project"],
+                config["whiten_out"],
+                dtype,
+                device,
+            )
         in_keys, in_props, _ = head_metadata(config)
         self.register_buffer("in_keys", in_keys, persistent=False)
         self.register_buffer("in_properties", in_props, persistent=False)
@@ -86,7 +109,11 @@ class RhoModel(mnn.Module):
     def keys(self) -> list[Key]:
         return [tuple(k) for k in self.config["keys"]]  # type: ignore[misc]
 
-    def forward(self, features: dict[str, torch.Tensor], samples: Optional[dict[str, torch.Tensor]] = None) -> dict[str, torch.Tensor]:  # noqa: UP045 - TorchScript
+    def forward(
+        self,
+        features: dict[str, torch.Tensor],
+        samples: Optional[dict[str, torch.Tensor]] = None,  # noqa: UP045 - TorchScript reads Optional
+    ) -> dict[str, torch.Tensor]:
         """``samples[name]`` (atoms, 2) holds (system, atom) of each row; default (0, row).
 
         Keys without atoms in this input are left out of the TensorMap given to the head
@@ -127,8 +154,11 @@ class RhoModel(mnn.Module):
 def head_metadata(config: dict[str, Any]) -> tuple[Labels, list[Labels], list[Labels]]:
     """(in_keys, in_properties, out_properties) given to a head, as rholearn's net.py receives them."""
     keys = [tuple(k) for k in config["keys"]]
-    return (key_labels(keys), [range_labels("feature", config["input_sizes"][key_name(k)]) for k in keys],
-            [range_labels("n", config["out_sizes"][key_name(k)]) for k in keys])
+    return (
+        key_labels(keys),
+        [range_labels("feature", config["input_sizes"][key_name(k)]) for k in keys],
+        [range_labels("n", config["out_sizes"][key_name(k)]) for k in keys],
+    )
 
 
 def _load_user_net(source: str, origin: str):
@@ -144,14 +174,24 @@ def _load_user_net(source: str, origin: str):
 
 def _check_user_head(model: RhoModel, origin: str) -> None:
     """Run the user's network on one zero atom per key and check keys and shapes of its output."""
-    feats = {name: torch.zeros(1, 2 * k[0] + 1, model.config["feature_sizes"][name], dtype=DTYPES[model.config["dtype"]],
-                               device=model.config.get("device", "cpu"))
-             for k in model.keys for name in [key_name(k)]}
+    feats = {
+        name: torch.zeros(
+            1,
+            2 * k[0] + 1,
+            model.config["feature_sizes"][name],
+            dtype=DTYPES[model.config["dtype"]],
+            device=model.config.get("device", "cpu"),
+        )
+        for k in model.keys
+        for name in [key_name(k)]
+    }
     try:
         with torch.no_grad():
             out = model(feats)
     except Exception as err:  # noqa: BLE001 - user code fails in many ways
-        raise RhoModelError(f"{origin}: the network failed on a test input: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
+        raise RhoModelError(
+            f"{origin}: the network failed on a test input: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        ) from None
     for k in model.keys:
         name = key_name(k)
         want = (1, 2 * k[0] + 1, model.config["out_sizes"][name])
@@ -160,14 +200,23 @@ def _check_user_head(model: RhoModel, origin: str) -> None:
 
 
 def _check_user_keys(head: torch.nn.Module, in_keys: Labels, in_props: list[Labels], origin: str, dtype, device) -> None:
-    blocks = [TensorBlock(torch.zeros(1, 2 * int(in_keys.entry(i)[0]) + 1, len(in_props[i]), dtype=dtype, device=device),
-                          Labels(["system", "atom"], torch.zeros(1, 2, dtype=torch.int32)), [component_labels(int(in_keys.entry(i)[0]))], in_props[i])
-              for i in range(len(in_keys))]
+    blocks = [
+        TensorBlock(
+            torch.zeros(1, 2 * int(in_keys.entry(i)[0]) + 1, len(in_props[i]), dtype=dtype, device=device),
+            Labels(["system", "atom"], torch.zeros(1, 2, dtype=torch.int32)),
+            [component_labels(int(in_keys.entry(i)[0]))],
+            in_props[i],
+        )
+        for i in range(len(in_keys))
+    ]
     try:
         with torch.no_grad():
             out = head(TensorMap(in_keys, blocks))
     except Exception as err:  # noqa: BLE001 - user code fails in many ways
-        raise RhoModelError(f"{origin}: the network failed on a test TensorMap: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
+        raise RhoModelError(
+            f"{origin}: the network failed on a test TensorMap: {type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}"
+        ) from None
     if not _is_tensormap(out) or out.keys != in_keys:
         raise RhoModelError(f"{origin}: the network must return a TensorMap with the input keys in the same order")
 
@@ -192,7 +241,9 @@ def build_model(config: dict[str, Any]) -> RhoModel:
         try:
             head = net(in_keys, in_props, out_props, dtype, device)
         except Exception as err:  # noqa: BLE001 - user code fails in many ways
-            raise RhoModelError(f"{origin}: net(...) failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
+            raise RhoModelError(
+                f"{origin}: net(...) failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            ) from None
         if not isinstance(head, torch.nn.Module):
             raise RhoModelError(f"{origin}: net(...) must return a torch.nn.Module, got {type(head).__name__}")
         _check_user_keys(head, in_keys, in_props, origin, dtype, device)
@@ -208,8 +259,12 @@ def state_dict_cpu(model: torch.nn.Module) -> dict[str, Any]:
 
 
 def save_model(model: RhoModel, path: str | Path) -> None:
-    payload = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "config": json.dumps(model.config),
-               "state_dict": state_dict_cpu(model)}
+    payload = {
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "config": json.dumps(model.config),
+        "state_dict": state_dict_cpu(model),
+    }
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)

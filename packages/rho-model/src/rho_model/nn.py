@@ -71,15 +71,23 @@ def check_layers(layers: Any, where: str = "options: model.layers") -> list[tupl
     return out
 
 
-def linear_head(in_keys: Labels, in_properties: list[Labels], out_properties: list[Labels],
-                dtype: torch.dtype, device: str | torch.device) -> mnn.EquivariantLinear:
+def linear_head(
+    in_keys: Labels, in_properties: list[Labels], out_properties: list[Labels], dtype: torch.dtype, device: str | torch.device
+) -> mnn.EquivariantLinear:
     """One EquivariantLinear per key, bias on invariant blocks only (the default model)."""
-    return mnn.EquivariantLinear(in_keys, [len(p) for p in in_properties], out_properties=out_properties,
-                                 bias=True, dtype=dtype, device=device)
+    return mnn.EquivariantLinear(
+        in_keys, [len(p) for p in in_properties], out_properties=out_properties, bias=True, dtype=dtype, device=device
+    )
 
 
-def deep_head(in_keys: Labels, in_properties: list[Labels], out_properties: list[Labels], layers: list,
-              dtype: torch.dtype, device: str | torch.device) -> mnn.Sequential:
+def deep_head(
+    in_keys: Labels,
+    in_properties: list[Labels],
+    out_properties: list[Labels],
+    layers: list,
+    dtype: torch.dtype,
+    device: str | torch.device,
+) -> mnn.Sequential:
     """The YAML layer list (see module docstring) followed by an EquivariantLinear to the basis."""
     invariant = [i for i in range(len(in_keys)) if int(in_keys.entry(i)[0]) == 0]
     widths = [len(p) for p in in_properties]

@@ -53,6 +53,10 @@ DEFAULTS: dict[str, Any] = {
         "alphas": [1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3],
         "alpha": None,
         "cv_folds": 5,
+        # when CV picks an end of the grid, extend the scan by factors of 10 up to this many times per side
+        "alpha_extend": 4,
+        # relative CG residual of the CV solves (the final fit uses cg_tol)
+        "cv_tol": 1e-5,
         "cg_tol": 1e-8,
         "cg_max_iter": 5000,
     },
@@ -171,6 +175,10 @@ def validate(options: Mapping) -> None:
     for key in ("epochs", "batch_size", "checkpoint_every"):
         if int(options["training"][key]) < 1:
             raise RhoModelError(f"options: training.{key} must be >= 1, got {options['training'][key]}")
+    if int(options["fit"]["alpha_extend"]) < 0:
+        raise RhoModelError(f"options: fit.alpha_extend must be >= 0, got {options['fit']['alpha_extend']}")
+    if not 0 < float(options["fit"]["cv_tol"]) < 1 or not 0 < float(options["fit"]["cg_tol"]) < 1:
+        raise RhoModelError("options: fit.cv_tol and fit.cg_tol must be relative residuals between 0 and 1")
     if int(options["fit"]["cv_folds"]) < 2:
         raise RhoModelError(f"options: fit.cv_folds must be >= 2, got {options['fit']['cv_folds']}")
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
 from rho_data import AuxiliaryBasis
 from rho_data.elements import atomic_number
 
@@ -15,7 +17,7 @@ from .cache import DescriptorStore
 from .data import Batch, Record
 from .descriptors import DescriptorSpec, LambdaSoap
 from .errors import RhoModelError
-from .exact import LinearProblem, cross_validate, split_weights
+from .exact import SharedRows, best_start, cross_validate, split_weights
 from .layout import BatchLayout, Key, basis_keys, key_name
 from .model import DTYPES, RhoModel, build_model
 from .nn import linear_modules
@@ -28,10 +30,17 @@ def descriptor_store(options: dict, dataset, *, progress=None, spec: DescriptorS
         keys = basis_keys(basis)
         spec = DescriptorSpec.from_options(options["descriptor"], keys, [atomic_number(s) for s in basis.symbols])
     calc = LambdaSoap(spec)
-    return DescriptorStore(calc, lambda idx: [dataset[i].to_ase() for i in idx], len(dataset), dataset.numbers,
-                           dataset_id=dataset.dataset_id, cache_dir=options["descriptor"]["cache_dir"],
-                           chunk=options["descriptor"]["cache_chunk"],
-                           max_atoms=options["descriptor"]["max_atoms"], progress=progress)
+    return DescriptorStore(
+        calc,
+        lambda idx: [dataset[i].to_ase() for i in idx],
+        len(dataset),
+        dataset.numbers,
+        dataset_id=dataset.dataset_id,
+        cache_dir=options["descriptor"]["cache_dir"],
+        chunk=options["descriptor"]["cache_chunk"],
+        max_atoms=options["descriptor"]["max_atoms"],
+        progress=progress,
+    )
 
 
 def basis_counts(basis: AuxiliaryBasis) -> dict[str, list[int]]:
@@ -59,7 +68,7 @@ def feature_statistics(records: Sequence[Record], keys: Sequence[Key], options: 
     for key in keys:
         name = key_name(key)
         x = np.concatenate([r.features[key] for r in records])
-        sq = float((x ** 2).sum() / max(len(x), 1))
+        sq = float((x**2).sum() / max(len(x), 1))
         scale = 1.0 / np.sqrt(sq) if sq > 0 else 1.0
         stats["scale"][name] = scale
         if pca is None and not whiten:
@@ -68,7 +77,7 @@ def feature_statistics(records: Sequence[Record], keys: Sequence[Key], options: 
         _, s, vh = np.linalg.svd(rows, full_matrices=False)
         keep = s > (1e-6 if whiten else 1e-8) * s[0] if len(s) and s[0] > 0 else np.zeros(len(s), dtype=bool)
         if pca is not None:
-            keep[int(pca):] = False
+            keep[int(pca) :] = False
         v = vh[keep].T
         if whiten:
             # damped whitening v / sqrt(s^2 + eps s0^2): unit variance for the leading directions, at most
@@ -103,11 +112,24 @@ def one_centre_inverse_sqrt(records: Sequence[Record], basis: AuxiliaryBasis) ->
     return out
 
 
-def model_config(options: dict, basis: AuxiliaryBasis, spec: DescriptorSpec, feature_sizes: dict[str, int],
-                 stats: dict[str, Any], *, whiten_out: bool, dataset_id: str, net_source: str | None = None) -> dict[str, Any]:
+def model_config(
+    options: dict,
+    basis: AuxiliaryBasis,
+    spec: DescriptorSpec,
+    feature_sizes: dict[str, int],
+    stats: dict[str, Any],
+    *,
+    whiten_out: bool,
+    dataset_id: str,
+    net_source: str | None = None,
+) -> dict[str, Any]:
     keys = list(spec.keys)
-    input_sizes = {key_name(k): (stats["projection"][key_name(k)].shape[1] if key_name(k) in stats["projection"]
-                                 else feature_sizes[key_name(k)]) for k in keys}
+    input_sizes = {
+        key_name(k): (
+            stats["projection"][key_name(k)].shape[1] if key_name(k) in stats["projection"] else feature_sizes[key_name(k)]
+        )
+        for k in keys
+    }
     return {
         "keys": [list(k) for k in keys],
         "basis": basis_counts(basis),
@@ -125,8 +147,9 @@ def model_config(options: dict, basis: AuxiliaryBasis, spec: DescriptorSpec, fea
     }
 
 
-def set_statistics(model: RhoModel, stats: dict[str, Any], baselines: dict[str, np.ndarray | None],
-                   out_transform: dict[str, np.ndarray] | None) -> None:
+def set_statistics(
+    model: RhoModel, stats: dict[str, Any], baselines: dict[str, np.ndarray | None], out_transform: dict[str, np.ndarray] | None
+) -> None:
     with torch.no_grad():
         for name, t in model.transforms.items():
             t.scale.fill_(float(stats["scale"][name]))
@@ -153,23 +176,6 @@ def baseline_flat(model: RhoModel, batch: Batch) -> torch.Tensor:
             y = y + t.baseline
         blocks[name] = y
     return batch.assemble(blocks)
-
-
-def make_linear_problem(model: RhoModel, basis: AuxiliaryBasis, dtype: torch.dtype, device: str):
-    """A factory ``records -> (LinearProblem, evaluate)`` for the exact fit and the CV."""
-
-    def make(records: Sequence[Record]):
-        batch = Batch(records, basis, dtype=dtype, device=device)
-        problem = LinearProblem(batch, model_inputs(model, batch), batch.reference - baseline_flat(model, batch))
-
-        def evaluate(weights: dict[str, torch.Tensor], held: Sequence[Record]) -> tuple[float, float]:
-            hb = Batch(held, basis, dtype=dtype, device=device)
-            pred = predict_linear(model, hb, weights)
-            return float(hb.overlap.quadratic(pred - hb.reference)), float(hb.constant)
-
-        return problem, evaluate
-
-    return make
 
 
 def predict_linear(model: RhoModel, batch: Batch, weights: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -203,31 +209,69 @@ def set_linear_weights(model: RhoModel, weights: dict[str, torch.Tensor]) -> Non
                 lin.bias.copy_(b)
 
 
-def fit_exact(model: RhoModel, records: Sequence[Record], basis: AuxiliaryBasis, fit_options: dict, seed: int,
-              log: Callable[[str], None]) -> dict[str, Any]:
-    """Choose alpha by k-fold CV on ``records`` (training only), then solve on all of them."""
+def fit_exact(
+    model: RhoModel, records: Sequence[Record], basis: AuxiliaryBasis, fit_options: dict, seed: int, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Choose alpha by k-fold CV on ``records`` (training only), then solve on all of them.
+
+    The features, Gram matrices and one-centre blocks are computed once and shared by the
+    folds; the folds are solved to ``fit.cv_tol``, the final fit to ``fit.cg_tol``.
+    """
     dtype = DTYPES[model.config["dtype"]]
     device = model.config.get("device", "cpu")
-    make = make_linear_problem(model, basis, dtype, device)
+    t0 = time.perf_counter()
+    batch = Batch(records, basis, dtype=dtype, device=device)
+    shared = SharedRows(batch, model_inputs(model, batch), batch.reference - baseline_flat(model, batch), basis)
+    log(f"exact fit setup (features, Gram matrices, overlap) for {len(records)} structures: {time.perf_counter() - t0:.2f} s")
     scan: list[dict] = []
+    start_state = None
+    alphas: list[float] = []
+    t_cv = 0.0
     if fit_options["alpha"] is not None:
         alpha = float(fit_options["alpha"])
     else:
-        alpha, scan = cross_validate(records, make, fit_options["alphas"], int(fit_options["cv_folds"]), seed,
-                                     tol=float(fit_options["cg_tol"]), max_iter=int(fit_options["cg_max_iter"]), log=log)
-    problem, _ = make(records)
-    z, info = problem.solve(alpha, tol=float(fit_options["cg_tol"]), max_iter=int(fit_options["cg_max_iter"]))
-    log(f"exact fit alpha {alpha:.1e}: {info.iterations} CG iterations, relative residual {info.relative_residual:.2e}, "
-        f"{info.seconds:.2f} s")
+        t1 = time.perf_counter()
+        cv = cross_validate(
+            shared,
+            fit_options["alphas"],
+            int(fit_options["cv_folds"]),
+            seed,
+            tol=float(fit_options["cv_tol"]),
+            max_iter=int(fit_options["cg_max_iter"]),
+            extend=int(fit_options["alpha_extend"]),
+            log=log,
+        )
+        alpha, scan, start_state, alphas = cv.alpha, cv.scan, cv.start, cv.alphas
+        t_cv = time.perf_counter() - t1
+        log(f"cv: {len(scan)} solves in {t_cv:.1f} s, {sum(s['iterations'] for s in scan)} CG iterations")
+    problem, masks = shared.problem(range(len(records)))
+    start = shared.start(problem, masks, start_state) if start_state is not None else None
+    start = best_start(problem, alpha, [start]) if start is not None else None
+    z, info = problem.solve(alpha, tol=float(fit_options["cg_tol"]), max_iter=int(fit_options["cg_max_iter"]), start=start)
+    log(
+        f"exact fit alpha {alpha:.1e}: {info.iterations} CG iterations, relative residual {info.relative_residual:.2e}, "
+        f"{info.seconds:.2f} s{' (started from the mean of the CV folds)' if start is not None else ''}"
+    )
     if not info.converged:
         log(f"warning: CG stopped at relative residual {info.relative_residual:.2e} above the tolerance {fit_options['cg_tol']}")
     set_linear_weights(model, problem.weights(z))
-    return {"alpha": alpha, "iterations": info.iterations, "relative_residual": info.relative_residual,
-            "seconds": info.seconds, "converged": info.converged, "cv_scan": scan}
+    return {
+        "alpha": alpha,
+        "iterations": info.iterations,
+        "relative_residual": info.relative_residual,
+        "seconds": info.seconds,
+        "converged": info.converged,
+        "cv_alphas": alphas,
+        "cv_seconds": t_cv,
+        "cv_tol": float(fit_options["cv_tol"]),
+        "cv_scan": scan,
+        "total_seconds": time.perf_counter() - t0,
+    }
 
 
-def new_model(options: dict, dataset, train_records: Sequence[Record], spec: DescriptorSpec, sizes: dict[Key, int],
-              *, gradient: bool) -> RhoModel:
+def new_model(
+    options: dict, dataset, train_records: Sequence[Record], spec: DescriptorSpec, sizes: dict[Key, int], *, gradient: bool
+) -> RhoModel:
     """Model with statistics from the training records (scale, projection, baseline, whitening)."""
     basis = dataset.basis
     condition = gradient and bool(options["training"]["condition"])
@@ -239,8 +283,16 @@ def new_model(options: dict, dataset, train_records: Sequence[Record], spec: Des
             net_source = path.read_text()
         except OSError as err:
             raise RhoModelError(f"{path}: cannot read the model file ({err.strerror})") from None
-    config = model_config(options, basis, spec, {key_name(k): v for k, v in sizes.items()}, stats, whiten_out=condition,
-                          dataset_id=dataset.dataset_id, net_source=net_source)
+    config = model_config(
+        options,
+        basis,
+        spec,
+        {key_name(k): v for k, v in sizes.items()},
+        stats,
+        whiten_out=condition,
+        dataset_id=dataset.dataset_id,
+        net_source=net_source,
+    )
     torch.manual_seed(int(options["seed"]))
     model = build_model(config)
     baselines = baseline_means(train_records, spec.keys, basis) if options["model"]["baseline"] else {}

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from rho_data import AuxiliaryBasis, Provenance, Structure, create_predictions
 
 from . import __version__
@@ -60,7 +61,7 @@ class Predictor:
                 if len(rows[k]):
                     out[k][rows_to_positions(rows[k], rank, offsets[k])] = y[key_name(k)].cpu().numpy()
         flat = layout.to_flat(out)
-        return [flat[layout.offsets[s]:layout.offsets[s + 1]] for s in range(len(frames))]
+        return [flat[layout.offsets[s] : layout.offsets[s + 1]] for s in range(len(frames))]
 
 
 def _frames_of_input(path: Path, indices: Sequence[int] | None) -> tuple[Iterator[tuple[int, Any, str]], int, Any]:
@@ -83,9 +84,18 @@ def _frames_of_input(path: Path, indices: Sequence[int] | None) -> tuple[Iterato
     return ((i, frames[i], f"{path.name}:{i}") for i in order), len(order), None
 
 
-def predict_file(model_path: str | Path, input_path: str | Path, output: str | Path, *, indices: Sequence[int] | None = None,
-                 batch_size: int = 100, device: str = "cpu", overwrite: bool = False, max_atoms: int = 500,
-                 on_batch: Callable[[int], None] | None = None) -> int:
+def predict_file(
+    model_path: str | Path,
+    input_path: str | Path,
+    output: str | Path,
+    *,
+    indices: Sequence[int] | None = None,
+    batch_size: int = 100,
+    device: str = "cpu",
+    overwrite: bool = False,
+    max_atoms: int = 500,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
     """Write a rho-data predictions file in the order of the input (or of ``indices``).
 
     ``batch_size`` structures are read and written together; inside a batch, featomic is
@@ -99,8 +109,12 @@ def predict_file(model_path: str | Path, input_path: str | Path, output: str | P
     if ds is not None:
         check_basis(predictor.config, ds.basis, str(input_path))
         basis, dataset_id = ds.basis, ds.dataset_id
-    prov = Provenance(producer="rho-model", producer_version=__version__, fit_metric="overlap",
-                      extra={"model": str(model_path), "input": str(input_path)})
+    prov = Provenance(
+        producer="rho-model",
+        producer_version=__version__,
+        fit_metric="overlap",
+        extra={"model": str(model_path), "input": str(input_path)},
+    )
     writer = create_predictions(output, basis, dataset_id=dataset_id, provenance=prov, overwrite=overwrite)
     done = 0
     try:

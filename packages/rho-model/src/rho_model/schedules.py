@@ -22,7 +22,9 @@ def make_scheduler(optimizer: torch.optim.Optimizer, training: dict):
     if kind == "exponential":
         return torch.optim.lr_scheduler.ExponentialLR(optimizer, float(training["gamma"]))
     if kind == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=float(training["gamma"]), patience=int(training["patience"]))
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=float(training["gamma"]), patience=int(training["patience"])
+        )
     warm, total = int(training["warmup_epochs"]), int(training["epochs"])
 
     def factor(epoch: int) -> float:

@@ -64,8 +64,10 @@ def train_arguments(spec: JobSpec) -> list[str]:
 def job_script(spec: JobSpec) -> str:
     """The sbatch script text."""
     if spec.nodes < 1 or spec.procs_per_node < 1 or spec.cpus_per_proc < 1:
-        raise RhoModelError(f"submit: nodes, procs per node and cpus per process must be >= 1, got "
-                            f"{spec.nodes}, {spec.procs_per_node}, {spec.cpus_per_proc}")
+        raise RhoModelError(
+            f"submit: nodes, procs per node and cpus per process must be >= 1, got "
+            f"{spec.nodes}, {spec.procs_per_node}, {spec.cpus_per_proc}"
+        )
     q = shlex.quote
     out = spec.out.resolve()
     lines = [
@@ -83,9 +85,11 @@ def job_script(spec: JobSpec) -> str:
     if spec.gpus_per_node:
         lines.append(f"#SBATCH --gpus-per-node={spec.gpus_per_node}")
     lines += [f"#SBATCH {q(a)}" for a in spec.sbatch_args]
-    launch = (f"srun --ntasks-per-node=1 {q(torchrun_command())} --nnodes \"$SLURM_NNODES\" "
-              f"--nproc_per_node {spec.procs_per_node} --rdzv_id \"$SLURM_JOB_ID\" --rdzv_backend c10d "
-              f"--rdzv_endpoint \"$head_node:{spec.port}\" ")
+    launch = (
+        f'srun --ntasks-per-node=1 {q(torchrun_command())} --nnodes "$SLURM_NNODES" '
+        f'--nproc_per_node {spec.procs_per_node} --rdzv_id "$SLURM_JOB_ID" --rdzv_backend c10d '
+        f'--rdzv_endpoint "$head_node:{spec.port}" '
+    )
     lines += [
         "set -euo pipefail",
         f"export OMP_NUM_THREADS={spec.cpus_per_proc}",

@@ -47,8 +47,11 @@ def make_splits(n_structures: int, data_options: dict) -> dict[str, list[int]]:
         n_train = int(round(f_train * n_structures))
         n_val = int(round(f_val * n_structures))
         n_test = min(int(round(f_test * n_structures)), n_structures - n_train - n_val)
-        splits = {"train": sorted(order[:n_train].tolist()), "val": sorted(order[n_train:n_train + n_val].tolist()),
-                  "test": sorted(order[n_train + n_val:n_train + n_val + n_test].tolist())}
+        splits = {
+            "train": sorted(order[:n_train].tolist()),
+            "val": sorted(order[n_train : n_train + n_val].tolist()),
+            "test": sorted(order[n_train + n_val : n_train + n_val + n_test].tolist()),
+        }
     if not splits["train"]:
         raise RhoModelError("data: the training split is empty")
     seen: dict[int, str] = {}

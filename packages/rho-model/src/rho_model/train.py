@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from rho_data import open_dataset
 
 from . import distributed as ddp
@@ -80,7 +81,7 @@ def evaluate(model, records: Sequence[Record], basis, options: dict, dtype, devi
     total = 0.0
     with torch.no_grad():
         for start in range(0, len(records), int(options["training"]["batch_size"])):
-            batch = Batch(records[start:start + int(options["training"]["batch_size"])], basis, dtype=dtype, device=device)
+            batch = Batch(records[start : start + int(options["training"]["batch_size"])], basis, dtype=dtype, device=device)
             total += float(batch_loss(model, batch, "overlap"))
     return total / len(records)
 
@@ -107,13 +108,22 @@ def freeze(model: RhoModel, patterns: Sequence[str]) -> list[str]:
             p.requires_grad_(False)
             frozen.append(nice)
     if patterns and not frozen:
-        raise RhoModelError(f"options: training.freeze {list(patterns)} matches no parameter (names look like {sorted(readable.values())[:3]})")
+        raise RhoModelError(
+            f"options: training.freeze {list(patterns)} matches no parameter (names look like {sorted(readable.values())[:3]})"
+        )
     return frozen
 
 
-def run_training(options: dict, dataset_path: str | Path, out_dir: str | Path, *, restart: bool = False,
-                 init_model: str | Path | None = None, echo: Callable[[str], None] | None = print,
-                 progress=None) -> dict[str, Any]:
+def run_training(
+    options: dict,
+    dataset_path: str | Path,
+    out_dir: str | Path,
+    *,
+    restart: bool = False,
+    init_model: str | Path | None = None,
+    echo: Callable[[str], None] | None = print,
+    progress=None,
+) -> dict[str, Any]:
     """Train (exact linear fit and/or gradient training) and write everything under ``out_dir``."""
     out = Path(out_dir)
     device = str(options["device"])
@@ -145,7 +155,9 @@ def run_training(options: dict, dataset_path: str | Path, out_dir: str | Path, *
         if ctx.main:
             (out / "splits").mkdir(exist_ok=True)
             for name, idx in splits.items():
-                write_index_file(out / "splits" / f"{name}.idx", idx, f"{name} indices of {Path(dataset_path).name} ({ds.dataset_id})")
+                write_index_file(
+                    out / "splits" / f"{name}.idx", idx, f"{name} indices of {Path(dataset_path).name} ({ds.dataset_id})"
+                )
         spec = None
         if resume is not None or init_model is not None:
             cfg = json.loads(resume["config"]) if resume is not None else json.loads(load_model_config(init_model))
@@ -177,7 +189,9 @@ def run_training(options: dict, dataset_path: str | Path, out_dir: str | Path, *
             ddp.finish(ctx)
             return summary
 
-        summary["gradient"] = _gradient_loop(model, train, val, ds.basis, options, out, ckpt_dir, resume, log, ctx, dtype, device, progress)
+        summary["gradient"] = _gradient_loop(
+            model, train, val, ds.basis, options, out, ckpt_dir, resume, log, ctx, dtype, device, progress
+        )
         if ctx.main:
             (out / "fit.json").write_text(json.dumps(summary, indent=1))
         ddp.finish(ctx)
@@ -223,7 +237,7 @@ def _gradient_loop(model, train, val, basis, options, out, ckpt_dir, resume, log
         order = np.random.default_rng([int(options["seed"]), epoch]).permutation(len(train))
         total = 0.0
         for start in range(0, len(order), bs):
-            chunk = [train[i] for i in order[start:start + bs]]
+            chunk = [train[i] for i in order[start : start + bs]]
             mine = ddp.shard(chunk, ctx)
             batch = Batch(mine, basis, dtype=dtype, device=device, pair_cutoff=cutoff)
             optimizer.zero_grad(set_to_none=True)
@@ -239,8 +253,16 @@ def _gradient_loop(model, train, val, basis, options, out, ckpt_dir, resume, log
         dt_val = time.perf_counter() - t1
         lr = optimizer.param_groups[0]["lr"]
         step_scheduler(scheduler, val_loss)
-        log.epoch({"epoch": epoch, "train_loss": total / len(train), "val_loss": val_loss, "dt_train": dt_train,
-                   "dt_val": dt_val, "lr": lr})
+        log.epoch(
+            {
+                "epoch": epoch,
+                "train_loss": total / len(train),
+                "val_loss": val_loss,
+                "dt_train": dt_train,
+                "dt_val": dt_val,
+                "lr": lr,
+            }
+        )
         improved = val_loss < best_val
         if improved:
             best_val, bad = val_loss, 0
@@ -249,8 +271,16 @@ def _gradient_loop(model, train, val, basis, options, out, ckpt_dir, resume, log
         else:
             bad += 1
         if ctx.main and (epoch % int(training["checkpoint_every"]) == 0 or epoch == epochs):
-            save_checkpoint(ckpt_dir / f"epoch_{epoch:06d}.pt", model=model, optimizer=optimizer, scheduler=scheduler,
-                            epoch=epoch, best_val=best_val, bad_epochs=bad, options=options)
+            save_checkpoint(
+                ckpt_dir / f"epoch_{epoch:06d}.pt",
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                epoch=epoch,
+                best_val=best_val,
+                bad_epochs=bad,
+                options=options,
+            )
         if task is not None:
             progress.advance(task)
         if training["early_stopping"] is not None and bad >= int(training["early_stopping"]):
