@@ -28,8 +28,12 @@ TEST_REQUIREMENTS = {
     "rho-eval": ["packages/rho-data", "packages/pyscf-io", "packages/aims-io", "packages/rho-eval[test]"],
 }
 ALL = [
-    "packages/rho-data[metatensor,test]", "packages/pyscf-io[test]", "packages/aims-io[test]",
-    "packages/rho-model[test]", "packages/rho-eval[test]", "pytest>=7",
+    "packages/rho-data[metatensor,test]",
+    "packages/pyscf-io[test]",
+    "packages/aims-io[test]",
+    "packages/rho-model[test]",
+    "packages/rho-eval[test]",
+    "pytest>=7",
 ]
 ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 

@@ -42,22 +42,66 @@ def main() -> None:
     out = args.output.resolve()
     out.mkdir(parents=True, exist_ok=True)
     times = {}
-    times["molecules"] = step("molecules", sys.executable, HERE / "make_molecules.py", "-o", "molecules.xyz",
-                              cwd=out, done=out / "molecules.xyz")
-    times["DFT (pyscf-io)"] = step("reference densities", "pyscf-io", "run", "molecules.xyz", "-o", "data.h5",
-                                   "--workers", args.workers, cwd=out)
+    times["molecules"] = step(
+        "molecules", sys.executable, HERE / "make_molecules.py", "-o", "molecules.xyz", cwd=out, done=out / "molecules.xyz"
+    )
+    times["DFT (pyscf-io)"] = step(
+        "reference densities", "pyscf-io", "run", "molecules.xyz", "-o", "data.h5", "--workers", args.workers, cwd=out
+    )
     step("validate", "rho-data", "validate", "data.h5", cwd=out)
-    step("split", "rho-data", "split", "data.h5", "-s", "0.7", "-s", "0.1", "-s", "0.2", "--seed", "0", "-o", "splits",
-         cwd=out, done=out / "splits" / "test.idx")
+    step(
+        "split",
+        "rho-data",
+        "split",
+        "data.h5",
+        "-s",
+        "0.7",
+        "-s",
+        "0.1",
+        "-s",
+        "0.2",
+        "--seed",
+        "0",
+        "-o",
+        "splits",
+        cwd=out,
+        done=out / "splits" / "test.idx",
+    )
     times["training (rho-train)"] = step(
-        "training", "rho-train", "train", "data.h5", "-o", "model", "--options", HERE / "quickstart-ml.yaml",
-        "--set", "data.train=splits/train.idx", "--set", "data.val=splits/val.idx", "--set", "data.test=splits/test.idx",
-        cwd=out, done=out / "model" / "model.pt")
-    times["prediction"] = step("prediction", "rho-train", "predict", "model/model.pt", "data.h5", "--indices",
-                               "splits/test.idx", "-o", "predictions.h5", cwd=out, done=out / "predictions.h5")
+        "training",
+        "rho-train",
+        "train",
+        "data.h5",
+        "-o",
+        "model",
+        "--options",
+        HERE / "quickstart-ml.yaml",
+        "--set",
+        "data.train=splits/train.idx",
+        "--set",
+        "data.val=splits/val.idx",
+        "--set",
+        "data.test=splits/test.idx",
+        cwd=out,
+        done=out / "model" / "model.pt",
+    )
+    times["prediction"] = step(
+        "prediction",
+        "rho-train",
+        "predict",
+        "model/model.pt",
+        "data.h5",
+        "--indices",
+        "splits/test.idx",
+        "-o",
+        "predictions.h5",
+        cwd=out,
+        done=out / "predictions.h5",
+    )
     step("validate predictions", "rho-data", "validate", "predictions.h5", cwd=out)
-    times["evaluation (rho-eval)"] = step("evaluation", "rho-eval", "predictions.h5", "--reference", "data.h5",
-                                          "-o", "report", "-j", args.workers, cwd=out)
+    times["evaluation (rho-eval)"] = step(
+        "evaluation", "rho-eval", "predictions.h5", "--reference", "data.h5", "-o", "report", "-j", args.workers, cwd=out
+    )
     print("\nwall time per stage: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
     print(f"report: {out / 'report'} (metrics.csv, summary.json, plots/)")
 

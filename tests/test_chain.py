@@ -30,13 +30,37 @@ def validate(path: Path, cwd: Path) -> None:
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("chain")
-    run(sys.executable, ROOT / "examples" / "make_molecules.py", "-o", "molecules.xyz", "--conformers", "4",
-        "--molecules", "H2O", "NH3", cwd=work)
+    run(
+        sys.executable,
+        ROOT / "examples" / "make_molecules.py",
+        "-o",
+        "molecules.xyz",
+        "--conformers",
+        "4",
+        "--molecules",
+        "H2O",
+        "NH3",
+        cwd=work,
+    )
     run("pyscf-io", "run", "molecules.xyz", "-o", "data.h5", "--workers", "2", "--basis", "sto-3g", "-q", cwd=work)
     validate(work / "data.h5", work)
     run("rho-data", "split", "data.h5", "-s", "6", "-s", "0", "-s", "2", "--seed", "1", "-o", "splits", cwd=work)
-    run("rho-train", "train", "data.h5", "-o", "model", "--set", "data.train=splits/train.idx",
-        "--set", "data.test=splits/test.idx", "--set", "fit.alpha=1.0e-6", "--set", "descriptor.max_radial=4", cwd=work)
+    run(
+        "rho-train",
+        "train",
+        "data.h5",
+        "-o",
+        "model",
+        "--set",
+        "data.train=splits/train.idx",
+        "--set",
+        "data.test=splits/test.idx",
+        "--set",
+        "fit.alpha=1.0e-6",
+        "--set",
+        "descriptor.max_radial=4",
+        cwd=work,
+    )
     run("rho-train", "predict", "model/model.pt", "data.h5", "--indices", "splits/test.idx", "-o", "predictions.h5", cwd=work)
     validate(work / "predictions.h5", work)
     run("rho-eval", "predictions.h5", "--reference", "data.h5", "-o", "report", "--no-plots", cwd=work)
@@ -44,8 +68,15 @@ def chain(tmp_path_factory) -> Path:
 
 
 def test_every_stage_wrote_its_files(chain: Path) -> None:
-    for name in ("data.h5", "splits/train.idx", "splits/test.idx", "model/model.pt", "predictions.h5",
-                 "report/metrics.csv", "report/summary.json"):
+    for name in (
+        "data.h5",
+        "splits/train.idx",
+        "splits/test.idx",
+        "model/model.pt",
+        "predictions.h5",
+        "report/metrics.csv",
+        "report/summary.json",
+    ):
         assert (chain / name).exists(), name
 
 

@@ -38,8 +38,10 @@ def main() -> None:
         t_import = time.perf_counter() - t0
         n = run.n_functions
         print(f"N = {n} auxiliary functions, ri_ovlp.out {size / 1e6:.1f} MB ({n * (n + 1) // 2} values)")
-        print(f"read_ri_run: {t_read:.2f} s, peak traced memory {peak / 1e6:.1f} MB "
-              f"(dense S would be {n * n * 8 / 1e6:.1f} MB; triangle {n * (n + 1) // 2 * 8 / 1e6:.1f} MB)")
+        print(
+            f"read_ri_run: {t_read:.2f} s, peak traced memory {peak / 1e6:.1f} MB "
+            f"(dense S would be {n * n * 8 / 1e6:.1f} MB; triangle {n * (n + 1) // 2 * 8 / 1e6:.1f} MB)"
+        )
         print(f"import_tree (read + write dataset): {t_import:.2f} s")
         print(f"max RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:.0f} MB")
 

@@ -6,14 +6,14 @@ import operator
 import numpy as np
 import pytest
 from conftest import FIXTURES, SQUARED_ERROR_FHI_AIMS, standin_command
-from rho_data import Provenance, Structure, create_predictions, open_dataset
-from rho_data.field_builders import SCF_FIELD, FieldRequest, load_field_builder
 from typer.testing import CliRunner
 
 from aims_io.cli import app
 from aims_io.errors import AimsIOError
 from aims_io.floats import read_floats
 from aims_io.grids import read_grid_file
+from rho_data import Provenance, Structure, create_predictions, open_dataset
+from rho_data.field_builders import SCF_FIELD, FieldRequest, load_field_builder
 
 
 def overrides():
@@ -69,14 +69,30 @@ def test_export_predictions_cli(ch4_dataset, ch4, tmp_path, standin_env):
     d_ml = read_floats(ch4 / "ml_coeffs.out")
     with open_dataset(ch4_dataset) as ds:
         s = ds[0]
-        pred = create_predictions(tmp_path / "pred.h5", ds.basis, dataset_id=ds.dataset_id, provenance=Provenance(producer="test"))
+        pred = create_predictions(
+            tmp_path / "pred.h5", ds.basis, dataset_id=ds.dataset_id, provenance=Provenance(producer="test")
+        )
         pred.append(Structure(s.numbers, s.positions, label=s.label, coefficients=d_ml, dataset_index=0))
         pred.close()
     work = tmp_path / "w"
     cli = CliRunner()
-    r = cli.invoke(app, ["export", str(tmp_path / "pred.h5"), str(ch4_dataset), "--name", "model-a", "-w", str(work), *functools.reduce(operator.iadd, (["-s", o] for o in overrides()), [])])
+    r = cli.invoke(
+        app,
+        [
+            "export",
+            str(tmp_path / "pred.h5"),
+            str(ch4_dataset),
+            "--name",
+            "model-a",
+            "-w",
+            str(work),
+            *functools.reduce(operator.iadd, (["-s", o] for o in overrides()), []),
+        ],
+    )
     assert r.exit_code == 0, r.output
-    r = cli.invoke(app, ["run", "rebuild/model-a", "-w", str(work), *functools.reduce(operator.iadd, (["-s", o] for o in overrides()), [])])
+    r = cli.invoke(
+        app, ["run", "rebuild/model-a", "-w", str(work), *functools.reduce(operator.iadd, (["-s", o] for o in overrides()), [])]
+    )
     assert r.exit_code == 0, r.output
     r = cli.invoke(app, ["status", "rebuild/model-a", "-w", str(work), "--json"])
     assert '"state": "finished"' in r.output

@@ -15,8 +15,10 @@ def test_read_floats_accepts_d_and_e_exponents(tmp_path):
         read_floats(p, expected=4)
 
 
-@pytest.mark.parametrize("bad, message", [("1.0\nNaN\n", "not finite"), ("1.0\n*****\n", "'\\*\\*\\*\\*\\*' is not a number"),
-                                          ("1.0\ninf\n", "not finite")])
+@pytest.mark.parametrize(
+    "bad, message",
+    [("1.0\nNaN\n", "not finite"), ("1.0\n*****\n", "'\\*\\*\\*\\*\\*' is not a number"), ("1.0\ninf\n", "not finite")],
+)
 def test_read_floats_refuses_non_numbers(tmp_path, bad, message):
     p = tmp_path / "v.out"
     p.write_text(bad)

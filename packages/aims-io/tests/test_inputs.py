@@ -42,18 +42,37 @@ def test_read_real_fixture_geometry():
     assert g.symbols == ["C", "H", "H", "H", "H"]
 
 
-@pytest.mark.parametrize("stage, present, absent", [
-    ("scf", ["elsi_restart             write 1000"], ["ri_skip_scf", "ri_density_restart"]),
-    ("ri", ["elsi_restart             read", "ri_skip_scf              .true.", "ri_density_restart       write",
-            "ri_full_output           .true.", "ri_ovlp_write_triu       .true.", "default_prodbas_acc      1e-05"],
-     ["write 1000", "default_max_l_prodbas"]),
-    ("rebuild", ["ri_density_restart       read 0", "ri_full_output           .true.", "default_prodbas_acc      1e-05"],
-     ["ri_skip_scf", "elsi_restart"]),
-])
+@pytest.mark.parametrize(
+    "stage, present, absent",
+    [
+        ("scf", ["elsi_restart             write 1000"], ["ri_skip_scf", "ri_density_restart"]),
+        (
+            "ri",
+            [
+                "elsi_restart             read",
+                "ri_skip_scf              .true.",
+                "ri_density_restart       write",
+                "ri_full_output           .true.",
+                "ri_ovlp_write_triu       .true.",
+                "default_prodbas_acc      1e-05",
+            ],
+            ["write 1000", "default_max_l_prodbas"],
+        ),
+        (
+            "rebuild",
+            ["ri_density_restart       read 0", "ri_full_output           .true.", "default_prodbas_acc      1e-05"],
+            ["ri_skip_scf", "elsi_restart"],
+        ),
+    ],
+)
 def test_control_stages(settings, stage, present, absent):
     g = read_geometry(need(FIXTURES / "qm7-0-CH4" / "geometry.in"))
     text = control_text(stage, settings["dft"], g)
-    for line in present + ["xc                       pbe0", "relativistic             atomic_zora scalar", "charge                   0.0"]:
+    for line in present + [
+        "xc                       pbe0",
+        "relativistic             atomic_zora scalar",
+        "charge                   0.0",
+    ]:
         assert line in text.splitlines(), line
     for word in absent:
         assert word not in text
@@ -75,15 +94,25 @@ def read_keywords_from_text(text, tmp=None):
 
 def test_control_options(settings):
     g = Geometry([1, 1], [[0, 0, 0], [0.74, 0, 0]])
-    s = merge_into(settings, {"dft": {"default_max_l_prodbas": 5, "cube": True, "charge": 1, "extra_keywords": {"occupation_type": "gaussian 0.01"}}})
+    s = merge_into(
+        settings,
+        {"dft": {"default_max_l_prodbas": 5, "cube": True, "charge": 1, "extra_keywords": {"occupation_type": "gaussian 0.01"}}},
+    )
     text = control_text("ri", s["dft"], g)
     assert "default_max_l_prodbas    5" in text and "charge                   1.0" in text
     assert "output cube total_density" in text and text.count("cube edge 100") == 3
     assert "occupation_type          gaussian 0.01" in text
 
 
-@pytest.mark.parametrize("update", [{"dft": {"xc": "pbe\nri_skip_scf .true."}}, {"dft": {"xc": "pbe # comment"}},
-                                    {"dft": {"extra_keywords": {"bad key": 1}}}, {"dft": {"extra_keywords": {"k": "a;b"}}}])
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"dft": {"xc": "pbe\nri_skip_scf .true."}},
+        {"dft": {"xc": "pbe # comment"}},
+        {"dft": {"extra_keywords": {"bad key": 1}}},
+        {"dft": {"extra_keywords": {"k": "a;b"}}},
+    ],
+)
 def test_control_refuses_unsafe_values(settings, update):
     with pytest.raises(AimsIOError):
         merge_into(settings, update)

@@ -6,13 +6,13 @@ import shutil
 import numpy as np
 import pytest
 from conftest import copy_run, make_ri_run
-from rho_data import open_dataset
 from typer.testing import CliRunner
 
 from aims_io.cli import app
 from aims_io.errors import AimsIOError
 from aims_io.importer import import_tree
 from aims_io.rifiles import read_ri_run
+from rho_data import open_dataset
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,9 @@ def test_legacy_order_is_converted(legacy_run, ch4_ri_tree):
 def test_legacy_without_index_files_is_refused(legacy_run, tmp_path):
     run = copy_run(legacy_run, tmp_path / "run")
     (run / "prodbas_condon_shotley_list.out").unlink()
-    with pytest.raises(AimsIOError, match=r"FHI-aims 221103 \(< 240403\) writes another m order.*prodbas_condon_shotley_list.out.*refusing") as err:
+    with pytest.raises(
+        AimsIOError, match=r"FHI-aims 221103 \(< 240403\) writes another m order.*prodbas_condon_shotley_list.out.*refusing"
+    ) as err:
         read_ri_run(run)
     assert str(run / "aims.out") in str(err.value)
 

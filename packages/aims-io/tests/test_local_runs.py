@@ -4,12 +4,12 @@ import ase.io
 import numpy as np
 from ase import Atoms
 from conftest import CH4, settings_for, standin_command
-from rho_data import open_dataset
 from typer.testing import CliRunner
 
 from aims_io.cli import app
 from aims_io.layout import FAILED_FILE, read_json
 from aims_io.settings import dump
+from rho_data import open_dataset
 
 
 def write_structures(path, ch4_dir):
@@ -27,8 +27,13 @@ def test_prepare_run_status_resume_import(tmp_path, standin_env):
     structures = tmp_path / "s.xyz"
     write_structures(structures, CH4)
     cfg = tmp_path / "user.yaml"
-    dump({"dft": {"species_defaults": str(CH4.parent / "species_defaults" / "tight")},
-          "hpc": {"aims_command": standin_command(), "max_parallel": 2}}, cfg)
+    dump(
+        {
+            "dft": {"species_defaults": str(CH4.parent / "species_defaults" / "tight")},
+            "hpc": {"aims_command": standin_command(), "max_parallel": 2},
+        },
+        cfg,
+    )
     cli = CliRunner()
     r = cli.invoke(app, ["prepare", "scf", str(structures), "-w", str(work), "-c", str(cfg)])
     assert r.exit_code == 0, r.output

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 from conftest import SQUARED_ERROR_FHI_AIMS
-from rho_data import open_dataset
 
 from aims_io.basis_info import read_basis_info
 from aims_io.floats import read_floats
 from aims_io.overlap import read_overlap
 from aims_io.rifiles import read_ri_run
+from rho_data import open_dataset
 
 
 def dense_from_triangle(path, n):
@@ -87,7 +87,9 @@ def test_tensormaps_equal_rholearn(ch4_dataset, ch4):
         blocks = []
         for _, block in theirs.items():  # noqa: PERF102 (TensorMap has no .values())
             factor = np.where(block.samples.values[:, 1] == block.samples.values[:, 2], 1.0, 0.5)
-            blocks.append(metatensor.TensorBlock(block.values * factor[:, None, None], block.samples, block.components, block.properties))
+            blocks.append(
+                metatensor.TensorBlock(block.values * factor[:, None, None], block.samples, block.components, block.properties)
+            )
         theirs = metatensor.TensorMap(theirs.keys, blocks)
         assert metatensor.equal_metadata(ours, theirs)
         assert metatensor.allclose(ours, theirs, rtol=1e-15, atol=0)

@@ -15,14 +15,17 @@ def test_defaults_then_yaml_then_overrides(tmp_path):
     assert s["hpc"]["nodes"] == 2 and s["dft"]["default_prodbas_acc"] == 1e-5
 
 
-@pytest.mark.parametrize("text, message", [
-    ("dft:\n  xcc: pbe\n", "unknown setting 'dft.xcc'"),
-    ("gpu: true\n", "unknown setting 'gpu'"),
-    ("hpc:\n  nodes: two\n", "'hpc.nodes' must be a number"),
-    ("hpc:\n  backend: pbs\n", "backend' must be local or slurm"),
-    ("dft:\n  spin: collinear\n", "default_initial_moment"),
-    ("- a\n- b\n", "must hold a mapping"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("dft:\n  xcc: pbe\n", "unknown setting 'dft.xcc'"),
+        ("gpu: true\n", "unknown setting 'gpu'"),
+        ("hpc:\n  nodes: two\n", "'hpc.nodes' must be a number"),
+        ("hpc:\n  backend: pbs\n", "backend' must be local or slurm"),
+        ("dft:\n  spin: collinear\n", "default_initial_moment"),
+        ("- a\n- b\n", "must hold a mapping"),
+    ],
+)
 def test_bad_settings(tmp_path, text, message):
     p = tmp_path / "s.yaml"
     p.write_text(text)

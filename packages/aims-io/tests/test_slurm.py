@@ -67,9 +67,19 @@ def test_slurm_array_status_resume(slurm_cluster, tmp_path, standin_env, monkeyp
     structures = tmp_path / "s.xyz"
     write_structures(structures, CH4)
     cfg = tmp_path / "user.yaml"
-    dump({"dft": {"species_defaults": str(CH4.parent / "species_defaults" / "tight")},
-          "hpc": {"backend": "slurm", "aims_command": standin_command(), "partition": "debug", "time": "00:05:00",
-                  "setup_lines": ["export AIMS_IO_TEST_SETUP=1"]}}, cfg)
+    dump(
+        {
+            "dft": {"species_defaults": str(CH4.parent / "species_defaults" / "tight")},
+            "hpc": {
+                "backend": "slurm",
+                "aims_command": standin_command(),
+                "partition": "debug",
+                "time": "00:05:00",
+                "setup_lines": ["export AIMS_IO_TEST_SETUP=1"],
+            },
+        },
+        cfg,
+    )
     cli = CliRunner()
     assert cli.invoke(app, ["prepare", "scf", str(structures), "-w", str(work), "-c", str(cfg)]).exit_code == 0
     r = cli.invoke(app, ["run", "scf", "-w", str(work)])

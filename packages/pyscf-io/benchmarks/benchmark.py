@@ -55,10 +55,18 @@ def xyz(frames) -> str:
 
 def fit_table() -> None:
     water = InputStructure("bench", 0, "water", tuple(z for z, _ in WATER), tuple(p for _, p in WATER))
-    rows = [("def2-universal-jkfit", None, "coulomb"), ("def2-universal-jkfit", None, "overlap"),
-            ("etb", 2.0, "coulomb"), ("etb", 1.8, "coulomb"), ("etb", 1.6, "coulomb"), ("etb", 1.6, "overlap"),
-            ("etb", 1.4, "coulomb")]
-    print("| aux basis | metric | aux functions | %NMAE vs SCF | N_fit - 10 | metric condition | dropped | fit time (s) | structure time (s) |")
+    rows = [
+        ("def2-universal-jkfit", None, "coulomb"),
+        ("def2-universal-jkfit", None, "overlap"),
+        ("etb", 2.0, "coulomb"),
+        ("etb", 1.8, "coulomb"),
+        ("etb", 1.6, "coulomb"),
+        ("etb", 1.6, "overlap"),
+        ("etb", 1.4, "coulomb"),
+    ]
+    print(
+        "| aux basis | metric | aux functions | %NMAE vs SCF | N_fit - 10 | metric condition | dropped | fit time (s) | structure time (s) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for aux, beta, metric in rows:
         overrides = {"aux_basis": aux, "fit_metric": metric}
@@ -71,16 +79,28 @@ def fit_table() -> None:
         total = time.perf_counter() - t0
         m = s.metadata
         name = f"etb beta={beta}" if beta else aux
-        print(f"| {name} | {metric} | {len(s.coefficients)} | {m['fit_nmae_percent']:.3f} | {m['n_electrons_fit'] - 10:+.1e} | "
-              f"{m['fit_condition']:.1e} | {int(m['fit_dropped'])} | {m['time_fit_s']:.3f} | {total:.2f} |")
+        print(
+            f"| {name} | {metric} | {len(s.coefficients)} | {m['fit_nmae_percent']:.3f} | {m['n_electrons_fit'] - 10:+.1e} | "
+            f"{m['fit_condition']:.1e} | {int(m['fit_dropped'])} | {m['time_fit_s']:.3f} | {total:.2f} |"
+        )
 
 
 def throughput(name: str, frames, workers: int = 2) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         geometry = Path(tmp) / "in.xyz"
         geometry.write_text(xyz(frames))
-        cmd = [sys.executable, "-m", "pyscf_io", "run", str(geometry), "-o", str(Path(tmp) / "out.h5"),
-               "--workers", str(workers), "-q"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pyscf_io",
+            "run",
+            str(geometry),
+            "-o",
+            str(Path(tmp) / "out.h5"),
+            "--workers",
+            str(workers),
+            "-q",
+        ]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - t0

@@ -31,8 +31,11 @@ def real_sph(l: int, xyz: np.ndarray) -> np.ndarray:
 
 def analytic_overlap(g1, g2) -> float:
     l = g1.l
-    return sum(c1 * c2 * gamma(l + 1.5) / (2 * (a1 + a2) ** (l + 1.5))
-               for a1, c1 in zip(g1.exponents, g1.coefficients) for a2, c2 in zip(g2.exponents, g2.coefficients))
+    return sum(
+        c1 * c2 * gamma(l + 1.5) / (2 * (a1 + a2) ** (l + 1.5))
+        for a1, c1 in zip(g1.exponents, g1.coefficients)
+        for a2, c2 in zip(g2.exponents, g2.coefficients)
+    )
 
 
 @pytest.mark.parametrize("aux_name", ["etb", "def2-universal-jkfit"])
@@ -73,7 +76,7 @@ def test_canonical_order_is_real_spherical_harmonics_up_to_l6():
     values = mol.eval_gto("GTOval_sph", pts)[:, canonical_permutation(mol)]
     r = np.linalg.norm(pts, axis=1)
     expected = []
-    for l, sl in eb.l_slices():
+    for l, _sl in eb.l_slices():
         for n in range(eb.n_radial[l]):
             g = [x for x in eb.gaussians if x.l == l][n]
             expected.append(g(r)[:, None] * real_sph(l, pts))

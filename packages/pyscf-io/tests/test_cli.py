@@ -9,12 +9,12 @@ import time
 import numpy as np
 import yaml
 from conftest import MOLECULES, jiggled_waters, write_xyz
-from rho_data import open_dataset
 from typer.testing import CliRunner
 
 from pyscf_io import __version__
 from pyscf_io.cli import app
 from pyscf_io.config import DEFAULTS
+from rho_data import open_dataset
 
 runner = CliRunner()
 FAST_ARGS = ["--basis", "sto-3g", "--aux-basis", "def2-universal-jkfit", "--grid-level", "1", "-q"]
@@ -44,11 +44,16 @@ def test_run_writes_dataset_in_input_order(tmp_path, organics_xyz):
 
 
 def test_bad_input_is_named_and_the_rest_finishes(tmp_path):
-    good = write_xyz(tmp_path / "good.xyz", [("water", MOLECULES["water"]),
-                                             ("og", [("Og", 0.0, 0.0, 0.0)]),
-                                             ("oh", [("O", 0.0, 0.0, 0.0), ("H", 0.0, 0.0, 0.97)]),
-                                             ("stacked", [("O", 0.0, 0.0, 0.0), ("O", 0.0, 0.0, 0.0)]),
-                                             ("methane", MOLECULES["methane"])])
+    good = write_xyz(
+        tmp_path / "good.xyz",
+        [
+            ("water", MOLECULES["water"]),
+            ("og", [("Og", 0.0, 0.0, 0.0)]),
+            ("oh", [("O", 0.0, 0.0, 0.0), ("H", 0.0, 0.0, 0.97)]),
+            ("stacked", [("O", 0.0, 0.0, 0.0), ("O", 0.0, 0.0, 0.0)]),
+            ("methane", MOLECULES["methane"]),
+        ],
+    )
     empty = tmp_path / "empty.xyz"
     empty.write_text("")
     broken = tmp_path / "broken.xyz"

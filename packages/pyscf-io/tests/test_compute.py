@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 from conftest import FAST, MOLECULES
-from rho_data import open_dataset
-from rho_data.field_builders import FieldRequest, load_field_builder
 
 from pyscf_io.compute import compute_structure
 from pyscf_io.config import load_settings
@@ -12,6 +10,8 @@ from pyscf_io.context import EXTRAS, METADATA, RunContext
 from pyscf_io.errors import PyscfIoError
 from pyscf_io.geometry import InputStructure
 from pyscf_io.task import append_to_part
+from rho_data import open_dataset
+from rho_data.field_builders import FieldRequest, load_field_builder
 
 # Documented fitting floors (README) for water, PBE/def2-SVP, grid level 3 (measured: 0.18 and 0.86).
 FLOOR = {"etb": 0.20, "def2-universal-jkfit": 0.90}
@@ -19,8 +19,9 @@ FLOOR = {"etb": 0.20, "def2-universal-jkfit": 0.90}
 
 def structure(name: str) -> InputStructure:
     atoms = MOLECULES[name]
-    return InputStructure("test", 0, name, tuple(__import__("ase").data.atomic_numbers[a[0]] for a in atoms),
-                          tuple(tuple(a[1:]) for a in atoms))
+    return InputStructure(
+        "test", 0, name, tuple(__import__("ase").data.atomic_numbers[a[0]] for a in atoms), tuple(tuple(a[1:]) for a in atoms)
+    )
 
 
 def context(**overrides) -> RunContext:
@@ -63,8 +64,10 @@ def test_record_is_consistent(water_etb):
         for l, sl in eb.l_slices():
             if l == 0:
                 radials = [g for g in eb.gaussians if g.l == 0]
-                ints = [sqrt(4 * pi) * sum(c * gamma(1.5) / (2 * a**1.5) for a, c in zip(g.exponents, g.coefficients))
-                        for g in radials]
+                ints = [
+                    sqrt(4 * pi) * sum(c * gamma(1.5) / (2 * a**1.5) for a, c in zip(g.exponents, g.coefficients))
+                    for g in radials
+                ]
                 total += np.dot(ints, s.coefficients[start + sl.start : start + sl.stop])
         start += eb.n_functions
     assert total == pytest.approx(s.metadata["n_electrons_fit"], abs=1e-10)

@@ -21,15 +21,18 @@ def test_yaml_then_cli(tmp_path):
     assert s["slurm"]["partition"] == "short" and s["slurm"]["time"] == "00:10:00"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("basiss: sto-3g\n", "unknown setting 'basiss'"),
-    ("slurm:\n  partitoin: x\n", "unknown setting 'slurm.partitoin'"),
-    ("fit_metric: l2\n", "must be one of"),
-    ("spin: -1\n", "must be >= 0"),
-    ("charge: zero\n", "must be int"),
-    ("- a\n", "must be a mapping"),
-    ("a: [\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("basiss: sto-3g\n", "unknown setting 'basiss'"),
+        ("slurm:\n  partitoin: x\n", "unknown setting 'slurm.partitoin'"),
+        ("fit_metric: l2\n", "must be one of"),
+        ("spin: -1\n", "must be >= 0"),
+        ("charge: zero\n", "must be int"),
+        ("- a\n", "must be a mapping"),
+        ("a: [\n", "not valid YAML"),
+    ],
+)
 def test_bad_settings(tmp_path, text, message):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(text)

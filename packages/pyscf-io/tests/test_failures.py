@@ -4,10 +4,10 @@ finish, and ``pyscf-io status`` shows it."""
 import json
 
 from conftest import MOLECULES, write_xyz
-from rho_data import open_dataset
 from typer.testing import CliRunner
 
 from pyscf_io.cli import app
+from rho_data import open_dataset
 
 runner = CliRunner()
 FAST_ARGS = ["--basis", "sto-3g", "--aux-basis", "def2-universal-jkfit", "--grid-level", "1", "-q"]

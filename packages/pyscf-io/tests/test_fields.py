@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import FAST, MOLECULES, write_xyz
-from rho_data import Structure, create_predictions, open_dataset
-from rho_data.field_builders import FieldRequest, load_field_builder
 from test_basis import real_sph
 from test_compute import context, structure
 
 from pyscf_io import grid as grid_module
 from pyscf_io.errors import PyscfIoError
 from pyscf_io.task import append_to_part
+from rho_data import Structure, create_predictions, open_dataset
+from rho_data.field_builders import FieldRequest, load_field_builder
 
 RHO_EVAL = shutil.which("rho-eval", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
 BOHR = __import__("pyscf").lib.param.BOHR  # angstrom: PySCF converts the stored positions with it
@@ -102,16 +102,40 @@ def test_rho_eval_writes_cube_files(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     xyz = write_xyz(tmp_path / "w.xyz", [("water", MOLECULES["water"])])
     data, pred, report = tmp_path / "d.h5", tmp_path / "p.h5", tmp_path / "report"
-    subprocess.run([sys.executable, "-m", "pyscf_io", "run", str(xyz), "-o", str(data), "--basis", "sto-3g", "--aux-basis", "def2-universal-jkfit",
-                    "--grid-level", "1", "-q"], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pyscf_io",
+            "run",
+            str(xyz),
+            "-o",
+            str(data),
+            "--basis",
+            "sto-3g",
+            "--aux-basis",
+            "def2-universal-jkfit",
+            "--grid-level",
+            "1",
+            "-q",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     with open_dataset(data) as ds:
         writer = create_predictions(pred, ds.basis, dataset_id=ds.dataset_id)
         s = ds[0]
         predicted = s.coefficients * 1.01
         writer.append(Structure(s.numbers, s.positions, label=s.label, coefficients=predicted, dataset_index=0))
         writer.close()
-    result = subprocess.run([RHO_EVAL, str(pred), "--reference", str(data), "-o", str(report), "--cubes", "0"],
-                            check=False, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [RHO_EVAL, str(pred), "--reference", str(data), "-o", str(report), "--cubes", "0"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (report / "plots" / "density_difference_slice.png").stat().st_size > 0
     cubes = {p.name.split("water_")[1][: -len(".cube")]: p for p in (report / "cubes").glob("*.cube")}
@@ -120,8 +144,12 @@ def test_rho_eval_writes_cube_files(tmp_path):
     np.testing.assert_allclose(atoms.positions, s.positions, atol=1e-5)
     with open_dataset(data) as ds:
         builder = load_field_builder("pyscf-io")
-        for name, expect in (("ri", lambda v: v["ri"]), ("predicted", lambda v: v["p"]), ("scf", lambda v: v["scf"]),
-                             ("diff_predicted_minus_ri", lambda v: v["p"] - v["ri"])):
+        for name, expect in (
+            ("ri", lambda v: v["ri"]),
+            ("predicted", lambda v: v["p"]),
+            ("scf", lambda v: v["scf"]),
+            ("diff_predicted_minus_ri", lambda v: v["p"] - v["ri"]),
+        ):
             with cubes[name].open() as fh:
                 cube = read_cube(fh)
             values = cube["data"]

@@ -10,7 +10,6 @@ import time
 
 import pytest
 from conftest import MOLECULES, REPO_ROOT, write_xyz
-from rho_data import open_dataset
 from typer.testing import CliRunner
 
 from pyscf_io.cli import app
@@ -18,14 +17,22 @@ from pyscf_io.config import load_settings
 from pyscf_io.geometry import read_structures
 from pyscf_io.slurm import write_scripts
 from pyscf_io.workdir import WorkDir
+from rho_data import open_dataset
 
 runner = CliRunner()
 FAST = {"basis": "sto-3g", "aux_basis": "def2-universal-jkfit", "grid_level": 1}
 
 
 def test_scripts_quote_arguments_and_use_this_python(tmp_path, organics_xyz):
-    settings = load_settings(overrides={**FAST, "slurm.partition": "short", "slurm.account": "chem",
-                                        "slurm.setup": ["module load x"], "slurm.max_concurrent": 2})
+    settings = load_settings(
+        overrides={
+            **FAST,
+            "slurm.partition": "short",
+            "slurm.account": "chem",
+            "slurm.setup": ["module load x"],
+            "slurm.max_concurrent": 2,
+        }
+    )
     structures, _ = read_structures(organics_xyz)
     wd = WorkDir.prepare(tmp_path / "a dir; rm -rf x", settings, structures, [], tmp_path / "o.h5")
     array, merge = write_scripts(wd, settings, [[0, 1], [2, 3], [4]], 1)
@@ -70,8 +77,20 @@ def test_job_array_on_a_real_cluster(tmp_path, slurm_cluster):
     workdir = tmp_path / "work dir"
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("basis: sto-3g\naux_basis: def2-universal-jkfit\ngrid_level: 1\n")
-    args = ["submit", str(geometry), "-o", str(out), "--workdir", str(workdir), "--structures-per-task", "2",
-            "--time", "00:05:00", "--config", str(cfg)]
+    args = [
+        "submit",
+        str(geometry),
+        "-o",
+        str(out),
+        "--workdir",
+        str(workdir),
+        "--structures-per-task",
+        "2",
+        "--time",
+        "00:05:00",
+        "--config",
+        str(cfg),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "submitted array job" in result.output

@@ -28,7 +28,9 @@ from rho_data.synthetic import synthetic_basis, synthetic_structure
 def run(path: Path, n: int, overlap: bool, seed: int = 0) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     basis = synthetic_basis(150)
-    structures = [synthetic_structure(rng, basis, int(rng.integers(10, 31)), overlap=overlap, label=f"s{i}") for i in range(min(n, 50))]
+    structures = [
+        synthetic_structure(rng, basis, int(rng.integers(10, 31)), overlap=overlap, label=f"s{i}") for i in range(min(n, 50))
+    ]
     t0 = time.perf_counter()
     with create_dataset(path, basis, Provenance(producer="bench_io"), overlap=overlap) as writer:
         for i in range(n):
@@ -64,14 +66,16 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
     directory = Path(args.dir or tempfile.mkdtemp(prefix="rho-bench-"))
-    print(f"| run | structures | write (structures/s) | random read (structures/s) | open (ms) | bytes/structure |")
+    print("| run | structures | write (structures/s) | random read (structures/s) | open (ms) | bytes/structure |")
     print("|---|---|---|---|---|---|")
     for name, n, overlap in (("no overlap", args.n, False), ("with overlap", args.n_overlap, True)):
         path = directory / f"bench-{name.replace(' ', '-')}.h5"
         if path.exists():
             path.unlink()
         r = run(path, n, overlap)
-        print(f"| {name} | {r['structures']} | {r['write_per_s']:.0f} | {r['read_per_s']:.0f} | {r['open_ms']:.1f} | {r['bytes_per_structure']:.0f} |")
+        print(
+            f"| {name} | {r['structures']} | {r['write_per_s']:.0f} | {r['read_per_s']:.0f} | {r['open_ms']:.1f} | {r['bytes_per_structure']:.0f} |"
+        )
         os.remove(path)
 
 

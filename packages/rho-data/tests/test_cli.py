@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import assert_same_structure
+
 from rho_data import Provenance, create_dataset, open_dataset
 from rho_data.split import read_index_file
 
@@ -33,7 +33,9 @@ def test_split_is_reproducible_and_covers_everything(tmp_path, dataset_path):
         cli("split", dataset_path, "-s", "0.6", "-s", "0.2", "-s", "0.2", "--seed", "7", "-o", tmp_path / name)
     with open_dataset(dataset_path) as f:
         dataset_id = f.dataset_id
-    parts = [read_index_file(tmp_path / "a" / f"{p}.idx", dataset_id=dataset_id, n_structures=5) for p in ("train", "val", "test")]
+    parts = [
+        read_index_file(tmp_path / "a" / f"{p}.idx", dataset_id=dataset_id, n_structures=5) for p in ("train", "val", "test")
+    ]
     assert [len(p) for p in parts] == [3, 1, 1]
     assert sorted(np.concatenate(parts).tolist()) == list(range(5))
     for p in ("train", "val", "test"):
@@ -74,7 +76,9 @@ def test_export_writes_tensormaps_that_convert_back_exactly(tmp_path, dataset_pa
     cli("export", dataset_path, "-o", tmp_path / "c.mts", "--overlap", tmp_path / "s.mts", "--projections", tmp_path / "w.mts")
     with open_dataset(dataset_path) as f:
         structures = list(f)
-        coefficients = tensormap_to_coefficients(metatensor.load(str(tmp_path / "c.mts")), [s.numbers for s in structures], f.basis)
+        coefficients = tensormap_to_coefficients(
+            metatensor.load(str(tmp_path / "c.mts")), [s.numbers for s in structures], f.basis
+        )
         overlaps = tensormap_to_overlaps(metatensor.load(str(tmp_path / "s.mts")), [s.numbers for s in structures], f.basis)
     for s, d, ov in zip(structures, coefficients, overlaps):
         np.testing.assert_array_equal(s.coefficients, d)
@@ -83,4 +87,6 @@ def test_export_writes_tensormaps_that_convert_back_exactly(tmp_path, dataset_pa
     tm = metatensor.load(str(tmp_path / "c.mts"))
     assert tm.keys.names == ["o3_lambda", "o3_sigma", "center_type"]
     block = tm.block(0)
-    assert block.samples.names == ["system", "atom"] and block.components[0].names == ["o3_mu"] and block.properties.names == ["n"]
+    assert (
+        block.samples.names == ["system", "atom"] and block.components[0].names == ["o3_mu"] and block.properties.names == ["n"]
+    )

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import assert_same_structure
-from rho_data import RhoDataError, RhoWriter, open_dataset
 from writer_process import structure
+
+from rho_data import RhoDataError, RhoWriter, open_dataset
 
 HERE = Path(__file__).parent
 

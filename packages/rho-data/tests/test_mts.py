@@ -16,7 +16,9 @@ SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "f
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared/fixtures not present")
 def test_fhi_aims_coefficients_match_rholearn_tensormap():
     counts = {}
-    for symbol, block in zip(["C", "H", "H", "H", "H"], re.split(r"^atom\s+\d+", (SHARED / "basis_info.out").read_text(), flags=re.M)[1:]):
+    for symbol, block in zip(
+        ["C", "H", "H", "H", "H"], re.split(r"^atom\s+\d+", (SHARED / "basis_info.out").read_text(), flags=re.M)[1:]
+    ):
         counts[symbol] = [int(n) for n in re.findall(r"there are\s+(\d+) radial", block)]
     basis = AuxiliaryBasis.from_counts(counts)
     values = [float(x.replace("D", "E")) for x in (SHARED / "ri_restart_coeffs.out").read_text().split()]

@@ -12,7 +12,7 @@ SCHEMA = Path(__file__).parents[1] / "SCHEMA.md"
 
 def schema_example() -> str:
     text = SCHEMA.read_text()
-    section = text[text.index("## 5. Reading with plain h5py"):]
+    section = text[text.index("## 5. Reading with plain h5py") :]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 

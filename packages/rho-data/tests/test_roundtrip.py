@@ -1,10 +1,20 @@
 import numpy as np
 import pytest
-
 from conftest import assert_same_structure
+
 from rho_data import (
-    Grid, Provenance, RhoDataError, RhoWriter, Structure, create_dataset, create_grids, create_predictions,
-    open_dataset, open_file, open_grids, open_predictions,
+    Grid,
+    Provenance,
+    RhoDataError,
+    RhoWriter,
+    Structure,
+    create_dataset,
+    create_grids,
+    create_predictions,
+    open_dataset,
+    open_file,
+    open_grids,
+    open_predictions,
 )
 
 
@@ -54,8 +64,14 @@ def test_periodic_structure_and_extras(tmp_path, basis):
     rng = np.random.default_rng(1)
     numbers = np.array([8, 1, 1])
     n = basis.n_functions(numbers)
-    s = Structure(numbers, rng.normal(size=(3, 3)), cell=np.diag([5.0, 6.0, 7.0]), pbc=[True, True, False],
-                  coefficients=rng.normal(size=n), extras={"density_matrix": rng.normal(size=16)})
+    s = Structure(
+        numbers,
+        rng.normal(size=(3, 3)),
+        cell=np.diag([5.0, 6.0, 7.0]),
+        pbc=[True, True, False],
+        coefficients=rng.normal(size=n),
+        extras={"density_matrix": rng.normal(size=16)},
+    )
     path = tmp_path / "p.h5"
     with create_dataset(path, basis, projections=False, overlap=False, extras=["density_matrix"]) as w:
         w.append(s)
@@ -108,9 +124,14 @@ def test_grids_roundtrip(tmp_path):
     ],
 )
 def test_writer_refuses_bad_structures_and_keeps_what_was_written(dataset_path, structures, change, message):
-    bad = Structure(structures[0].numbers.copy(), structures[0].positions.copy(), label="bad",
-                    coefficients=structures[0].coefficients.copy(), projections=structures[0].projections,
-                    overlap=structures[0].overlap)
+    bad = Structure(
+        structures[0].numbers.copy(),
+        structures[0].positions.copy(),
+        label="bad",
+        coefficients=structures[0].coefficients.copy(),
+        projections=structures[0].projections,
+        overlap=structures[0].overlap,
+    )
     change(bad)
     with RhoWriter(dataset_path) as w:
         with pytest.raises(RhoDataError, match=message) as info:

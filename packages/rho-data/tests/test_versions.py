@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from rho_data import RhoDataError, SCHEMA_VERSION, open_dataset
+from rho_data import SCHEMA_VERSION, RhoDataError, open_dataset
 from rho_data.upgrade import UPGRADES, upgrade_file, upgrade_path
 
 FIXTURES = Path(__file__).parent / "fixtures"

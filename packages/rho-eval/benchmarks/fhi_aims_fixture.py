@@ -37,8 +37,9 @@ def main(folder: Path) -> None:
     S = np.zeros((n, n))
     S[np.triu_indices(n)] = floats(folder / "ri_ovlp.out")
     S = S + np.triu(S, 1).T
-    error = coefficient_squared_error(BlockSparseOverlap.from_dense(S, np.array(sizes)),
-                                      floats(folder / "ml_coeffs.out"), floats(folder / "ri_restart_coeffs.out"))
+    error = coefficient_squared_error(
+        BlockSparseOverlap.from_dense(S, np.array(sizes)), floats(folder / "ml_coeffs.out"), floats(folder / "ri_restart_coeffs.out")
+    )
     print(f"coefficient space {error:.12g}  FHI-aims grid {FHI_AIMS:.12g}  relative difference {relative_difference(error, FHI_AIMS):.3g}")
 
 

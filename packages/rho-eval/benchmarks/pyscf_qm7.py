@@ -35,8 +35,26 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     dataset = work / f"qm7_{args.n}_{args.basis}.h5"
     if not dataset.exists():
-        subprocess.run([sys.executable, "-m", "pyscf_io", "run", args.xyz, "--index", f":{args.n}", "-o", str(dataset),
-                        "--basis", args.basis, "--metric", "overlap", "-q"], check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pyscf_io",
+                "run",
+                args.xyz,
+                "--index",
+                f":{args.n}",
+                "-o",
+                str(dataset),
+                "--basis",
+                args.basis,
+                "--metric",
+                "overlap",
+                "-q",
+            ],
+            check=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
     predictions = work / "predictions.h5"
     predictions.unlink(missing_ok=True)
     rng = np.random.default_rng(0)
@@ -44,8 +62,11 @@ def main() -> None:
         writer = create_predictions(predictions, ds.basis, dataset_id=ds.dataset_id)
         for i in range(len(ds)):
             s = ds[i]
-            writer.append(Structure(s.numbers, s.positions, label=s.label, dataset_index=i,
-                                    coefficients=s.coefficients + 1e-3 * rng.normal(size=s.coefficients.shape)))
+            writer.append(
+                Structure(
+                    s.numbers, s.positions, label=s.label, dataset_index=i, coefficients=s.coefficients + 1e-3 * rng.normal(size=s.coefficients.shape)
+                )
+            )
         writer.close()
     quiet = Console(quiet=True)
     results = {}

@@ -22,11 +22,23 @@ from rho_data import (
 
 PRODUCER = "gaussian-test"
 
-BASIS = AuxiliaryBasis({
-    "H": ElementBasis("H", (2, 1), (normalised(0, [0.5]), normalised(0, [1.6, 0.6], [0.7, 0.3]), normalised(1, [0.9]))),
-    "O": ElementBasis("O", (3, 2, 1), (normalised(0, [0.35]), normalised(0, [1.1]), normalised(0, [2.0, 0.7], [0.5, 0.5]),
-                                       normalised(1, [0.6]), normalised(1, [1.5]), normalised(2, [0.9]))),
-})
+BASIS = AuxiliaryBasis(
+    {
+        "H": ElementBasis("H", (2, 1), (normalised(0, [0.5]), normalised(0, [1.6, 0.6], [0.7, 0.3]), normalised(1, [0.9]))),
+        "O": ElementBasis(
+            "O",
+            (3, 2, 1),
+            (
+                normalised(0, [0.35]),
+                normalised(0, [1.1]),
+                normalised(0, [2.0, 0.7], [0.5, 0.5]),
+                normalised(1, [0.6]),
+                normalised(1, [1.5]),
+                normalised(2, [0.9]),
+            ),
+        ),
+    }
+)
 
 MOLECULES = [
     ("H2", [1, 1], [[0, 0, 0], [0, 0, 0.74]]),
@@ -73,12 +85,18 @@ def dataset_path(tmp_path_factory) -> Path:
         S, w, d = fine_fit(numbers, positions / BOHR, rows)
         nmae = fit_nmae(numbers, positions / BOHR, rows, d)
         sizes = BASIS.atom_sizes(np.array(numbers))
-        writer.append(Structure(
-            numbers=numbers, positions=positions, label=label, coefficients=d, projections=w,
-            overlap=BlockSparseOverlap.from_dense(S, sizes),
-            metadata={"n_electrons": float(rows[:, 4].sum()), "fit_nmae_percent": nmae},
-            extras={"scf_gaussians": rows.reshape(-1)},
-        ))
+        writer.append(
+            Structure(
+                numbers=numbers,
+                positions=positions,
+                label=label,
+                coefficients=d,
+                projections=w,
+                overlap=BlockSparseOverlap.from_dense(S, sizes),
+                metadata={"n_electrons": float(rows[:, 4].sum()), "fit_nmae_percent": nmae},
+                extras={"scf_gaussians": rows.reshape(-1)},
+            )
+        )
     writer.close()
     return path
 
@@ -92,10 +110,13 @@ def make_predictions(dataset_path, tmp_path) -> Callable[..., Path]:
         out = tmp_path / name
         with open_dataset(source) as ds:
             writer = create_predictions(out, ds.basis, dataset_id=ds.dataset_id, provenance=Provenance(producer="test-model"))
-            for i in (range(len(ds)) if indices is None else indices):
+            for i in range(len(ds)) if indices is None else indices:
                 s = ds[i]
-                writer.append(Structure(numbers=s.numbers, positions=s.positions, label=s.label,
-                                        coefficients=transform(i, s.coefficients.copy()), dataset_index=i))
+                writer.append(
+                    Structure(
+                        numbers=s.numbers, positions=s.positions, label=s.label, coefficients=transform(i, s.coefficients.copy()), dataset_index=i
+                    )
+                )
             writer.close()
         return out
 

@@ -29,8 +29,7 @@ def solid_harmonics(l: int, xyz: np.ndarray) -> np.ndarray:
     if l == 2:
         c = 0.5 * math.sqrt(15 / math.pi)
         r2 = x * x + y * y + z * z
-        return np.stack([c * x * y, c * y * z, 0.25 * math.sqrt(5 / math.pi) * (3 * z * z - r2), c * x * z,
-                         0.5 * c * (x * x - y * y)], axis=1)
+        return np.stack([c * x * y, c * y * z, 0.25 * math.sqrt(5 / math.pi) * (3 * z * z - r2), c * x * z, 0.5 * c * (x * x - y * y)], axis=1)
     raise ValueError(f"the test builder knows l <= 2, got {l}")
 
 
@@ -79,8 +78,9 @@ class GaussianFieldBuilder:
     ``shifted_scf_grid``: return the SCF density on a grid shifted by 0.01 bohr (must be refused).
     """
 
-    def __init__(self, spacing: float = 0.3, margin: float = 7.0, scf_on_own_grid: bool = False, no_scf: bool = False,
-                 shifted_scf_grid: bool = False):
+    def __init__(
+        self, spacing: float = 0.3, margin: float = 7.0, scf_on_own_grid: bool = False, no_scf: bool = False, shifted_scf_grid: bool = False
+    ):
         self.spacing, self.margin = spacing, margin
         self.scf_on_own_grid, self.no_scf, self.shifted_scf_grid = scf_on_own_grid, no_scf, shifted_scf_grid
 

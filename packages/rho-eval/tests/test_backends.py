@@ -55,8 +55,27 @@ def pyscf_dataset(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("pyscf")
     (tmp / "mols.xyz").write_text("3\nwater\nO 0 0 0.1173\nH 0 0.7572 -0.4692\nH 0 -0.7572 -0.4692\n2\nh2\nH 0 0 0\nH 0 0 0.74\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "pyscf_io", "run", str(tmp / "mols.xyz"), "-o", str(tmp / "ds.h5"), "--basis", "sto-3g",
-                    "--grid-level", "2", "--metric", "overlap", "-q"], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pyscf_io",
+            "run",
+            str(tmp / "mols.xyz"),
+            "-o",
+            str(tmp / "ds.h5"),
+            "--basis",
+            "sto-3g",
+            "--grid-level",
+            "2",
+            "--metric",
+            "overlap",
+            "-q",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     return tmp / "ds.h5"
 
 
@@ -90,8 +109,7 @@ def aims_dataset(tmp_path_factory):
     atoms = [line.split()[1:5] for line in (ch4 / "geometry.in").read_text().splitlines() if line.split()[:1] == ["atom"]]
     (tmp / "ch4.xyz").write_text(f"{len(atoms)}\nch4\n" + "".join(f"{a[3]} {a[0]} {a[1]} {a[2]}\n" for a in atoms))
     aims_io = str(Path(sys.executable).parent / "aims-io")
-    settings = ["-s", f"dft.species_defaults={AIMS_FIXTURE / 'species_defaults' / 'tight'}",
-                "-s", f"hpc.aims_command={sys.executable} {STANDIN}"]
+    settings = ["-s", f"dft.species_defaults={AIMS_FIXTURE / 'species_defaults' / 'tight'}", "-s", f"hpc.aims_command={sys.executable} {STANDIN}"]
     env = {**os.environ, "AIMS_STANDIN_DATA": str(ch4)}
     work = tmp / "work"
     for args in (["prepare", "scf", str(tmp / "ch4.xyz")], ["run", "scf"], ["prepare", "ri"], ["run", "ri"]):

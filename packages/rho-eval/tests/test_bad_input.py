@@ -23,8 +23,7 @@ def write(path, dataset_path, rows, dataset_id=None, basis=None):
     with open_dataset(dataset_path) as ds:
         writer = create_predictions(path, basis or ds.basis, dataset_id=ds.dataset_id if dataset_id is None else dataset_id)
         for index, numbers, positions in rows:
-            writer.append(Structure(numbers=numbers, positions=positions, coefficients=np.zeros(BASIS.n_functions(numbers)),
-                                    dataset_index=index))
+            writer.append(Structure(numbers=numbers, positions=positions, coefficients=np.zeros(BASIS.n_functions(numbers)), dataset_index=index))
         writer.close()
     return path
 

@@ -35,13 +35,16 @@ def test_report(registered, dataset_path, make_predictions, tmp_path):
     # 1.01 d: the error is 1 % of integral |rho_RI|, which is >= integral rho_RI (the fit dips below zero)
     assert summary["n_structures"] == 2 and 1.0 <= summary["metrics"]["nmae_ri_percent"]["mean"] < 1.2
     assert {p.name for p in (out / "plots").iterdir()} == {
-        "error_distribution.png", "nmae_vs_size.png", "parity_by_l.png", "density_difference_slice.png"}
+        "error_distribution.png",
+        "nmae_vs_size.png",
+        "parity_by_l.png",
+        "density_difference_slice.png",
+    }
     config = (out / "config.yaml").read_text()
     assert "spacing: 0.35" in config
     with open(out / "metrics.csv") as fh:
         first = next(csv.DictReader(fh))
-    default_points = runner.invoke(app, [str(pred), "-r", str(dataset_path), "-o", str(tmp_path / "default"), "--select", "0",
-                                         "--no-plots"])
+    default_points = runner.invoke(app, [str(pred), "-r", str(dataset_path), "-o", str(tmp_path / "default"), "--select", "0", "--no-plots"])
     assert default_points.exit_code == 0
     with open(tmp_path / "default" / "metrics.csv") as fh:
         assert int(next(csv.DictReader(fh))["n_grid_points"]) > int(first["n_grid_points"])  # the option reached the builder

@@ -135,7 +135,8 @@ def test_subset_and_parallel_workers(dataset_path, make_predictions, tmp_path):
     for a, b in zip(serial, parallel):  # equal up to summation order (BLAS threads differ)
         assert a["label"] == b["label"]
         assert [float(a[k]) for k in a if k not in ("label", "formula")] == pytest.approx(
-            [float(b[k]) for k in b if k not in ("label", "formula")], rel=1e-12, abs=1e-12)
+            [float(b[k]) for k in b if k not in ("label", "formula")], rel=1e-12, abs=1e-12
+        )
 
 
 class CountingBuilder(GaussianFieldBuilder):

@@ -8,5 +8,15 @@ from .geometry import Geometry, read_geometry, write_geometry
 from .rifiles import RIRun, read_ri_run
 from .settings import load_settings
 
-__all__ = ["AimsIOError", "AimsOutput", "Geometry", "RIRun", "__version__", "load_settings", "parse_aims_out",
-           "read_geometry", "read_ri_run", "write_geometry"]
+__all__ = [
+    "AimsIOError",
+    "AimsOutput",
+    "Geometry",
+    "RIRun",
+    "__version__",
+    "load_settings",
+    "parse_aims_out",
+    "read_geometry",
+    "read_ri_run",
+    "write_geometry",
+]

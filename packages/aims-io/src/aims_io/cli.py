@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import typer
-from rho_data import RhoDataError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -19,11 +18,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from rho_data import RhoDataError
+
 from . import __version__
 from .errors import AimsIOError
 
-app = typer.Typer(help="FHI-aims for rho: prepare and run SCF / RI-fit / rebuild runs, check them, import them into rho-data.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="FHI-aims for rho: prepare and run SCF / RI-fit / rebuild runs, check them, import them into rho-data.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 console = Console()
 errors = Console(stderr=True)
 
@@ -35,7 +39,9 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
     """aims-io command line."""
 
 
@@ -85,7 +91,9 @@ def options() -> None:
 def prepare(
     stage: str = typer.Argument(..., help="scf or ri."),
     structures: Path | None = typer.Argument(None, help="scf: structures file readable by ASE (xyz, extxyz, ...)."),
-    work: Path = WORK, config: list[Path] | None = CONFIG, overrides: list[str] | None = SET,
+    work: Path = WORK,
+    config: list[Path] | None = CONFIG,
+    overrides: list[str] | None = SET,
 ) -> None:
     """Write run directories: `scf STRUCTURES` (one per structure) or `ri` (one per finished SCF run)."""
     from .prepare import prepare_ri, prepare_scf
@@ -106,8 +114,12 @@ def prepare(
             frames = ase.io.read(structures, ":")
         except Exception as err:  # ASE raises many types for unreadable files
             raise AimsIOError(f"ASE cannot read it: {err}", path=structures) from None
-        dirs = prepare_scf(work, [Geometry.from_ase(a) for a in frames], settings,
-                           [str(a.info.get("name", a.get_chemical_formula())) for a in frames])
+        dirs = prepare_scf(
+            work,
+            [Geometry.from_ase(a) for a in frames],
+            settings,
+            [str(a.info.get("name", a.get_chemical_formula())) for a in frames],
+        )
         dump(settings, work / SETTINGS_FILE)
         console.print(f"prepared {len(dirs)} SCF runs under {work / 'scf'}; settings in {work / SETTINGS_FILE}")
     elif stage == "ri":
@@ -115,7 +127,9 @@ def prepare(
         dump(settings, work / SETTINGS_FILE)
         console.print(f"prepared {len(prepared)} RI-fit runs under {work / 'ri'}")
         if skipped:
-            errors.print(f"[yellow]{len(skipped)} SCF runs have not finished; run `aims-io status scf` and prepare ri again later[/yellow]")
+            errors.print(
+                f"[yellow]{len(skipped)} SCF runs have not finished; run `aims-io status scf` and prepare ri again later[/yellow]"
+            )
     else:
         raise AimsIOError(f"prepare: unknown stage '{stage}' (scf or ri; rebuild runs come from `aims-io export`)")
 
@@ -124,7 +138,9 @@ def prepare(
 @user_errors
 def run(
     stage: str = typer.Argument(..., help="scf, ri or rebuild/<name>."),
-    work: Path = WORK, config: list[Path] | None = CONFIG, overrides: list[str] | None = SET,
+    work: Path = WORK,
+    config: list[Path] | None = CONFIG,
+    overrides: list[str] | None = SET,
     wait: bool = typer.Option(False, help="SLURM: block until the array has finished (sbatch --wait)."),
 ) -> None:
     """Run the stage's runs that have not finished (resumes; failed runs are run again)."""
@@ -170,7 +186,9 @@ def status(
     states = stage_states(run_dirs(stage_dir(work, stage)))
     if as_json:
         for s in states:
-            console.print(json.dumps({"run_dir": str(s.run_dir), "state": s.state, "reason": s.reason}), highlight=False, soft_wrap=True)
+            console.print(
+                json.dumps({"run_dir": str(s.run_dir), "state": s.state, "reason": s.reason}), highlight=False, soft_wrap=True
+            )
         return
     counts: dict[str, int] = {}
     for s in states:
@@ -199,9 +217,12 @@ def import_(
     with _progress() as progress:
         task = progress.add_task("importing", total=total)
         report = import_tree(root, out, threshold=threshold, on_progress=lambda run_dir, err: progress.advance(task))
-    console.print(f"{out}: imported {len(report.imported)}, already present {len(report.skipped)}, failed {len(report.failed)}",
-                  highlight=False, soft_wrap=True)
-    for run_dir, message in report.failed:
+    console.print(
+        f"{out}: imported {len(report.imported)}, already present {len(report.skipped)}, failed {len(report.failed)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for _run_dir, message in report.failed:
         errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     if report.failed:
         raise typer.Exit(1)
@@ -213,7 +234,9 @@ def export(
     predictions: Path = typer.Argument(..., help="rho-data predictions file."),
     dataset: Path = typer.Argument(..., help="The dataset the predictions belong to (made by aims-io import)."),
     name: str = typer.Option("predicted", help="Name of this coefficient set (directory rebuild/<name>)."),
-    work: Path = WORK, config: list[Path] | None = CONFIG, overrides: list[str] | None = SET,
+    work: Path = WORK,
+    config: list[Path] | None = CONFIG,
+    overrides: list[str] | None = SET,
 ) -> None:
     """Write FHI-aims rebuild run directories for predicted coefficients; run them with `aims-io run rebuild/<name>`."""
     from .export import export_predictions

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+
 from rho_data import RhoFile, open_dataset, open_predictions
 
 from .basis_info import read_basis_info
@@ -25,8 +26,9 @@ from .prepare import prepare_rebuild, structure_label
 
 def dataset_version(dataset: RhoFile) -> int:
     if dataset.provenance.producer != "aims-io":
-        raise AimsIOError(f"was produced by '{dataset.provenance.producer}', not aims-io: FHI-aims cannot rebuild it",
-                          path=dataset.path)
+        raise AimsIOError(
+            f"was produced by '{dataset.provenance.producer}', not aims-io: FHI-aims cannot rebuild it", path=dataset.path
+        )
     m = re.match(r"(\d{6})", dataset.provenance.producer_version)
     if not m:
         raise AimsIOError(f"unknown FHI-aims version '{dataset.provenance.producer_version}'", path=dataset.path)
@@ -53,7 +55,9 @@ def geometry_of(structure) -> Geometry:
     return Geometry(structure.numbers, structure.positions, structure.cell, structure.pbc)
 
 
-def export_rebuild(dataset: RhoFile, index: int, coefficients: np.ndarray, work: Path, name: str, settings: dict) -> tuple[Path, bool]:
+def export_rebuild(
+    dataset: RhoFile, index: int, coefficients: np.ndarray, work: Path, name: str, settings: dict
+) -> tuple[Path, bool]:
     """Rebuild run directory ``<work>/rebuild/<name>/<index>`` for canonical ``coefficients``.
 
     Returns (run dir, whether it must run).
@@ -62,14 +66,20 @@ def export_rebuild(dataset: RhoFile, index: int, coefficients: np.ndarray, work:
     n = dataset.basis.n_functions(structure.numbers)
     coefficients = np.asarray(coefficients, dtype=np.float64)
     if coefficients.shape != (n,):
-        raise AimsIOError(f"coefficients '{name}' have shape {coefficients.shape}, the basis needs ({n},)",
-                          path=dataset.path, structure=index)
+        raise AimsIOError(
+            f"coefficients '{name}' have shape {coefficients.shape}, the basis needs ({n},)", path=dataset.path, structure=index
+        )
     if not np.isfinite(coefficients).all():
         raise AimsIOError(f"coefficients '{name}' are not finite", path=dataset.path, structure=index)
     aims_values = order_for_structure(dataset, index, n).from_canonical(coefficients)
     run_dir = stage_dir(work, f"rebuild/{name}") / structure_label(index)
-    todo = prepare_rebuild(run_dir, geometry_of(structure), aims_values, settings,
-                           {"label": structure_label(index), "index": index, "dataset": str(dataset.path), "name": name})
+    todo = prepare_rebuild(
+        run_dir,
+        geometry_of(structure),
+        aims_values,
+        settings,
+        {"label": structure_label(index), "index": index, "dataset": str(dataset.path), "name": name},
+    )
     return run_dir, todo
 
 
@@ -77,7 +87,9 @@ def export_predictions(predictions_path: Path, dataset_path: Path, work: Path, n
     """Rebuild run directories for every structure of a predictions file."""
     with open_predictions(predictions_path) as pred, open_dataset(dataset_path) as ds:
         if pred.dataset_id and pred.dataset_id != ds.dataset_id:
-            raise AimsIOError(f"belongs to dataset {pred.dataset_id}, not to {dataset_path} ({ds.dataset_id})", path=predictions_path)
+            raise AimsIOError(
+                f"belongs to dataset {pred.dataset_id}, not to {dataset_path} ({ds.dataset_id})", path=predictions_path
+            )
         if not pred.basis.same_as(ds.basis):
             raise AimsIOError("its auxiliary basis differs from the dataset's", path=predictions_path)
         dirs = []
@@ -85,7 +97,9 @@ def export_predictions(predictions_path: Path, dataset_path: Path, work: Path, n
             s = pred[k]
             index = s.dataset_index if s.dataset_index >= 0 else k
             if not 0 <= index < len(ds):
-                raise AimsIOError(f"dataset_index {index} outside the dataset (0..{len(ds) - 1})", path=predictions_path, structure=k)
+                raise AimsIOError(
+                    f"dataset_index {index} outside the dataset (0..{len(ds) - 1})", path=predictions_path, structure=k
+                )
             ref = ds[index]
             if not np.array_equal(ref.numbers, s.numbers) or not np.allclose(ref.positions, s.positions, atol=1e-6):
                 raise AimsIOError(f"geometry differs from dataset structure {index}", path=predictions_path, structure=k)

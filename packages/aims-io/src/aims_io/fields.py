@@ -28,8 +28,7 @@ from .status import FINISHED, run_state
 
 
 class AimsFieldBuilder:
-    def __init__(self, work: str | Path, settings: str | Path | None = None, overrides: Sequence[str] = (),
-                 scf: bool = True):
+    def __init__(self, work: str | Path, settings: str | Path | None = None, overrides: Sequence[str] = (), scf: bool = True):
         self.work = Path(work)
         paths = [settings] if settings else ([self.work / SETTINGS_NAME] if (self.work / SETTINGS_NAME).is_file() else [])
         self.settings = load_settings(paths, overrides)
@@ -65,8 +64,11 @@ class AimsFieldBuilder:
             else:
                 weights_here = align(points, p, w, run_dir / "partition_tab.out")
                 if abs(weights_here - weights).max() > 1e-10 * max(1.0, abs(weights).max()):
-                    raise AimsIOError("integration weights differ from the other rebuilds of this structure",
-                                      path=run_dir / "partition_tab.out", structure=request.index)
+                    raise AimsIOError(
+                        "integration weights differ from the other rebuilds of this structure",
+                        path=run_dir / "partition_tab.out",
+                        structure=request.index,
+                    )
             rp, rv = read_grid_file(run_dir / "rho_rebuilt_ri.out")
             values[name] = align(p, rp, rv, run_dir / "rho_rebuilt_ri.out")
             if p is not points:

@@ -20,7 +20,7 @@ def _convert(tokens: list[bytes], path: Path) -> np.ndarray:
     try:
         return np.array(tokens, dtype=np.float64)
     except ValueError:
-        for k, t in enumerate(tokens):
+        for t in tokens:
             try:
                 float(t)
             except ValueError:

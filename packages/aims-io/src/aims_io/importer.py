@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ase.data import chemical_symbols
+
 from rho_data import (
     AuxiliaryBasis,
     Provenance,
@@ -40,8 +41,17 @@ from .layout import RUN_INFO, read_json
 from .order import order_for_run
 from .rifiles import RIRun, read_finished_aims_out, read_ri_run
 
-METADATA = ["energy", "scf_converged", "scf_cycles", "n_electrons", "n_electrons_fit", "fit_nmae_percent",
-            "fit_squared_error", "time_scf_s", "time_fit_s"]
+METADATA = [
+    "energy",
+    "scf_converged",
+    "scf_cycles",
+    "n_electrons",
+    "n_electrons_fit",
+    "fit_nmae_percent",
+    "fit_squared_error",
+    "time_scf_s",
+    "time_fit_s",
+]
 
 
 @dataclass
@@ -69,13 +79,17 @@ def _scan(run_dir: Path) -> tuple[str, dict[str, tuple[int, ...]]]:
     geometry = read_geometry(run_dir / "geometry.in")
     counts = read_basis_info(run_dir / "basis_info.out")
     if len(counts) != len(geometry.numbers):
-        raise AimsIOError(f"describes {len(counts)} atoms, geometry.in has {len(geometry.numbers)}", path=run_dir / "basis_info.out")
+        raise AimsIOError(
+            f"describes {len(counts)} atoms, geometry.in has {len(geometry.numbers)}", path=run_dir / "basis_info.out"
+        )
     per_element: dict[str, tuple[int, ...]] = {}
     for k, (z, c) in enumerate(zip(geometry.numbers, counts)):
         sym = chemical_symbols[int(z)]
         if per_element.setdefault(sym, c) != c:
-            raise AimsIOError(f"atom {k + 1} ({sym}) has radial counts {list(c)}, another {sym} atom has "
-                              f"{list(per_element[sym])}", path=run_dir / "basis_info.out")
+            raise AimsIOError(
+                f"atom {k + 1} ({sym}) has radial counts {list(c)}, another {sym} atom has {list(per_element[sym])}",
+                path=run_dir / "basis_info.out",
+            )
     order_for_run(run_dir, aims.version_number, counts)  # refuses unsupported versions early
     return str(aims.version), per_element
 
@@ -129,15 +143,21 @@ def _provenance(root: Path, first: Path, version: str, commit: str | None, thres
         "settings": settings_file.read_text() if settings_file else "",
     }
     return Provenance(
-        producer="aims-io", producer_version=version, functional=keywords.get("xc", ""),
+        producer="aims-io",
+        producer_version=version,
+        functional=keywords.get("xc", ""),
         ao_basis="FHI-aims numeric atom-centred orbitals (species defaults in control.in)",
-        aux_basis=f"FHI-aims RI product basis (default_prodbas_acc {acc}, default_max_l_prodbas {max_l}; numeric radial functions)",
-        fit_metric="overlap", extra=extra,
+        aux_basis=(
+            f"FHI-aims RI product basis (default_prodbas_acc {acc}, default_max_l_prodbas {max_l}; numeric radial functions)"
+        ),
+        fit_metric="overlap",
+        extra=extra,
     )
 
 
-def import_tree(root: str | Path, out: str | Path, *, threshold: float = 0.0,
-                on_progress: Callable[[str, str | None], None] | None = None) -> ImportReport:
+def import_tree(
+    root: str | Path, out: str | Path, *, threshold: float = 0.0, on_progress: Callable[[str, str | None], None] | None = None
+) -> ImportReport:
     """Import every run under ``root`` into the dataset ``out`` (created or appended to)."""
     root, out = Path(root), Path(out)
     report = ImportReport()
@@ -164,9 +184,7 @@ def import_tree(root: str | Path, out: str | Path, *, threshold: float = 0.0,
             if on_progress:
                 on_progress(str(run_dir), str(err))
     version = writer.provenance.producer_version if writer else None
-    basis_counts: dict[str, tuple[int, ...]] = (
-        {s: writer.basis[s].n_radial for s in writer.basis.symbols} if writer else {}
-    )
+    basis_counts: dict[str, tuple[int, ...]] = {s: writer.basis[s].n_radial for s in writer.basis.symbols} if writer else {}
     for run_dir, (run_version, per_element) in list(scanned.items()):
         problem, file = None, "aims.out"
         if version is None:
@@ -175,7 +193,10 @@ def import_tree(root: str | Path, out: str | Path, *, threshold: float = 0.0,
             problem = f"FHI-aims version {run_version} differs from the dataset's {version}"
         for sym, counts in per_element.items():
             if problem is None and sym in basis_counts and basis_counts[sym] != counts:
-                problem, file = f"basis of {sym} {list(counts)} differs from the dataset's {list(basis_counts[sym])}", "basis_info.out"
+                problem, file = (
+                    f"basis of {sym} {list(counts)} differs from the dataset's {list(basis_counts[sym])}",
+                    "basis_info.out",
+                )
         if problem is not None:
             report.failed.append((str(run_dir), str(AimsIOError(problem, path=run_dir / file))))
             if on_progress:
@@ -193,7 +214,12 @@ def import_tree(root: str | Path, out: str | Path, *, threshold: float = 0.0,
         for run_dir, (_, pe) in list(scanned.items()):
             lacking = sorted(set(pe) - set(writer.basis.symbols))
             if lacking:
-                report.failed.append((str(run_dir), str(AimsIOError(f"has elements {lacking} the dataset's basis lacks", path=run_dir / "basis_info.out"))))
+                report.failed.append(
+                    (
+                        str(run_dir),
+                        str(AimsIOError(f"has elements {lacking} the dataset's basis lacks", path=run_dir / "basis_info.out")),
+                    )
+                )
                 del scanned[run_dir]
     # pass 2: read and append, one run at a time (memory: one run)
     try:
@@ -209,9 +235,15 @@ def import_tree(root: str | Path, out: str | Path, *, threshold: float = 0.0,
             try:
                 run = read_ri_run(run_dir, threshold=threshold)
                 structure = Structure(
-                    numbers=run.geometry.numbers, positions=run.geometry.positions, cell=run.geometry.cell,
-                    pbc=run.geometry.pbc, label=label, coefficients=run.coefficients, projections=run.projections,
-                    overlap=run.overlap, metadata=_metadata(run),
+                    numbers=run.geometry.numbers,
+                    positions=run.geometry.positions,
+                    cell=run.geometry.cell,
+                    pbc=run.geometry.pbc,
+                    label=label,
+                    coefficients=run.coefficients,
+                    projections=run.projections,
+                    overlap=run.overlap,
+                    metadata=_metadata(run),
                 )
                 writer.append(structure)  # type: ignore[union-attr]
                 report.imported.append(label)

@@ -78,8 +78,15 @@ class AimsOrder:
         atom_s, l_s, radial_s, m_s = atom[order], l[order], radial[order], m[order]
         # expected canonical labels from basis_info
         expected = np.array(
-            [(a + 1, ll, mm) for a, counts in enumerate(atom_counts) for ll, nr in enumerate(counts)
-             for _ in range(nr) for mm in range(-ll, ll + 1)], dtype=np.int64).reshape(-1, 3)
+            [
+                (a + 1, ll, mm)
+                for a, counts in enumerate(atom_counts)
+                for ll, nr in enumerate(counts)
+                for _ in range(nr)
+                for mm in range(-ll, ll + 1)
+            ],
+            dtype=np.int64,
+        ).reshape(-1, 3)
         got = np.stack([atom_s, l_s, m_s], axis=1)
         if not np.array_equal(got, expected):
             raise AimsIOError("the (atom, l, m) of the functions disagree with basis_info.out", path=details_path)
@@ -97,8 +104,9 @@ class AimsOrder:
         rule = np.zeros(n + 1, dtype=bool)
         rule[idx] = (m > 0) & (m % 2 == 1)
         if not np.array_equal(flagged, rule):
-            raise AimsIOError("the flipped functions are not exactly those with odd m > 0; refusing to guess the convention",
-                              path=cs_path)
+            raise AimsIOError(
+                "the flipped functions are not exactly those with odd m > 0; refusing to guess the convention", path=cs_path
+            )
         perm = idx[order] - 1
         sign = np.where(flagged[idx[order]], -1.0, 1.0)
         return cls(perm, sign, True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from rho_data import BlockSparseOverlap
 
 from .errors import AimsIOError
@@ -19,8 +20,9 @@ from .floats import read_floats
 from .order import AimsOrder
 
 
-def read_overlap(path: str | Path, atom_sizes: np.ndarray, order: AimsOrder | None = None,
-                 threshold: float = 0.0, symmetry_tol: float = 1e-10) -> BlockSparseOverlap:
+def read_overlap(
+    path: str | Path, atom_sizes: np.ndarray, order: AimsOrder | None = None, threshold: float = 0.0, symmetry_tol: float = 1e-10
+) -> BlockSparseOverlap:
     """The canonical block-sparse overlap; blocks with max |S| <= threshold are dropped (i != j)."""
     path = Path(path)
     sizes = np.asarray(atom_sizes, dtype=np.int64)

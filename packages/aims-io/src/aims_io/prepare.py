@@ -97,8 +97,15 @@ def prepare_rebuild(run_dir: Path, geometry: Geometry, aims_coefficients: np.nda
     return True
 
 
-def run_dirs_now(dirs: list[Path], work: Path, settings: dict, name: str, *, wait: bool = False,
-                 on_done: Callable[[RunState], None] | None = None) -> tuple[list[Path], str | None]:
+def run_dirs_now(
+    dirs: list[Path],
+    work: Path,
+    settings: dict,
+    name: str,
+    *,
+    wait: bool = False,
+    on_done: Callable[[RunState], None] | None = None,
+) -> tuple[list[Path], str | None]:
     """Run the not-finished, not-running ones of ``dirs`` with the configured backend.
 
     Local runs block until done. SLURM submits one array (and blocks only with ``wait``).

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from rho_data import BlockSparseOverlap
 
 from .aimsout import AimsOutput, parse_aims_out, tail
@@ -46,8 +47,10 @@ class RIRun:
 def read_finished_aims_out(run_dir: Path) -> AimsOutput:
     aims = parse_aims_out(run_dir / "aims.out")
     if not aims.finished:
-        raise AimsIOError(f"FHI-aims did not finish (no 'Have a nice day.'); last lines: {tail(run_dir / 'aims.out', 3)}",
-                          path=run_dir / "aims.out")
+        raise AimsIOError(
+            f"FHI-aims did not finish (no 'Have a nice day.'); last lines: {tail(run_dir / 'aims.out', 3)}",
+            path=run_dir / "aims.out",
+        )
     if aims.version_number is None:
         raise AimsIOError(f"cannot read the FHI-aims version (got {aims.version!r})", path=run_dir / "aims.out")
     return aims
@@ -60,10 +63,14 @@ def read_ri_run(run_dir: str | Path, *, overlap: bool = True, threshold: float =
     aims = read_finished_aims_out(run_dir)
     geometry = read_geometry(run_dir / "geometry.in")
     if geometry.ghost.any():
-        raise AimsIOError("has ghost sites ('empty'); importing them into rho-data is not supported", path=run_dir / "geometry.in")
+        raise AimsIOError(
+            "has ghost sites ('empty'); importing them into rho-data is not supported", path=run_dir / "geometry.in"
+        )
     counts = read_basis_info(run_dir / "basis_info.out")
     if len(counts) != len(geometry.numbers):
-        raise AimsIOError(f"describes {len(counts)} atoms, geometry.in has {len(geometry.numbers)}", path=run_dir / "basis_info.out")
+        raise AimsIOError(
+            f"describes {len(counts)} atoms, geometry.in has {len(geometry.numbers)}", path=run_dir / "basis_info.out"
+        )
     if aims.n_atoms is not None and aims.n_atoms != len(geometry.numbers):
         raise AimsIOError(f"reports {aims.n_atoms} atoms, geometry.in has {len(geometry.numbers)}", path=run_dir / "aims.out")
     sizes = np.array([n_functions(c) for c in counts], dtype=np.int64)

@@ -23,8 +23,14 @@ from .runner import aims_argv, prepare_slurm
 def _sbatch_options(settings: dict, n: int, log_dir: Path, name: str) -> list[str]:
     hpc = settings["hpc"]
     array = f"1-{n}" + (f"%{int(hpc['array_parallel'])}" if hpc["array_parallel"] else "")
-    options = [f"--job-name={name}", f"--array={array}", f"--output={log_dir / 'slurm-%A_%a.out'}",
-               f"--nodes={int(hpc['nodes'])}", f"--ntasks={int(hpc['ntasks'])}", f"--time={hpc['time']}"]
+    options = [
+        f"--job-name={name}",
+        f"--array={array}",
+        f"--output={log_dir / 'slurm-%A_%a.out'}",
+        f"--nodes={int(hpc['nodes'])}",
+        f"--ntasks={int(hpc['ntasks'])}",
+        f"--time={hpc['time']}",
+    ]
     if hpc["partition"]:
         options.append(f"--partition={hpc['partition']}")
     if hpc["account"]:
@@ -42,7 +48,7 @@ def job_script(list_file: Path, settings: dict, options: list[str]) -> str:
         "# array task k runs FHI-aims in the k-th directory of the run list",
         *settings["hpc"]["setup_lines"],
         "ulimit -s unlimited 2>/dev/null || true",
-        f"run_dir=$(sed -n \"${{SLURM_ARRAY_TASK_ID}}p\" {shlex.quote(str(list_file))})",
+        f'run_dir=$(sed -n "${{SLURM_ARRAY_TASK_ID}}p" {shlex.quote(str(list_file))})',
         'cd "$run_dir" || { echo "aims-io: cannot enter run directory $run_dir" >&2; exit 1; }',
         f"{shlex.join(argv)} > aims.out 2> aims.err",
         "",
@@ -72,7 +78,9 @@ def submit(dirs: list[Path], settings: dict, jobs_dir: Path, name: str, wait: bo
         job_id = proc.stdout.readline().strip().split(";")[0]
     if job_id:
         for k, d in enumerate(dirs, 1):
-            write_json(d / JOB_FILE, {"backend": "slurm", "job_id": f"{job_id}_{k}", "script": str(script), "submitted": time.time()})
+            write_json(
+                d / JOB_FILE, {"backend": "slurm", "job_id": f"{job_id}_{k}", "script": str(script), "submitted": time.time()}
+            )
     out, err = proc.communicate()
     if not job_id:
         raise AimsIOError(f"sbatch failed: {err.strip() or out.strip()}", path=script)
@@ -91,6 +99,16 @@ def active_tasks() -> set[str]:
     active = set()
     for line in proc.stdout.splitlines():
         job, _, state = line.partition("|")
-        if state.strip() not in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "PREEMPTED"):
+        if state.strip() not in (
+            "COMPLETED",
+            "FAILED",
+            "CANCELLED",
+            "TIMEOUT",
+            "OUT_OF_MEMORY",
+            "NODE_FAIL",
+            "BOOT_FAIL",
+            "DEADLINE",
+            "PREEMPTED",
+        ):
             active.add(job.strip())
     return active

@@ -66,8 +66,12 @@ def run_state(run_dir: Path, active_slurm: set[str] | None = None, record: bool 
             active_slurm = active_tasks()
         if job.get("job_id") in active_slurm:
             return RunState(run_dir, RUNNING, f"SLURM job {job.get('job_id')}")
-    elif (job.get("backend") == "local" and job.get("host") == socket.gethostname()
-          and _pid_alive(int(job.get("pid", -1))) and not job.get("ended")):
+    elif (
+        job.get("backend") == "local"
+        and job.get("host") == socket.gethostname()
+        and _pid_alive(int(job.get("pid", -1)))
+        and not job.get("ended")
+    ):
         return RunState(run_dir, RUNNING, f"local process {job.get('pid')}")
     failed = read_json(run_dir / FAILED_FILE)
     reason = failed.get("reason") or f"did not finish: {tail(run_dir / 'aims.out')}"

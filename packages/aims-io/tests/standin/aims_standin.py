@@ -174,12 +174,18 @@ def main() -> int:
     control = (here / "control.in").read_text()
     version = os.environ.get("AIMS_STANDIN_VERSION", rec.info["aims"]["version"])
     legacy = int(version[:6]) < 240403
-    stage = "rebuild" if "ri_density_restart" in control and "read" in control.split("ri_density_restart", 1)[1].split("\n")[0] \
-        else "ri" if "ri_skip_scf" in control else "scf"
+    stage = (
+        "rebuild"
+        if "ri_density_restart" in control and "read" in control.split("ri_density_restart", 1)[1].split("\n")[0]
+        else "ri"
+        if "ri_skip_scf" in control
+        else "scf"
+    )
     time.sleep(float(os.environ.get("AIMS_STANDIN_SLEEP", "0")))
     atoms = read_atoms(here / "geometry.in")
     same = len(atoms) == len(rec.atoms) and all(
-        s == r and np.allclose(p, q, atol=1e-6) for (s, p), (r, q) in zip(atoms, rec.atoms))
+        s == r and np.allclose(p, q, atol=1e-6) for (s, p), (r, q) in zip(atoms, rec.atoms)
+    )
     if not same:
         sys.stdout.write(aims_out(rec, version, stage, False, None))
         return 1
@@ -193,7 +199,9 @@ def main() -> int:
         return 0
     if stage == "ri":
         if not (here / "D_spin_01_kpt_000001.csc").exists():
-            sys.stdout.write(aims_out(rec, version, stage, False, None) + "  *** restart file D_spin_01_kpt_000001.csc not found\n")
+            sys.stdout.write(
+                aims_out(rec, version, stage, False, None) + "  *** restart file D_spin_01_kpt_000001.csc not found\n"
+            )
             return 1
         shutil.copyfile(data / "basis_info.out", here / "basis_info.out")
         d = read_floats(data / "ri_restart_coeffs.out")

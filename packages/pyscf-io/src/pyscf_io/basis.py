@@ -10,6 +10,7 @@ order is l -> n -> m with m = -l..l; :func:`canonical_permutation` gives the ind
 from __future__ import annotations
 
 import numpy as np
+
 from rho_data import AuxiliaryBasis, ElementBasis, GaussianRadial
 from rho_data.elements import atomic_number
 
@@ -57,13 +58,16 @@ def load_aux_basis(settings: dict, ao_basis: BasisSpec, symbols: list[str]) -> t
             try:
                 found[sym] = gto.basis.load(settings["aux_basis"], sym)
             except Exception as err:  # noqa: BLE001 - as above
-                missing[sym] = f"the auxiliary basis '{settings['aux_basis']}' has no functions for element {sym} ({type(err).__name__})"
+                missing[sym] = (
+                    f"the auxiliary basis '{settings['aux_basis']}' has no functions for element {sym} ({type(err).__name__})"
+                )
     return found, missing
 
 
 def make_mole(numbers, positions_angstrom, basis: BasisSpec, charge: int = 0, spin: int = 0):
     """A built PySCF ``Mole`` (Angstrom input, spherical functions, quiet)."""
     from pyscf import gto
+
     from rho_data.elements import symbol
 
     atoms = [(symbol(int(z)), tuple(float(x) for x in p)) for z, p in zip(numbers, np.asarray(positions_angstrom))]

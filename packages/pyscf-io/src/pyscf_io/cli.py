@@ -17,8 +17,11 @@ from .errors import PyscfIoError
 from .geometry import read_structures
 from .workdir import WorkDir
 
-app = typer.Typer(help="Reference electron densities with PySCF (density-fitted SCF + RI fit), written as rho-data datasets.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Reference electron densities with PySCF (density-fitted SCF + RI fit), written as rho-data datasets.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -57,8 +60,9 @@ def _overrides(**cli) -> dict:
     return {names.get(k, k): v for k, v in cli.items()}
 
 
-def _prepare(geometry: list[Path], output: Path, config: Path | None, index: str | None, workdir: Path | None,
-             overrides: dict) -> tuple[WorkDir, dict]:
+def _prepare(
+    geometry: list[Path], output: Path, config: Path | None, index: str | None, workdir: Path | None, overrides: dict
+) -> tuple[WorkDir, dict]:
     settings = load_settings(config, overrides)
     structures, problems = [], []
     for path in geometry:
@@ -118,9 +122,27 @@ def run(
     from .local import run_local
 
     try:
-        wd, settings = _prepare(geometry, output, config, index, workdir, _overrides(
-            workers=workers, threads=threads, xc=xc, basis=basis, aux_basis=aux_basis, etb_beta=etb_beta, metric=metric,
-            charge=charge, spin=spin, grid_level=grid_level, conv_tol=conv_tol, max_cycle=max_cycle))
+        wd, settings = _prepare(
+            geometry,
+            output,
+            config,
+            index,
+            workdir,
+            _overrides(
+                workers=workers,
+                threads=threads,
+                xc=xc,
+                basis=basis,
+                aux_basis=aux_basis,
+                etb_beta=etb_beta,
+                metric=metric,
+                charge=charge,
+                spin=spin,
+                grid_level=grid_level,
+                conv_tol=conv_tol,
+                max_cycle=max_cycle,
+            ),
+        )
         pending = wd.pending(retry_failed)
         skipped = wd.manifest()["n_structures"] - len(pending)
         if skipped:
@@ -149,16 +171,29 @@ def submit(
     from .slurm import submit as do_submit
 
     try:
-        wd, settings = _prepare(geometry, output, config, index, workdir, {
-            "slurm.partition": partition, "slurm.account": account, "slurm.time": time_limit,
-            "slurm.cpus_per_task": cpus, "slurm.structures_per_task": structures_per_task})
+        wd, settings = _prepare(
+            geometry,
+            output,
+            config,
+            index,
+            workdir,
+            {
+                "slurm.partition": partition,
+                "slurm.account": account,
+                "slurm.time": time_limit,
+                "slurm.cpus_per_task": cpus,
+                "slurm.structures_per_task": structures_per_task,
+            },
+        )
         record = do_submit(wd, settings, retry_failed)
         if record is None:
             console.print(f"every structure in {wd.path} has finished; merging")
             _finish(wd, output, False)
             return
-        console.print(f"submitted array job {record['array_job']} ({record['tasks']} tasks, {record['structures']} structures) "
-                      f"and merge job {record['merge_job']}; follow with: pyscf-io status {wd.path}")
+        console.print(
+            f"submitted array job {record['array_job']} ({record['tasks']} tasks, {record['structures']} structures) "
+            f"and merge job {record['merge_job']}; follow with: pyscf-io status {wd.path}"
+        )
     except PyscfIoError as err:
         _fail(str(err))
 
@@ -185,8 +220,10 @@ def status(
                     for j in submitted:
                         array, merge = states.get(j["array_job"], []), states.get(j["merge_job"], [])
                         summary = ", ".join(f"{s}: {array.count(s)}" for s in sorted(set(array))) or "not in queue"
-                        console.print(f"submission {j['submission']}: array job {j['array_job']} ({summary}); "
-                                      f"merge job {j['merge_job']} ({merge[0] if merge else 'not in queue'})")
+                        console.print(
+                            f"submission {j['submission']}: array job {j['array_job']} ({summary}); "
+                            f"merge job {j['merge_job']} ({merge[0] if merge else 'not in queue'})"
+                        )
             _print_failures(failure_lines(wd))
             if watch is None or counts(wd)["pending"] == 0:
                 break
@@ -234,7 +271,10 @@ def run_task(
                 continue
             state = task.run_structure(str(wd.path), i, part)
             detail = f"fit {state['fit_nmae_percent']:.3f} %NMAE" if state["status"] == "done" else state["reason"]
-            console.print(f"structure {i} ({state['label']}): {state['status']} in {state['time_s']:.1f} s; {detail}",
-                          highlight=False, soft_wrap=True)
+            console.print(
+                f"structure {i} ({state['label']}): {state['status']} in {state['time_s']:.1f} s; {detail}",
+                highlight=False,
+                soft_wrap=True,
+            )
     except (PyscfIoError, OSError, IndexError, json.JSONDecodeError) as err:
         _fail(f"{workdir}: task {task_id}: {err}")

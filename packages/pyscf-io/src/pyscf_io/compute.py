@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from rho_data import BlockSparseOverlap, Structure
 from rho_data.elements import symbol
 
@@ -35,8 +36,10 @@ def check_structure(inp: InputStructure, ctx: RunContext) -> None:
     if n_electrons <= 0:
         raise PyscfIoError(f"charge {charge} ({where} charge/spin) leaves {n_electrons} electrons")
     if (n_electrons - spin) % 2 or spin > n_electrons:
-        raise PyscfIoError(f"{n_electrons} electrons cannot have spin 2S = {spin} ({where} charge/spin; "
-                           "set 'spin' or 'charge', or the extxyz info keys charge, spin or multiplicity)")
+        raise PyscfIoError(
+            f"{n_electrons} electrons cannot have spin 2S = {spin} ({where} charge/spin; "
+            "set 'spin' or 'charge', or the extxyz info keys charge, spin or multiplicity)"
+        )
     pos = inp.positions_array
     if len(pos) > 1:
         dist = np.linalg.norm(pos[:, None] - pos[None], axis=-1) + np.eye(len(pos)) * 1e9

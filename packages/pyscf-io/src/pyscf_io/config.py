@@ -56,18 +56,50 @@ DEFAULTS: dict[str, Any] = yaml.safe_load(DEFAULT_YAML)
 
 _CHOICES = {"fit_metric": ("coulomb", "overlap")}
 _TYPES: dict[str, tuple[type, ...]] = {
-    "xc": (str,), "basis": (str,), "scf_aux_basis": (str, type(None)), "charge": (int,), "spin": (int,),
-    "grid_level": (int,), "scf_conv_tol": (float, int), "scf_max_cycle": (int,), "min_distance": (float, int),
-    "aux_basis": (str,), "etb_beta": (float, int), "fit_metric": (str,), "fit_rcond": (float, int),
-    "overlap_threshold": (float, int), "workers": (int,), "threads": (int,),
-    "partition": (str, type(None)), "account": (str, type(None)), "time": (str,), "cpus_per_task": (int,),
-    "mem": (str, type(None)), "structures_per_task": (int,), "max_concurrent": (int, type(None)),
-    "extra_sbatch": (list,), "setup": (list,),
+    "xc": (str,),
+    "basis": (str,),
+    "scf_aux_basis": (str, type(None)),
+    "charge": (int,),
+    "spin": (int,),
+    "grid_level": (int,),
+    "scf_conv_tol": (float, int),
+    "scf_max_cycle": (int,),
+    "min_distance": (float, int),
+    "aux_basis": (str,),
+    "etb_beta": (float, int),
+    "fit_metric": (str,),
+    "fit_rcond": (float, int),
+    "overlap_threshold": (float, int),
+    "workers": (int,),
+    "threads": (int,),
+    "partition": (str, type(None)),
+    "account": (str, type(None)),
+    "time": (str,),
+    "cpus_per_task": (int,),
+    "mem": (str, type(None)),
+    "structures_per_task": (int,),
+    "max_concurrent": (int, type(None)),
+    "extra_sbatch": (list,),
+    "setup": (list,),
 }
 
 #: Settings that define the reference data (a work directory refuses to mix them).
-PHYSICS_KEYS = ("xc", "basis", "scf_aux_basis", "charge", "spin", "grid_level", "scf_conv_tol", "scf_max_cycle",
-                "min_distance", "aux_basis", "etb_beta", "fit_metric", "fit_rcond", "overlap_threshold")
+PHYSICS_KEYS = (
+    "xc",
+    "basis",
+    "scf_aux_basis",
+    "charge",
+    "spin",
+    "grid_level",
+    "scf_conv_tol",
+    "scf_max_cycle",
+    "min_distance",
+    "aux_basis",
+    "etb_beta",
+    "fit_metric",
+    "fit_rcond",
+    "overlap_threshold",
+)
 
 
 def _merge(base: dict, update: Mapping, where: str, source: str) -> None:
@@ -140,7 +172,7 @@ def load_settings(config: str | PathLike | None = None, overrides: Mapping[str, 
         if value is None:
             continue
         if key.startswith("slurm."):
-            nested.setdefault("slurm", {})[key[len("slurm."):]] = value
+            nested.setdefault("slurm", {})[key[len("slurm.") :]] = value
         else:
             nested[key] = value
     _merge(settings, nested, "", "command line")

@@ -66,5 +66,12 @@ class RunContext:
             "settings": physics(s),
             "run_id": self.run_id,
         }
-        return Provenance(producer=PRODUCER, producer_version=__version__, functional=s["xc"], ao_basis=s["basis"],
-                          aux_basis=aux_basis_name(s), fit_metric=s["fit_metric"], extra=extra)
+        return Provenance(
+            producer=PRODUCER,
+            producer_version=__version__,
+            functional=s["xc"],
+            ao_basis=s["basis"],
+            aux_basis=aux_basis_name(s),
+            fit_metric=s["fit_metric"],
+            extra=extra,
+        )

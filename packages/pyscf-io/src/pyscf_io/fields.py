@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+
 from rho_data import Grid, RhoFile
 from rho_data.elements import symbol
 from rho_data.field_builders import SCF_FIELD, FieldRequest
@@ -31,8 +32,10 @@ def structure_charge_spin(dataset: RhoFile, metadata: dict) -> tuple[int, int]:
     """Charge and 2S of one structure: its own metadata when stored, else the run's settings."""
     extra = dataset.provenance.extra
     charge, spin = metadata.get("charge", np.nan), metadata.get("spin", np.nan)
-    return (int(extra["charge"]) if not np.isfinite(charge) else int(np.rint(charge)),
-            int(extra["spin"]) if not np.isfinite(spin) else int(np.rint(spin)))
+    return (
+        int(extra["charge"]) if not np.isfinite(charge) else int(np.rint(charge)),
+        int(extra["spin"]) if not np.isfinite(spin) else int(np.rint(spin)),
+    )
 
 
 class PyscfFieldBuilder:
@@ -64,8 +67,11 @@ class PyscfFieldBuilder:
     def _fields(self, dataset: RhoFile, request: FieldRequest, s, mol, auxmol, points: np.ndarray) -> dict[str, np.ndarray]:
         """``"scf"`` (when the density matrix is stored) and one field per coefficient vector at ``points``."""
         if SCF_FIELD in request.coefficients:
-            raise PyscfIoError(f"a coefficient vector may not be named '{SCF_FIELD}' (the SCF density's name)",
-                               path=dataset.path, structure=request.index)
+            raise PyscfIoError(
+                f"a coefficient vector may not be named '{SCF_FIELD}' (the SCF density's name)",
+                path=dataset.path,
+                structure=request.index,
+            )
         values: dict[str, np.ndarray] = {}
         if "density_matrix" in s.extras:
             nao = mol.nao_nr()
@@ -77,8 +83,11 @@ class PyscfFieldBuilder:
             for name in names:
                 c = np.asarray(request.coefficients[name], dtype=np.float64)
                 if c.shape != perm.shape:
-                    raise PyscfIoError(f"coefficients '{name}' have {c.size} values, the basis has {perm.size}",
-                                       path=dataset.path, structure=request.index)
+                    raise PyscfIoError(
+                        f"coefficients '{name}' have {c.size} values, the basis has {perm.size}",
+                        path=dataset.path,
+                        structure=request.index,
+                    )
                 stack.append(to_pyscf_order(c, perm))
             fields = aux_density(auxmol, np.stack(stack, axis=1), points)
             values.update({name: np.ascontiguousarray(fields[:, k]) for k, name in enumerate(names)})

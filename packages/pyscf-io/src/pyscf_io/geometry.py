@@ -30,21 +30,32 @@ class InputStructure:
     spin: int | None = None  # 2S; None: the run's setting
 
     def to_json(self) -> dict:
-        return {"source": self.source, "frame": self.frame, "label": self.label,
-                "numbers": list(self.numbers), "positions": [list(p) for p in self.positions],
-                "charge": self.charge, "spin": self.spin}
+        return {
+            "source": self.source,
+            "frame": self.frame,
+            "label": self.label,
+            "numbers": list(self.numbers),
+            "positions": [list(p) for p in self.positions],
+            "charge": self.charge,
+            "spin": self.spin,
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> InputStructure:
         charge, spin = data.get("charge"), data.get("spin")
-        return cls(data["source"], int(data["frame"]), data["label"], tuple(int(z) for z in data["numbers"]),
-                   tuple(tuple(float(x) for x in p) for p in data["positions"]),
-                   None if charge is None else int(charge), None if spin is None else int(spin))
+        return cls(
+            data["source"],
+            int(data["frame"]),
+            data["label"],
+            tuple(int(z) for z in data["numbers"]),
+            tuple(tuple(float(x) for x in p) for p in data["positions"]),
+            None if charge is None else int(charge),
+            None if spin is None else int(spin),
+        )
 
     def charge_spin(self, settings: dict) -> tuple[int, int]:
         """(charge, 2S): the structure's own values where given, else the run's settings."""
-        return (settings["charge"] if self.charge is None else self.charge,
-                settings["spin"] if self.spin is None else self.spin)
+        return (settings["charge"] if self.charge is None else self.charge, settings["spin"] if self.spin is None else self.spin)
 
     @property
     def positions_array(self) -> np.ndarray:
@@ -75,8 +86,11 @@ def _integer(info: dict, key: str) -> int | None:
     if key not in info:
         return None
     value = info[key]
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not float(value).is_integer():
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not float(value).is_integer()
+    ):
         raise ValueError(f"info key '{key}' must be an integer, got {value.item() if isinstance(value, np.generic) else value!r}")
     return int(value)
 
@@ -116,8 +130,11 @@ def read_structures(path: str | PathLike, index: str | None = None) -> tuple[lis
             frames.append(atoms)  # noqa: PERF402 - keep the frames read before an error
     except Exception as err:  # noqa: BLE001 - ASE raises many types for malformed input
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        problems.append(InputProblem(source, f"structure {len(frames)}: cannot be read ({reason}); "
-                                             f"the {len(frames)} structures before it are used"))
+        problems.append(
+            InputProblem(
+                source, f"structure {len(frames)}: cannot be read ({reason}); the {len(frames)} structures before it are used"
+            )
+        )
     if not frames and not problems:
         problems.append(InputProblem(source, "the geometry file holds no structures"))
     numbered = list(enumerate(frames))

@@ -32,13 +32,28 @@ def _run_in_worker(workdir: str, index: int) -> dict:
 
 
 def progress_bar(console=None) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=console, transient=False)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
 
 
-def run_local(wd: WorkDir, indices: list[int], workers: int = 1, threads: int = 1,
-              on_result: Callable[[dict], None] | None = None, show_progress: bool = True, console=None) -> list[dict]:
+def run_local(
+    wd: WorkDir,
+    indices: list[int],
+    workers: int = 1,
+    threads: int = 1,
+    on_result: Callable[[dict], None] | None = None,
+    show_progress: bool = True,
+    console=None,
+) -> list[dict]:
     """Compute ``indices`` with ``workers`` processes; returns their states in completion order."""
     results: list[dict] = []
     if not indices:
@@ -69,15 +84,15 @@ def run_local(wd: WorkDir, indices: list[int], workers: int = 1, threads: int = 
         os.environ["OMP_NUM_THREADS"] = str(threads)
         try:
             ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(threads,)) as pool:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
                 futures = [pool.submit(_run_in_worker, str(wd.path), i) for i in indices]
                 try:
                     for future in as_completed(futures):
                         done(future.result())
                 except BrokenProcessPool as err:
-                    raise PyscfIoError(f"{wd.path}: a worker process died ({err}); finished structures are kept, "
-                                       "run again to continue") from None
+                    raise PyscfIoError(
+                        f"{wd.path}: a worker process died ({err}); finished structures are kept, run again to continue"
+                    ) from None
         finally:
             if previous is None:
                 os.environ.pop("OMP_NUM_THREADS", None)

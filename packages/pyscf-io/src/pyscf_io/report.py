@@ -26,15 +26,22 @@ def summary_table(wd: WorkDir, title: str = "pyscf-io") -> Table:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("value", justify="right")
-    rows = [("structures", c["total"]), ("done", c["done"]), ("failed", f"[red]{c['failed']}[/]" if c["failed"] else 0),
-            ("pending", c["pending"]), ("unreadable inputs", len(wd.problems()))]
+    rows = [
+        ("structures", c["total"]),
+        ("done", c["done"]),
+        ("failed", f"[red]{c['failed']}[/]" if c["failed"] else 0),
+        ("pending", c["pending"]),
+        ("unreadable inputs", len(wd.problems())),
+    ]
     if done:
         times = np.array([s["time_s"] for s in done])
         nmae = np.array([s["fit_nmae_percent"] for s in done])
         n_err = np.array([abs(s["n_electrons_fit"] - s["n_electrons"]) for s in done])
-        rows += [("time per structure (mean)", f"{times.mean():.2f} s"),
-                 ("fit %NMAE vs SCF (mean / max)", f"{nmae.mean():.3f} / {nmae.max():.3f}"),
-                 ("|N_fit - N| (max)", f"{n_err.max():.1e}")]
+        rows += [
+            ("time per structure (mean)", f"{times.mean():.2f} s"),
+            ("fit %NMAE vs SCF (mean / max)", f"{nmae.mean():.3f} / {nmae.max():.3f}"),
+            ("|N_fit - N| (max)", f"{n_err.max():.1e}"),
+        ]
     for what, value in rows:
         table.add_row(what, str(value))
     return table

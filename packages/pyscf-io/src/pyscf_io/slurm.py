@@ -28,8 +28,14 @@ def _command(*args: str) -> str:
 
 
 def _header(name: str, slurm: dict, log: Path, cpus: int) -> list[str]:
-    lines = ["#!/bin/bash", f"#SBATCH --job-name={shlex.quote(name)}", f"#SBATCH --output={shlex.quote(str(log))}",
-             f"#SBATCH --cpus-per-task={cpus}", "#SBATCH --ntasks=1", f"#SBATCH --time={slurm['time']}"]
+    lines = [
+        "#!/bin/bash",
+        f"#SBATCH --job-name={shlex.quote(name)}",
+        f"#SBATCH --output={shlex.quote(str(log))}",
+        f"#SBATCH --cpus-per-task={cpus}",
+        "#SBATCH --ntasks=1",
+        f"#SBATCH --time={slurm['time']}",
+    ]
     for key in ("partition", "account", "mem"):
         if slurm[key]:
             lines.append(f"#SBATCH --{key}={slurm[key]}")
@@ -47,8 +53,12 @@ def write_scripts(wd: WorkDir, settings: dict, chunks: list[list[int]], number: 
     array = _header("pyscf-io", slurm, wd.slurm_dir / "logs" / f"task-{number}-%A_%a.out", slurm["cpus_per_task"])
     throttle = f"%{slurm['max_concurrent']}" if slurm["max_concurrent"] else ""
     array.append(f"#SBATCH --array=0-{len(chunks) - 1}{throttle}")
-    array += ["set -euo pipefail", *slurm["setup"], 'export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"',
-              _command("run-task", str(wd.path), "--chunks", str(chunk_file), "--task-id") + ' "$SLURM_ARRAY_TASK_ID"']
+    array += [
+        "set -euo pipefail",
+        *slurm["setup"],
+        'export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"',
+        _command("run-task", str(wd.path), "--chunks", str(chunk_file), "--task-id") + ' "$SLURM_ARRAY_TASK_ID"',
+    ]
     merge = _header("pyscf-io-merge", slurm, wd.slurm_dir / "logs" / f"merge-{number}-%j.out", 1)
     merge += ["set -euo pipefail", *slurm["setup"], _command("merge", str(wd.path))]
     array_path = wd.slurm_dir / f"array-{number}.sbatch"
@@ -83,8 +93,13 @@ def submit(wd: WorkDir, settings: dict, retry_failed: bool = False) -> dict | No
     array_script, merge_script = write_scripts(wd, settings, chunks, number)
     array_id = _sbatch(str(array_script))
     merge_id = _sbatch(f"--dependency=afterany:{array_id}", str(merge_script))
-    record = {"submission": number, "array_job": array_id, "merge_job": merge_id, "tasks": len(chunks),
-              "structures": len(pending)}
+    record = {
+        "submission": number,
+        "array_job": array_id,
+        "merge_job": merge_id,
+        "tasks": len(chunks),
+        "structures": len(pending),
+    }
     write_json_atomic(wd.slurm_dir / "jobs.json", jobs(wd) + [record])
     return record
 
@@ -93,8 +108,9 @@ def queue(job_ids: list[str]) -> dict[str, list[str]] | None:
     """``{job id: [states of its queued tasks]}`` from one ``squeue`` call; None without SLURM."""
     if not job_ids or shutil.which("squeue") is None:
         return None
-    done = subprocess.run(["squeue", "-h", "-r", "-j", ",".join(job_ids), "-o", "%F|%T"],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["squeue", "-h", "-r", "-j", ",".join(job_ids), "-o", "%F|%T"], capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:  # finished jobs past MinJobAge make squeue refuse the id list
         return {}
     states: dict[str, list[str]] = {}

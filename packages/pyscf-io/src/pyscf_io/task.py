@@ -44,8 +44,11 @@ def new_part_name(prefix: str) -> str:
 
 def append_to_part(part: Path, ctx: RunContext, structure) -> int:
     """Commit one structure to a part file (created on first use); returns its row."""
-    writer = RhoWriter(part) if part.exists() else create_dataset(
-        part, ctx.basis(), ctx.provenance(), metadata=METADATA, extras=EXTRAS)
+    writer = (
+        RhoWriter(part)
+        if part.exists()
+        else create_dataset(part, ctx.basis(), ctx.provenance(), metadata=METADATA, extras=EXTRAS)
+    )
     try:
         return writer.append(structure)
     finally:
@@ -60,19 +63,28 @@ def run_structure(workdir: str, index: int, part_name: str) -> dict:
     try:
         structure = compute_structure(inp, ctx, input_index=index)
         row = append_to_part(wd.parts_dir / part_name, ctx, structure)
-        state = {"status": "done", "part": part_name, "row": row, "label": inp.label,
-                 "time_s": time.perf_counter() - t0,
-                 "fit_nmae_percent": structure.metadata["fit_nmae_percent"],
-                 "n_electrons_fit": structure.metadata["n_electrons_fit"],
-                 "n_electrons": structure.metadata["n_electrons"],
-                 "energy": structure.metadata["energy"]}
+        state = {
+            "status": "done",
+            "part": part_name,
+            "row": row,
+            "label": inp.label,
+            "time_s": time.perf_counter() - t0,
+            "fit_nmae_percent": structure.metadata["fit_nmae_percent"],
+            "n_electrons_fit": structure.metadata["n_electrons_fit"],
+            "n_electrons": structure.metadata["n_electrons"],
+            "energy": structure.metadata["energy"],
+        }
     except PyscfIoError as err:
         state = {"status": "failed", "label": inp.label, "reason": str(err), "time_s": time.perf_counter() - t0}
     except Exception as err:  # noqa: BLE001 - a PySCF failure on one structure must not stop the others
         last = traceback.extract_tb(err.__traceback__)[-1]
-        state = {"status": "failed", "label": inp.label, "time_s": time.perf_counter() - t0,
-                 "reason": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
-                           f"(at {Path(last.filename).name}:{last.lineno})"}
+        state = {
+            "status": "failed",
+            "label": inp.label,
+            "time_s": time.perf_counter() - t0,
+            "reason": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
+            f"(at {Path(last.filename).name}:{last.lineno})",
+        }
     state["source"], state["frame"] = inp.source, inp.frame
     wd.record(index, **state)
     return {"index": index, **state}

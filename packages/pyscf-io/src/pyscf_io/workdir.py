@@ -77,8 +77,14 @@ class WorkDir:
 
     # ---- creation ------------------------------------------------------------------------
     @classmethod
-    def prepare(cls, path: str | PathLike, settings: dict, structures: list[InputStructure],
-                problems: list[InputProblem], output: str | PathLike) -> WorkDir:
+    def prepare(
+        cls,
+        path: str | PathLike,
+        settings: dict,
+        structures: list[InputStructure],
+        problems: list[InputProblem],
+        output: str | PathLike,
+    ) -> WorkDir:
         """Create the work directory, or reopen it when it holds the same run.
 
         A directory prepared with other structures or other physics settings is refused
@@ -90,8 +96,10 @@ class WorkDir:
             old_settings = wd.settings()
             if physics(old_settings) != physics(settings):
                 changed = sorted(k for k in physics(settings) if physics(old_settings)[k] != settings[k])
-                raise PyscfIoError(f"{wd.path}: this work directory holds a run with other settings ({', '.join(changed)}); "
-                                   "use another --workdir")
+                raise PyscfIoError(
+                    f"{wd.path}: this work directory holds a run with other settings ({', '.join(changed)}); "
+                    "use another --workdir"
+                )
             if json.loads((wd.path / "structures.json").read_text()) != structures_json:
                 raise PyscfIoError(f"{wd.path}: this work directory holds a run of other structures; use another --workdir")
             manifest = wd.manifest()
@@ -108,9 +116,13 @@ class WorkDir:
         write_json_atomic(wd.path / "basis.json", ctx.to_json())
         (wd.path / "structures.json").write_text(json.dumps(structures_json))
         dump_settings(settings, wd.path / "settings.yaml")
-        manifest = {"format": 1, "run_id": run_id, "output": str(Path(output).resolve()),
-                    "n_structures": len(structures),
-                    "problems": [{"source": p.source, "message": p.message} for p in problems]}
+        manifest = {
+            "format": 1,
+            "run_id": run_id,
+            "output": str(Path(output).resolve()),
+            "n_structures": len(structures),
+            "problems": [{"source": p.source, "message": p.message} for p in problems],
+        }
         write_json_atomic(wd.path / "manifest.json", manifest)
         return wd
 
@@ -135,5 +147,4 @@ class WorkDir:
         """Structure indices still to compute (in input order)."""
         states = self.states()
         n = self.manifest()["n_structures"]
-        return [i for i in range(n)
-                if i not in states or (retry_failed and states[i].get("status") == "failed")]
+        return [i for i in range(n) if i not in states or (retry_failed and states[i].get("status") == "failed")]

@@ -2,7 +2,17 @@
 
 from .basis import AuxiliaryBasis, ElementBasis, GaussianRadial
 from .errors import RhoDataError
-from .files import RhoFile, RhoWriter, create_dataset, create_grids, create_predictions, open_dataset, open_file, open_grids, open_predictions
+from .files import (
+    RhoFile,
+    RhoWriter,
+    create_dataset,
+    create_grids,
+    create_predictions,
+    open_dataset,
+    open_file,
+    open_grids,
+    open_predictions,
+)
 from .overlap import BlockSparseOverlap
 from .provenance import Provenance
 from .records import Grid, Structure
@@ -11,7 +21,25 @@ from .schema import SCHEMA_NAME, SCHEMA_VERSION, STANDARD_METADATA
 __version__ = "0.1.0"
 
 __all__ = [
-    "AuxiliaryBasis", "BlockSparseOverlap", "ElementBasis", "GaussianRadial", "Grid", "Provenance", "RhoDataError",
-    "RhoFile", "RhoWriter", "SCHEMA_NAME", "SCHEMA_VERSION", "STANDARD_METADATA", "Structure", "create_dataset",
-    "create_grids", "create_predictions", "open_dataset", "open_file", "open_grids", "open_predictions", "__version__",
+    "AuxiliaryBasis",
+    "BlockSparseOverlap",
+    "ElementBasis",
+    "GaussianRadial",
+    "Grid",
+    "Provenance",
+    "RhoDataError",
+    "RhoFile",
+    "RhoWriter",
+    "SCHEMA_NAME",
+    "SCHEMA_VERSION",
+    "STANDARD_METADATA",
+    "Structure",
+    "create_dataset",
+    "create_grids",
+    "create_predictions",
+    "open_dataset",
+    "open_file",
+    "open_grids",
+    "open_predictions",
+    "__version__",
 ]

@@ -32,12 +32,24 @@ def lookup3(data: bytes, initval: int = 0) -> int:
         a = (a + int.from_bytes(data[i : i + 4], "little")) & _MASK
         b = (b + int.from_bytes(data[i + 4 : i + 8], "little")) & _MASK
         c = (c + int.from_bytes(data[i + 8 : i + 12], "little")) & _MASK
-        a = (a - c) & _MASK; a ^= _rot(c, 4); c = (c + b) & _MASK  # noqa: E702
-        b = (b - a) & _MASK; b ^= _rot(a, 6); a = (a + c) & _MASK  # noqa: E702
-        c = (c - b) & _MASK; c ^= _rot(b, 8); b = (b + a) & _MASK  # noqa: E702
-        a = (a - c) & _MASK; a ^= _rot(c, 16); c = (c + b) & _MASK  # noqa: E702
-        b = (b - a) & _MASK; b ^= _rot(a, 19); a = (a + c) & _MASK  # noqa: E702
-        c = (c - b) & _MASK; c ^= _rot(b, 4); b = (b + a) & _MASK  # noqa: E702
+        a = (a - c) & _MASK
+        a ^= _rot(c, 4)
+        c = (c + b) & _MASK  # noqa: E702
+        b = (b - a) & _MASK
+        b ^= _rot(a, 6)
+        a = (a + c) & _MASK  # noqa: E702
+        c = (c - b) & _MASK
+        c ^= _rot(b, 8)
+        b = (b + a) & _MASK  # noqa: E702
+        a = (a - c) & _MASK
+        a ^= _rot(c, 16)
+        c = (c + b) & _MASK  # noqa: E702
+        b = (b - a) & _MASK
+        b ^= _rot(a, 19)
+        a = (a + c) & _MASK  # noqa: E702
+        c = (c - b) & _MASK
+        c ^= _rot(b, 4)
+        b = (b + a) & _MASK  # noqa: E702
         length -= 12
         i += 12
     if length == 0:
@@ -46,24 +58,31 @@ def lookup3(data: bytes, initval: int = 0) -> int:
     a = (a + int.from_bytes(tail[0:4], "little")) & _MASK
     b = (b + int.from_bytes(tail[4:8], "little")) & _MASK
     c = (c + int.from_bytes(tail[8:12], "little")) & _MASK
-    c ^= b; c = (c - _rot(b, 14)) & _MASK  # noqa: E702
-    a ^= c; a = (a - _rot(c, 11)) & _MASK  # noqa: E702
-    b ^= a; b = (b - _rot(a, 25)) & _MASK  # noqa: E702
-    c ^= b; c = (c - _rot(b, 16)) & _MASK  # noqa: E702
-    a ^= c; a = (a - _rot(c, 4)) & _MASK  # noqa: E702
-    b ^= a; b = (b - _rot(a, 14)) & _MASK  # noqa: E702
-    c ^= b; c = (c - _rot(b, 24)) & _MASK  # noqa: E702
+    c ^= b
+    c = (c - _rot(b, 14)) & _MASK  # noqa: E702
+    a ^= c
+    a = (a - _rot(c, 11)) & _MASK  # noqa: E702
+    b ^= a
+    b = (b - _rot(a, 25)) & _MASK  # noqa: E702
+    c ^= b
+    c = (c - _rot(b, 16)) & _MASK  # noqa: E702
+    a ^= c
+    a = (a - _rot(c, 4)) & _MASK  # noqa: E702
+    b ^= a
+    b = (b - _rot(a, 14)) & _MASK  # noqa: E702
+    c ^= b
+    c = (c - _rot(b, 24)) & _MASK  # noqa: E702
     return c
 
 
-def write_flags_set(path: "str | PathLike") -> bool:
+def write_flags_set(path: str | PathLike) -> bool:
     """True when the superblock says a writer still has (or had, before a crash) the file open."""
     with open(path, "rb") as handle:
         head = handle.read(12)
     return head[:8] == _SIGNATURE and head[8] >= 2 and head[_FLAGS_OFFSET] != 0
 
 
-def clear_write_flags(path: "str | PathLike") -> bool:
+def clear_write_flags(path: str | PathLike) -> bool:
     """Clear the consistency flags of a version 2/3 superblock at offset 0; True if it changed."""
     with open(path, "r+b") as handle:
         head = handle.read(11)

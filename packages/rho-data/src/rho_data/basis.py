@@ -8,13 +8,13 @@ atom order.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
 
 import numpy as np
 
-from .errors import RhoDataError
 from .elements import atomic_number, symbol
+from .errors import RhoDataError
 
 
 @dataclass(frozen=True)
@@ -108,18 +108,18 @@ class AuxiliaryBasis:
                 raise RhoDataError(f"auxiliary basis: entry '{key}' holds the basis of '{value.symbol}'")
 
     @classmethod
-    def from_counts(cls, counts: Mapping[str, "list[int] | tuple[int, ...]"]) -> "AuxiliaryBasis":
+    def from_counts(cls, counts: Mapping[str, list[int] | tuple[int, ...]]) -> AuxiliaryBasis:
         """Build from ``{"H": [n_l0, n_l1, ...], ...}`` (numeric radial functions)."""
         return cls({s: ElementBasis(s, tuple(c)) for s, c in counts.items()})
 
-    def __getitem__(self, element: "str | int") -> ElementBasis:
+    def __getitem__(self, element: str | int) -> ElementBasis:
         sym = symbol(element) if isinstance(element, (int, np.integer)) else element
         try:
             return self.elements[sym]
         except KeyError:
             raise RhoDataError(f"the auxiliary basis has no functions for element {sym}") from None
 
-    def __contains__(self, element: "str | int") -> bool:
+    def __contains__(self, element: str | int) -> bool:
         sym = symbol(element) if isinstance(element, (int, np.integer)) else element
         return sym in self.elements
 
@@ -138,5 +138,5 @@ class AuxiliaryBasis:
     def n_functions(self, numbers: np.ndarray) -> int:
         return int(self.atom_sizes(numbers).sum())
 
-    def same_as(self, other: "AuxiliaryBasis") -> bool:
+    def same_as(self, other: AuxiliaryBasis) -> bool:
         return dict(self.elements) == dict(other.elements)

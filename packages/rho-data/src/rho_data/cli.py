@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, List, Optional
 
 import numpy as np
 import typer
@@ -18,8 +18,11 @@ from .errors import RhoDataError
 from .files import open_file
 from .schema import SCHEMA_VERSION
 
-app = typer.Typer(help="The rho-data HDF5 dataset format: inspect, check, split, merge, export and upgrade files.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="The rho-data HDF5 dataset format: inspect, check, split, merge, export and upgrade files.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 console = Console()
 errors = Console(stderr=True)
 
@@ -31,7 +34,9 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
     """rho-data command line."""
 
 
@@ -77,7 +82,10 @@ def info(path: Path = typer.Argument(..., help="A rho-data file.")) -> None:
         for sym in f.basis.symbols:
             element = f.basis[sym]
             kind = "Gaussian" if element.gaussians is not None else "numeric"
-            table.add_row(f"basis {sym}", f"{element.n_functions} functions, lmax {element.lmax}, {kind} radial, n_radial {list(element.n_radial)}")
+            table.add_row(
+                f"basis {sym}",
+                f"{element.n_functions} functions, lmax {element.lmax}, {kind} radial, n_radial {list(element.n_radial)}",
+            )
         p = f.provenance
         table.add_row("producer", f"{p.producer} {p.producer_version}".strip() or "-")
         for name in ("functional", "ao_basis", "aux_basis", "fit_metric", "created"):
@@ -91,7 +99,9 @@ def info(path: Path = typer.Argument(..., help="A rho-data file.")) -> None:
         if f.field_names:
             table.add_row("grid fields", ", ".join(f.field_names))
         size = path.stat().st_size
-        table.add_row("size on disk", f"{size / 1e6:.2f} MB" + (f" ({size / len(f) / 1e3:.1f} kB per structure)" if len(f) else ""))
+        table.add_row(
+            "size on disk", f"{size / 1e6:.2f} MB" + (f" ({size / len(f) / 1e3:.1f} kB per structure)" if len(f) else "")
+        )
     console.print(table)
 
 
@@ -115,8 +125,10 @@ def validate(path: Path = typer.Argument(..., help="A rho-data file.")) -> None:
 @user_errors
 def split(
     path: Path = typer.Argument(..., help="The dataset to split."),
-    sizes: List[float] = typer.Option([0.8, 0.1, 0.1], "--size", "-s", help="Fractions (< 1) or counts, one per part, e.g. -s 0.8 -s 0.1 -s 0.1."),
-    names: List[str] = typer.Option(["train", "val", "test"], "--name", "-n", help="Part names, one per size."),
+    sizes: list[float] = typer.Option(
+        [0.8, 0.1, 0.1], "--size", "-s", help="Fractions (< 1) or counts, one per part, e.g. -s 0.8 -s 0.1 -s 0.1."
+    ),
+    names: list[str] = typer.Option(["train", "val", "test"], "--name", "-n", help="Part names, one per size."),
     seed: int = typer.Option(0, help="Seed of the shuffle."),
     output: Path = typer.Option(Path("splits"), "--output", "-o", help="Directory for the index files <name>.idx."),
 ) -> None:
@@ -130,8 +142,12 @@ def split(
     parts = split_indices(n, sizes, seed)
     output.mkdir(parents=True, exist_ok=True)
     for name, indices in zip(names, parts):
-        write_index_file(output / f"{name}.idx", indices, dataset_id=dataset_id,
-                         comment=f"split of {path.name} ({n} structures): part '{name}', sizes {list(sizes)}, seed {seed}")
+        write_index_file(
+            output / f"{name}.idx",
+            indices,
+            dataset_id=dataset_id,
+            comment=f"split of {path.name} ({n} structures): part '{name}', sizes {list(sizes)}, seed {seed}",
+        )
         console.print(f"{output / f'{name}.idx'}: {len(indices)} structures")
 
 
@@ -139,7 +155,7 @@ def split(
 @user_errors
 def merge(
     output: Path = typer.Argument(..., help="The merged file to write."),
-    inputs: List[Path] = typer.Argument(..., help="Files to merge, in order."),
+    inputs: list[Path] = typer.Argument(..., help="Files to merge, in order."),
     overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
 ) -> None:
     """Merge files of one kind (e.g. one per parallel job) into one new file."""
@@ -156,9 +172,9 @@ def merge(
 def export(
     path: Path = typer.Argument(..., help="A dataset or predictions file."),
     output: Path = typer.Option(..., "--output", "-o", help="The .mts file for the coefficients."),
-    projections: Optional[Path] = typer.Option(None, help="Also write the projections to this .mts file."),
-    overlap: Optional[Path] = typer.Option(None, help="Also write the overlap atom-pair blocks to this .mts file."),
-    indices: Optional[Path] = typer.Option(None, help="Only the structures of this index file (from 'split')."),
+    projections: Path | None = typer.Option(None, help="Also write the projections to this .mts file."),
+    overlap: Path | None = typer.Option(None, help="Also write the overlap atom-pair blocks to this .mts file."),
+    indices: Path | None = typer.Option(None, help="Only the structures of this index file (from 'split')."),
 ) -> None:
     """Export coefficients (and projections, overlaps) as metatensor TensorMaps (.mts)."""
     from . import mts
@@ -189,7 +205,7 @@ def export(
 @user_errors
 def upgrade(
     path: Path = typer.Argument(..., help="A rho-data file of an older schema version."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the upgraded file here instead of in place."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the upgraded file here instead of in place."),
 ) -> None:
     """Upgrade a file to the current schema version, one step at a time."""
     from .upgrade import upgrade_file

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from os import PathLike
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import h5py
 import numpy as np
@@ -75,16 +75,21 @@ def _names_under(h5: h5py.File, group: str) -> tuple[str, ...]:
 
 def _columns_in_file(h5: h5py.File, kind: str) -> list[Column]:
     n_metadata = h5["structures/metadata"].shape[1] if "structures/metadata" in h5 else 0
-    return columns_of(kind, has_projections="structures/projections" in h5, has_overlap="structures/overlap_values" in h5,
-                      n_metadata=n_metadata, fields=_names_under(h5, "structures/fields"),
-                      extras=_names_under(h5, "structures/extras"))
+    return columns_of(
+        kind,
+        has_projections="structures/projections" in h5,
+        has_overlap="structures/overlap_values" in h5,
+        n_metadata=n_metadata,
+        fields=_names_under(h5, "structures/fields"),
+        extras=_names_under(h5, "structures/extras"),
+    )
 
 
 # ---- reading ---------------------------------------------------------------------------------------
 class RhoFile:
     """A rho-data file opened for reading: ``len``, ``f[i]``, batches; nothing loaded up front."""
 
-    def __init__(self, path: "str | PathLike", _h5: h5py.File | None = None):
+    def __init__(self, path: str | PathLike, _h5: h5py.File | None = None):
         self.path = Path(path)
         self.h5 = _h5 if _h5 is not None else open_h5(path, "r")
         try:
@@ -95,7 +100,9 @@ class RhoFile:
             self.basis = _read_basis(self.h5, path) if self.kind != "grids" or "basis" in self.h5 else AuxiliaryBasis({})
             self.provenance = Provenance.from_attrs(self.h5["provenance"].attrs) if "provenance" in self.h5 else Provenance()
             self.extra_names: list[str] = list(_names_under(self.h5, "structures/extras"))
-            self.store = RaggedStore(self.h5, _columns_in_file(self.h5, self.kind), segments_of(self.kind, tuple(self.extra_names)), path)
+            self.store = RaggedStore(
+                self.h5, _columns_in_file(self.h5, self.kind), segments_of(self.kind, tuple(self.extra_names)), path
+            )
         except KeyError as err:
             self.h5.close()
             raise RhoDataError(f"incomplete rho-data file, missing {err}", path=path) from None
@@ -168,7 +175,10 @@ class RhoFile:
 
     def _to_structure(self, rows: dict[str, np.ndarray], i: int) -> Structure:
         s = Structure(
-            numbers=rows["numbers"], positions=rows["positions"], cell=rows["cell"], pbc=rows["pbc"],
+            numbers=rows["numbers"],
+            positions=rows["positions"],
+            cell=rows["cell"],
+            pbc=rows["pbc"],
             label=rows["label"].tobytes().decode(),
         )
         if "coefficients" in rows:
@@ -190,14 +200,14 @@ class RhoFile:
     def close(self) -> None:
         self.h5.close()
 
-    def __enter__(self) -> "RhoFile":
+    def __enter__(self) -> RhoFile:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
 
-def open_file(path: "str | PathLike", kind: str | None = None) -> RhoFile:
+def open_file(path: str | PathLike, kind: str | None = None) -> RhoFile:
     """Open any rho-data file for reading; with ``kind``, refuse files of another kind."""
     f = RhoFile(path)
     if kind is not None and f.kind != kind:
@@ -206,15 +216,15 @@ def open_file(path: "str | PathLike", kind: str | None = None) -> RhoFile:
     return f
 
 
-def open_dataset(path: "str | PathLike") -> RhoFile:
+def open_dataset(path: str | PathLike) -> RhoFile:
     return open_file(path, "dataset")
 
 
-def open_predictions(path: "str | PathLike") -> RhoFile:
+def open_predictions(path: str | PathLike) -> RhoFile:
     return open_file(path, "predictions")
 
 
-def open_grids(path: "str | PathLike") -> RhoFile:
+def open_grids(path: str | PathLike) -> RhoFile:
     return open_file(path, "grids")
 
 
@@ -225,7 +235,7 @@ class RhoWriter(RhoFile):
     Only one writer may have a file open (parallel jobs write one file each, then ``merge``).
     """
 
-    def __init__(self, path: "str | PathLike"):
+    def __init__(self, path: str | PathLike):
         self._lock = lock_for_writing(path)
         try:
             h5 = open_h5(path, "r+")
@@ -245,7 +255,7 @@ class RhoWriter(RhoFile):
     @classmethod
     def create(
         cls,
-        path: "str | PathLike",
+        path: str | PathLike,
         kind: str,
         *,
         basis: AuxiliaryBasis | None = None,
@@ -258,7 +268,7 @@ class RhoWriter(RhoFile):
         fields: Sequence[str] = (),
         extras: Sequence[str] = (),
         overwrite: bool = False,
-    ) -> "RhoWriter":
+    ) -> RhoWriter:
         """Create a new file (refuses to replace an existing one unless ``overwrite``)."""
         path = Path(path)
         if kind not in KINDS:
@@ -286,8 +296,14 @@ class RhoWriter(RhoFile):
                 prov.attrs[k] = v
             if basis is not None and basis.elements:
                 _write_basis(h5, basis)
-            columns = columns_of(kind, has_projections=projections, has_overlap=overlap, n_metadata=len(metadata),
-                                 fields=tuple(fields), extras=tuple(extras))
+            columns = columns_of(
+                kind,
+                has_projections=projections,
+                has_overlap=overlap,
+                n_metadata=len(metadata),
+                fields=tuple(fields),
+                extras=tuple(extras),
+            )
             RaggedStore.create_layout(h5, columns, segments_of(kind, tuple(extras)))
             if kind == "dataset" and metadata:
                 h5["structures/metadata"].attrs["columns"] = list(metadata)
@@ -311,8 +327,13 @@ class RhoWriter(RhoFile):
             raise self._fail(i, s, "cell must be 3 x 3 and pbc 3 booleans")
         if s.pbc.any() and abs(np.linalg.det(s.cell)) < 1e-12:
             raise self._fail(i, s, "is periodic but its cell has zero volume")
-        rows: dict[str, np.ndarray] = {"numbers": s.numbers, "positions": s.positions, "cell": s.cell, "pbc": s.pbc,
-                                       "label": np.frombuffer(s.label.encode(), dtype=np.uint8)}
+        rows: dict[str, np.ndarray] = {
+            "numbers": s.numbers,
+            "positions": s.positions,
+            "cell": s.cell,
+            "pbc": s.pbc,
+            "label": np.frombuffer(s.label.encode(), dtype=np.uint8),
+        }
         if self.kind in ("dataset", "predictions"):
             unknown = sorted({int(z) for z in s.numbers} - {self.basis[x].atomic_number for x in self.basis.symbols})
             if unknown:
@@ -333,7 +354,9 @@ class RhoWriter(RhoFile):
                 rows["overlap_values"] = s.overlap.values
             unknown_meta = set(s.metadata) - set(self.metadata_names)
             if unknown_meta:
-                raise self._fail(i, s, f"metadata {sorted(unknown_meta)} not declared when the file was created ({self.metadata_names})")
+                raise self._fail(
+                    i, s, f"metadata {sorted(unknown_meta)} not declared when the file was created ({self.metadata_names})"
+                )
             if self.metadata_names:
                 rows["metadata"] = np.array([s.metadata.get(k, np.nan) for k in self.metadata_names], dtype=np.float64)
         if self.kind in ("predictions", "grids"):
@@ -373,16 +396,20 @@ class RhoWriter(RhoFile):
         return value
 
 
-def create_dataset(path: "str | PathLike", basis: AuxiliaryBasis, provenance: Provenance | None = None, **options) -> RhoWriter:
+def create_dataset(path: str | PathLike, basis: AuxiliaryBasis, provenance: Provenance | None = None, **options) -> RhoWriter:
     """A new dataset: reference coefficients, projections, overlap and metadata per structure."""
     return RhoWriter.create(path, "dataset", basis=basis, provenance=provenance, **options)
 
 
-def create_predictions(path: "str | PathLike", basis: AuxiliaryBasis, dataset_id: str = "", provenance: Provenance | None = None, **options) -> RhoWriter:
+def create_predictions(
+    path: str | PathLike, basis: AuxiliaryBasis, dataset_id: str = "", provenance: Provenance | None = None, **options
+) -> RhoWriter:
     """A new predictions file, tied to the dataset ``dataset_id`` ("" for bare geometries)."""
     return RhoWriter.create(path, "predictions", basis=basis, dataset_id=dataset_id, provenance=provenance, **options)
 
 
-def create_grids(path: "str | PathLike", fields: Sequence[str], dataset_id: str = "", provenance: Provenance | None = None, **options) -> RhoWriter:
+def create_grids(
+    path: str | PathLike, fields: Sequence[str], dataset_id: str = "", provenance: Provenance | None = None, **options
+) -> RhoWriter:
     """A new grid file holding the named fields on each structure's integration grid."""
     return RhoWriter.create(path, "grids", fields=fields, dataset_id=dataset_id, provenance=provenance, **options)

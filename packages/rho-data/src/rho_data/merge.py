@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Callable, Sequence
 
 from .errors import RhoDataError
 from .files import RhoFile, RhoWriter, open_file
@@ -17,14 +17,18 @@ _DEFINING = ("producer", "functional", "ao_basis", "aux_basis", "fit_metric", "t
 def _defining(f: RhoFile) -> dict[str, str]:
     p = f.provenance
     return {
-        "producer": p.producer, "functional": p.functional, "ao_basis": p.ao_basis,
-        "aux_basis": p.aux_basis, "fit_metric": p.fit_metric, "target": f.target,
+        "producer": p.producer,
+        "functional": p.functional,
+        "ao_basis": p.ao_basis,
+        "aux_basis": p.aux_basis,
+        "fit_metric": p.fit_metric,
+        "target": f.target,
     }
 
 
 def merge_files(
-    output: "str | PathLike",
-    inputs: Sequence["str | PathLike"],
+    output: str | PathLike,
+    inputs: Sequence[str | PathLike],
     *,
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
@@ -53,10 +57,18 @@ def merge_files(
         p = first.provenance
         provenance = Provenance(p.producer, p.producer_version, p.functional, p.ao_basis, p.aux_basis, p.fit_metric, extra=extra)
         writer = RhoWriter.create(
-            tmp, first.kind, basis=first.basis if first.basis.elements else None, provenance=provenance, target=first.target,
-            dataset_id=first.dataset_id if first.kind != "dataset" else None, projections=first.has_projections,
-            overlap=first.has_overlap, metadata=first.metadata_names, fields=first.field_names,
-            extras=first.extra_names, overwrite=True,
+            tmp,
+            first.kind,
+            basis=first.basis if first.basis.elements else None,
+            provenance=provenance,
+            target=first.target,
+            dataset_id=first.dataset_id if first.kind != "dataset" else None,
+            projections=first.has_projections,
+            overlap=first.has_overlap,
+            metadata=first.metadata_names,
+            fields=first.field_names,
+            extras=first.extra_names,
+            overwrite=True,
         )
         count = 0
         with writer:

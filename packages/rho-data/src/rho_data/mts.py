@@ -13,7 +13,7 @@ Both conversions are exact: converting back gives the same bits.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -35,7 +35,7 @@ def _require() -> None:
 
 def coefficients_to_tensormap(
     numbers: Sequence[np.ndarray], coefficients: Sequence[np.ndarray], basis: AuxiliaryBasis, systems: Sequence[int] | None = None
-) -> "TensorMap":
+) -> TensorMap:
     """Flat canonical coefficient vectors of several structures -> one TensorMap."""
     _require()
     systems = list(range(len(numbers))) if systems is None else list(systems)
@@ -70,8 +70,9 @@ def coefficients_to_tensormap(
     return TensorMap(Labels(["o3_lambda", "o3_sigma", "center_type"], key_values), blocks)
 
 
-def tensormap_to_coefficients(tensor: "TensorMap", numbers: Sequence[np.ndarray], basis: AuxiliaryBasis,
-                              systems: Sequence[int] | None = None) -> list[np.ndarray]:
+def tensormap_to_coefficients(
+    tensor: TensorMap, numbers: Sequence[np.ndarray], basis: AuxiliaryBasis, systems: Sequence[int] | None = None
+) -> list[np.ndarray]:
     """The inverse of :func:`coefficients_to_tensormap`."""
     _require()
     systems = list(range(len(numbers))) if systems is None else list(systems)
@@ -93,8 +94,9 @@ def tensormap_to_coefficients(tensor: "TensorMap", numbers: Sequence[np.ndarray]
     return vectors
 
 
-def overlap_to_tensormap(numbers: Sequence[np.ndarray], overlaps: Sequence[BlockSparseOverlap],
-                         systems: Sequence[int] | None = None) -> "TensorMap":
+def overlap_to_tensormap(
+    numbers: Sequence[np.ndarray], overlaps: Sequence[BlockSparseOverlap], systems: Sequence[int] | None = None
+) -> TensorMap:
     """Block-sparse overlaps of several structures -> one TensorMap of atom-pair blocks."""
     _require()
     systems = list(range(len(numbers))) if systems is None else list(systems)
@@ -118,8 +120,9 @@ def overlap_to_tensormap(numbers: Sequence[np.ndarray], overlaps: Sequence[Block
     return TensorMap(Labels(["center_1_type", "center_2_type"], np.array(keys, dtype=np.int32).reshape(-1, 2)), blocks)
 
 
-def tensormap_to_overlaps(tensor: "TensorMap", numbers: Sequence[np.ndarray], basis: AuxiliaryBasis,
-                          systems: Sequence[int] | None = None) -> list[BlockSparseOverlap]:
+def tensormap_to_overlaps(
+    tensor: TensorMap, numbers: Sequence[np.ndarray], basis: AuxiliaryBasis, systems: Sequence[int] | None = None
+) -> list[BlockSparseOverlap]:
     """The inverse of :func:`overlap_to_tensormap`."""
     _require()
     systems = list(range(len(numbers))) if systems is None else list(systems)
@@ -131,7 +134,7 @@ def tensormap_to_overlaps(tensor: "TensorMap", numbers: Sequence[np.ndarray], ba
     return [BlockSparseOverlap.from_blocks(basis.atom_sizes(z), b) for z, b in zip(numbers, blocks)]
 
 
-def save(path, tensor: "TensorMap") -> None:
+def save(path, tensor: TensorMap) -> None:
     """Write a TensorMap as a metatensor ``.mts`` file."""
     _require()
     metatensor.save(str(path), tensor)

@@ -39,13 +39,11 @@ class BlockSparseOverlap:
         if np.any(pairs[:, 0] > pairs[:, 1]):
             raise RhoDataError("overlap: atom pairs must be stored with i <= j")
         if self.block_offsets[-1] != len(values):
-            raise RhoDataError(
-                f"overlap: the pair blocks need {self.block_offsets[-1]} values, got {len(values)}"
-            )
+            raise RhoDataError(f"overlap: the pair blocks need {self.block_offsets[-1]} values, got {len(values)}")
 
     # ---- construction ---------------------------------------------------------------------
     @classmethod
-    def from_dense(cls, matrix: np.ndarray, atom_sizes: np.ndarray, threshold: float = 0.0) -> "BlockSparseOverlap":
+    def from_dense(cls, matrix: np.ndarray, atom_sizes: np.ndarray, threshold: float = 0.0) -> BlockSparseOverlap:
         """Keep the atom-pair blocks (i <= j) whose largest |value| exceeds ``threshold``.
 
         Diagonal blocks are always kept.
@@ -66,7 +64,7 @@ class BlockSparseOverlap:
         return cls(sizes, np.array(pairs, dtype=np.int64).reshape(-1, 2), values)
 
     @classmethod
-    def from_blocks(cls, atom_sizes: np.ndarray, blocks: "dict[tuple[int, int], np.ndarray]") -> "BlockSparseOverlap":
+    def from_blocks(cls, atom_sizes: np.ndarray, blocks: dict[tuple[int, int], np.ndarray]) -> BlockSparseOverlap:
         """Build from ``{(i, j): block}`` with i <= j, in any order."""
         keys = sorted(blocks)
         values = [np.asarray(blocks[k], dtype=np.float64).reshape(-1) for k in keys]

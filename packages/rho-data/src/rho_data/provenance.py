@@ -26,7 +26,11 @@ class Provenance:
         return attrs
 
     @classmethod
-    def from_attrs(cls, attrs) -> "Provenance":
-        values = {k: str(attrs[k]) for k in ("producer", "producer_version", "functional", "ao_basis", "aux_basis", "fit_metric", "created") if k in attrs}
+    def from_attrs(cls, attrs) -> Provenance:
+        values = {
+            k: str(attrs[k])
+            for k in ("producer", "producer_version", "functional", "ao_basis", "aux_basis", "fit_metric", "created")
+            if k in attrs
+        }
         extra = json.loads(str(attrs.get("extra", "{}")))
         return cls(**values, extra=extra)

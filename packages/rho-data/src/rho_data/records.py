@@ -59,7 +59,7 @@ class Structure:
         return len(self.numbers)
 
     @classmethod
-    def from_ase(cls, atoms, **fields) -> "Structure":
+    def from_ase(cls, atoms, **fields) -> Structure:
         """From an ``ase.Atoms`` (duck-typed: ASE is not a dependency of rho-data)."""
         return cls(
             numbers=atoms.numbers,

@@ -48,8 +48,15 @@ def segments_of(kind: str, extras: tuple[str, ...] = ()) -> list[str]:
     return base + [f"extra_{name}" for name in extras]
 
 
-def columns_of(kind: str, *, has_projections: bool = True, has_overlap: bool = True,
-               n_metadata: int = 0, fields: tuple[str, ...] = (), extras: tuple[str, ...] = ()) -> list[Column]:
+def columns_of(
+    kind: str,
+    *,
+    has_projections: bool = True,
+    has_overlap: bool = True,
+    n_metadata: int = 0,
+    fields: tuple[str, ...] = (),
+    extras: tuple[str, ...] = (),
+) -> list[Column]:
     """The columns of a file of this kind (SCHEMA.md lists them with their meaning)."""
     columns = list(GEOMETRY)
     if kind == "dataset":

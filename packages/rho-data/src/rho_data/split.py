@@ -7,9 +7,9 @@ that name the dataset it belongs to (``# dataset_id: <id>``) and how it was made
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -42,13 +42,13 @@ def split_indices(n: int, sizes: Sequence[float], seed: int) -> list[np.ndarray]
     return [np.sort(order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def write_index_file(path: "str | PathLike", indices: np.ndarray, *, dataset_id: str, comment: str = "") -> None:
+def write_index_file(path: str | PathLike, indices: np.ndarray, *, dataset_id: str, comment: str = "") -> None:
     lines = [f"# dataset_id: {dataset_id}"] + ([f"# {comment}"] if comment else [])
     lines += [str(int(i)) for i in indices]
     Path(path).write_text("\n".join(lines) + "\n")
 
 
-def read_index_file(path: "str | PathLike", *, dataset_id: str | None = None, n_structures: int | None = None) -> np.ndarray:
+def read_index_file(path: str | PathLike, *, dataset_id: str | None = None, n_structures: int | None = None) -> np.ndarray:
     """Indices of an index file, checked against the dataset it is used with."""
     path = Path(path)
     try:

@@ -18,11 +18,10 @@ until asked for.
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from os import PathLike
-from typing import Iterable, Sequence
-
-import fcntl
 
 import h5py
 import numpy as np
@@ -61,7 +60,7 @@ def _path(name: str) -> str:
     return f"structures/{name}"
 
 
-def lock_for_writing(path: "str | PathLike"):
+def lock_for_writing(path: str | PathLike):
     """An exclusive advisory lock on the file, held while a writer has it open.
 
     The operating system drops it when the writer dies, so a killed writer never blocks the
@@ -75,11 +74,13 @@ def lock_for_writing(path: "str | PathLike"):
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise RhoDataError("is open by another writer (one writer per file: give each job its own file and merge)", path=path) from None
+        raise RhoDataError(
+            "is open by another writer (one writer per file: give each job its own file and merge)", path=path
+        ) from None
     return handle
 
 
-def open_h5(path: "str | PathLike", mode: str = "r") -> h5py.File:
+def open_h5(path: str | PathLike, mode: str = "r") -> h5py.File:
     """Open an HDF5 file, turning low-level failures into one-line errors."""
     try:
         if mode == "r":
@@ -103,7 +104,7 @@ def open_h5(path: "str | PathLike", mode: str = "r") -> h5py.File:
 class RaggedStore:
     """The columns of one open file; append (writers) or read rows of structure i."""
 
-    def __init__(self, h5: h5py.File, columns: Sequence[Column], segments: Sequence[str], path: "str | PathLike"):
+    def __init__(self, h5: h5py.File, columns: Sequence[Column], segments: Sequence[str], path: str | PathLike):
         self.h5 = h5
         self.path = path
         self.columns = {c.name: c for c in columns}
@@ -117,7 +118,9 @@ class RaggedStore:
     def create_layout(h5: h5py.File, columns: Sequence[Column], segments: Sequence[str]) -> None:
         """Create the empty, resizable datasets (before SWMR writing starts)."""
         names = index_columns(segments)
-        index = h5.create_dataset(INDEX, shape=(0, len(names)), maxshape=(None, len(names)), dtype="i8", chunks=(1024, len(names)))
+        index = h5.create_dataset(
+            INDEX, shape=(0, len(names)), maxshape=(None, len(names)), dtype="i8", chunks=(1024, len(names))
+        )
         index.attrs["columns"] = names
         for col in columns:
             dset = h5.create_dataset(
@@ -156,7 +159,8 @@ class RaggedStore:
             if counts.setdefault(col.segment, count) != count:
                 raise RhoDataError(
                     f"columns of segment '{col.segment}' disagree in length ({counts[col.segment]} and {count} for '{name}')",
-                    path=self.path, structure=n,
+                    path=self.path,
+                    structure=n,
                 )
         for name, col in self.columns.items():
             dset = self._datasets[name]

@@ -8,9 +8,9 @@ machinery and its checks are in place for the first change of the schema.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
-from typing import Callable
 
 import h5py
 
@@ -23,7 +23,7 @@ Version = tuple[int, int]
 UPGRADES: dict[Version, tuple[Version, Callable[[h5py.File], None]]] = {}
 
 
-def file_version(path: "str | PathLike") -> Version:
+def file_version(path: str | PathLike) -> Version:
     try:
         with h5py.File(path, "r", swmr=True, locking=False) as h5:
             if str(h5.attrs.get("schema", "")) != SCHEMA_NAME:
@@ -49,7 +49,7 @@ def upgrade_path(version: Version) -> list[Version]:
     return steps
 
 
-def upgrade_file(path: "str | PathLike", output: "str | PathLike | None" = None) -> list[Version]:
+def upgrade_file(path: str | PathLike, output: str | PathLike | None = None) -> list[Version]:
     """Upgrade a file (in place, or into ``output``); returns the versions it went through."""
     path = Path(path)
     steps = upgrade_path(file_version(path))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from os import PathLike
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -25,11 +25,13 @@ class Problem:
     message: str
 
     def format(self, path) -> str:
-        where = f"structure {self.structure}" + (f" ({self.label})" if self.label else "") if self.structure is not None else "file"
+        where = (
+            f"structure {self.structure}" + (f" ({self.label})" if self.label else "") if self.structure is not None else "file"
+        )
         return f"{path}: {where}: {self.field}: {self.message}"
 
 
-def validate_file(path: "str | PathLike", progress: Callable[[int], None] | None = None) -> list[Problem]:
+def validate_file(path: str | PathLike, progress: Callable[[int], None] | None = None) -> list[Problem]:
     """All problems found in the file (an empty list means valid)."""
     try:
         f = open_file(path)

@@ -10,6 +10,18 @@ from .metrics import coefficient_squared_error, field_errors, integral, structur
 from .run import evaluate_files  # noqa: E402
 
 __all__ = [
-    "Plan", "RhoEvalError", "Settings", "__version__", "coefficient_squared_error", "evaluate_chunk", "evaluate_files",
-    "field_errors", "integral", "load_settings", "match_points", "merge_grids", "run_chunks", "structure_metrics",
+    "Plan",
+    "RhoEvalError",
+    "Settings",
+    "__version__",
+    "coefficient_squared_error",
+    "evaluate_chunk",
+    "evaluate_files",
+    "field_errors",
+    "integral",
+    "load_settings",
+    "match_points",
+    "merge_grids",
+    "run_chunks",
+    "structure_metrics",
 ]

@@ -44,8 +44,14 @@ def main(
 
     try:
         overrides = {
-            "select": select, "fit_only": fit_only, "workers": workers, "chunk_size": chunk_size, "plots": plots,
-            "slice_structure": slice_structure, "cubes": cubes, "cube_spacing_bohr": cube_spacing,
+            "select": select,
+            "fit_only": fit_only,
+            "workers": workers,
+            "chunk_size": chunk_size,
+            "plots": plots,
+            "slice_structure": slice_structure,
+            "cubes": cubes,
+            "cube_spacing_bohr": cube_spacing,
         }
         if backend_option:
             overrides["backend"] = parse_backend_options(backend_option)

@@ -43,10 +43,16 @@ class Settings:
     cube_margin_bohr: float = 5.0
 
     def validate(self) -> Settings:
-        positive = {"workers": self.workers, "chunk_size": self.chunk_size, "grid_tolerance_bohr": self.grid_tolerance_bohr,
-                    "position_tolerance_angstrom": self.position_tolerance_angstrom, "consistency_tolerance": self.consistency_tolerance,
-                    "slice_margin_bohr": self.slice_margin_bohr, "cube_spacing_bohr": self.cube_spacing_bohr,
-                    "cube_margin_bohr": self.cube_margin_bohr}
+        positive = {
+            "workers": self.workers,
+            "chunk_size": self.chunk_size,
+            "grid_tolerance_bohr": self.grid_tolerance_bohr,
+            "position_tolerance_angstrom": self.position_tolerance_angstrom,
+            "consistency_tolerance": self.consistency_tolerance,
+            "slice_margin_bohr": self.slice_margin_bohr,
+            "cube_spacing_bohr": self.cube_spacing_bohr,
+            "cube_margin_bohr": self.cube_margin_bohr,
+        }
         for name, value in positive.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise RhoEvalError(f"setting '{name}' must be a positive number, got {value!r}")

@@ -36,7 +36,8 @@ def dataset_indices(predictions: RhoFile, rows: Sequence[int], dataset: RhoFile,
         if not 0 <= index < len(dataset):
             raise RhoEvalError(
                 f"dataset_index {index} is not a structure of '{dataset.path}' ({len(dataset)} structures)",
-                path=predictions.path, structure=row,
+                path=predictions.path,
+                structure=row,
             )
         if index in seen:
             raise RhoEvalError(f"predicts dataset structure {index} again (already row {seen[index]})", path=predictions.path, structure=row)
@@ -45,14 +46,15 @@ def dataset_indices(predictions: RhoFile, rows: Sequence[int], dataset: RhoFile,
         if not np.array_equal(got["numbers"], ref["numbers"]):
             raise RhoEvalError(
                 f"its atoms differ from those of dataset structure {index} in '{dataset.path}' (another structure?)",
-                path=predictions.path, structure=row,
+                path=predictions.path,
+                structure=row,
             )
         shift = float(np.abs(got["positions"] - ref["positions"]).max(initial=0.0))
         if shift > position_tolerance:
             raise RhoEvalError(
-                f"its positions differ by up to {shift:.3g} Angstrom from those of dataset structure {index} in "
-                f"'{dataset.path}' (another geometry?)",
-                path=predictions.path, structure=row,
+                f"its positions differ by up to {shift:.3g} Angstrom from those of dataset structure {index} in '{dataset.path}' (another geometry?)",
+                path=predictions.path,
+                structure=row,
             )
         out.append(index)
     return out

@@ -10,8 +10,9 @@ from rho_data import Structure
 from .errors import RhoEvalError
 
 
-def write_cube(path: Path, structure: Structure, origin_bohr: np.ndarray, shape: tuple[int, int, int], spacing_bohr: float,
-               values: np.ndarray, comment: str) -> Path:
+def write_cube(
+    path: Path, structure: Structure, origin_bohr: np.ndarray, shape: tuple[int, int, int], spacing_bohr: float, values: np.ndarray, comment: str
+) -> Path:
     """One cube file: ``values`` on the axis-aligned grid origin + spacing * (i, j, k), z fastest."""
     try:
         from ase.io.cube import write_cube as ase_write_cube
@@ -23,6 +24,5 @@ def write_cube(path: Path, structure: Structure, origin_bohr: np.ndarray, shape:
     atoms.cell = np.diag(np.array(shape, dtype=float) * spacing_bohr * Bohr)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as fh:
-        ase_write_cube(fh, atoms, data=np.asarray(values, dtype=np.float64).reshape(shape),
-                       origin=np.asarray(origin_bohr) * Bohr, comment=comment)
+        ase_write_cube(fh, atoms, data=np.asarray(values, dtype=np.float64).reshape(shape), origin=np.asarray(origin_bohr) * Bohr, comment=comment)
     return path

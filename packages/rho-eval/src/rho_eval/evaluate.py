@@ -92,8 +92,12 @@ def evaluate_chunk(plan: Plan, factory: BuilderFactory, pairs: Sequence[tuple[in
             except RhoEvalError as err:
                 raise RhoEvalError(str(err), path=ds.path, structure=index) from None
             record = {
-                "row": row, "dataset_index": index, "label": s.label, "formula": formula(s.numbers),
-                "n_atoms": s.n_atoms, "n_grid_points": len(grid.weights),
+                "row": row,
+                "dataset_index": index,
+                "label": s.label,
+                "formula": formula(s.numbers),
+                "n_atoms": s.n_atoms,
+                "n_grid_points": len(grid.weights),
                 "n_electrons": s.metadata.get("n_electrons", float("nan")),
                 **metrics,
             }

@@ -66,8 +66,11 @@ def structure_metrics(grid: Grid, predicted: str, references: tuple[str, ...]) -
     (NaN when the grid lacks that reference)."""
     out = {"n_electrons_pred": integral(grid, predicted)}
     for ref in references:
-        errors = field_errors(grid, predicted, ref) if ref in grid.values else dict.fromkeys(
-            ("abs_error", "norm", "nmae_percent", "squared_error"), float("nan"))
+        errors = (
+            field_errors(grid, predicted, ref)
+            if ref in grid.values
+            else dict.fromkeys(("abs_error", "norm", "nmae_percent", "squared_error"), float("nan"))
+        )
         out[f"abs_error_{ref}"] = errors["abs_error"]
         out[f"norm_{ref}"] = errors["norm"]
         out[f"nmae_{ref}_percent"] = errors["nmae_percent"]

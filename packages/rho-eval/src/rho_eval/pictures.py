@@ -25,8 +25,9 @@ def _fields(points_fn: Callable, dataset: RhoFile, index: int, coefficients: dic
         if name not in values:
             raise RhoEvalError(f"the field builder's build_on_points returned no '{name}' field", path=dataset.path, structure=index)
         if np.shape(values[name]) != (len(points),):
-            raise RhoEvalError(f"build_on_points returned {np.shape(values[name])} values of '{name}' for {len(points)} points",
-                               path=dataset.path, structure=index)
+            raise RhoEvalError(
+                f"build_on_points returned {np.shape(values[name])} values of '{name}' for {len(points)} points", path=dataset.path, structure=index
+            )
     return {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
 
 
@@ -37,8 +38,9 @@ def _coefficients(dataset: RhoFile, predictions: RhoFile | None, row: int, index
     return coefficients
 
 
-def slice_plot(points_fn: Callable, dataset: RhoFile, predictions: RhoFile | None, row: int, index: int, *,
-               margin: float, resolution: int, path: Path) -> Path:
+def slice_plot(
+    points_fn: Callable, dataset: RhoFile, predictions: RhoFile | None, row: int, index: int, *, margin: float, resolution: int, path: Path
+) -> Path:
     """Density difference (prediction - RI, or RI - SCF in fit-only runs) on the molecule's plane."""
     s = dataset[index]
     points, u, v, atoms_2d = plane_points(s.positions / BOHR_ANGSTROM, margin, resolution)
@@ -53,8 +55,9 @@ def slice_plot(points_fn: Callable, dataset: RhoFile, predictions: RhoFile | Non
     return plots.density_slice(u, v, reference.reshape(shape), difference.reshape(shape), atoms_2d, s.numbers, title, labels, path)
 
 
-def write_cubes(points_fn: Callable, dataset: RhoFile, predictions: RhoFile | None, row: int, index: int, *,
-                spacing: float, margin: float, folder: Path) -> list[Path]:
+def write_cubes(
+    points_fn: Callable, dataset: RhoFile, predictions: RhoFile | None, row: int, index: int, *, spacing: float, margin: float, folder: Path
+) -> list[Path]:
     """Cube files of the predicted (or RI), reference and difference densities of one structure."""
     s = dataset[index]
     origin, shape, points = box_points(s.positions / BOHR_ANGSTROM, spacing, margin)

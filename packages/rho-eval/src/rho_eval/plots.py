@@ -79,13 +79,22 @@ def parity_by_l(data: Mapping[int, tuple[np.ndarray, np.ndarray]], path: Path) -
         ax.set_title(f"l = {l} (RMSE {rmse:.2g})")
         ax.set_xlabel("RI coefficient")
         ax.set_ylabel("predicted")
-    for ax in list(axes.flat)[len(ls):]:
+    for ax in list(axes.flat)[len(ls) :]:
         ax.axis("off")
     return _save(fig, path)
 
 
-def density_slice(s: np.ndarray, t: np.ndarray, reference: np.ndarray, difference: np.ndarray, atoms_2d: np.ndarray,
-                  numbers: np.ndarray, title: str, labels: tuple[str, str], path: Path) -> Path:
+def density_slice(
+    s: np.ndarray,
+    t: np.ndarray,
+    reference: np.ndarray,
+    difference: np.ndarray,
+    atoms_2d: np.ndarray,
+    numbers: np.ndarray,
+    title: str,
+    labels: tuple[str, str],
+    path: Path,
+) -> Path:
     """Reference density (log contours) and the density difference on a plane through the molecule."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
     extent = (s[0], s[-1], t[0], t[-1])

@@ -33,8 +33,9 @@ def columns_for(fit_only: bool) -> list[str]:
     """The CSV columns of a run (fit-only runs compare the RI density with the SCF one only)."""
     if fit_only:
         return BASE_COLUMNS + reference_columns("scf") + ["stored_fit_nmae_percent"]
-    return (BASE_COLUMNS + reference_columns("ri") + reference_columns("scf")
-            + ["squared_error_coef_ri", "coef_grid_rel_diff", "stored_fit_nmae_percent"])
+    return (
+        BASE_COLUMNS + reference_columns("ri") + reference_columns("scf") + ["squared_error_coef_ri", "coef_grid_rel_diff", "stored_fit_nmae_percent"]
+    )
 
 
 def _parse(name: str, text: str) -> Any:

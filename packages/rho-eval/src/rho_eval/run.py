@@ -115,22 +115,37 @@ def evaluate_files(
         if settings.cubes is not None:
             builder = factory()
             points_capable(builder, producer, "cube files")
-        plan = Plan(Path(reference_path).resolve(), Path(predictions_path).resolve() if predictions_path else None,
-                    settings.fit_only, settings.grid_tolerance_bohr)
+        plan = Plan(
+            Path(reference_path).resolve(),
+            Path(predictions_path).resolve() if predictions_path else None,
+            settings.fit_only,
+            settings.grid_tolerance_bohr,
+        )
         mode = "fit-only" if settings.fit_only else "predictions"
         identity = {
-            "reference": str(plan.reference), "dataset_id": dataset.dataset_id, "reference_file_id": dataset.file_id,
+            "reference": str(plan.reference),
+            "dataset_id": dataset.dataset_id,
+            "reference_file_id": dataset.file_id,
             "predictions": str(plan.predictions) if plan.predictions else None,
             "predictions_file_id": predictions.file_id if predictions is not None else None,
-            "mode": mode, "select": settings.select, "backend": dict(settings.backend),
+            "mode": mode,
+            "select": settings.select,
+            "backend": dict(settings.backend),
         }
         columns = columns_for(settings.fit_only)
         table = ResultsTable(output, columns, identity, settings.to_dict(), restart=restart)
         todo = [p for p in pairs if p[0] not in table.done]
         if len(todo) < len(pairs):
             console.print(f"resuming: {len(pairs) - len(todo)} of {len(pairs)} structures already evaluated in {table.path}")
-        progress = Progress(TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            TimeRemainingColumn(), console=console, transient=False)
+        progress = Progress(
+            TextColumn("[bold]evaluating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
         with progress:
             task = progress.add_task("evaluating", total=len(pairs), completed=len(pairs) - len(todo))
 
@@ -142,8 +157,12 @@ def evaluate_files(
         records = table.finish()
 
         context = {
-            "rho_eval_version": __version__, "mode": mode, "reference": str(plan.reference), "dataset_id": dataset.dataset_id,
-            "predictions": identity["predictions"], "producer": producer,
+            "rho_eval_version": __version__,
+            "mode": mode,
+            "reference": str(plan.reference),
+            "dataset_id": dataset.dataset_id,
+            "predictions": identity["predictions"],
+            "producer": producer,
         }
         summary = summarize(records, columns, _element_counts(dataset, [i for _, i in pairs]), context)
         notes = []
@@ -154,13 +173,17 @@ def evaluate_files(
             ok = worst is not None and worst <= settings.consistency_tolerance
             summary["consistency"] = {
                 "check": "integral (rho_ML - rho_RI)^2 on the grid vs (d_ML - d_RI)^T S (d_ML - d_RI)",
-                "max_relative_difference": worst, "tolerance": settings.consistency_tolerance, "ok": ok,
+                "max_relative_difference": worst,
+                "tolerance": settings.consistency_tolerance,
+                "ok": ok,
             }
             if worst is None:
                 notes.append("the dataset stores no overlap: grid and coefficient-space errors were not compared")
             elif not ok:
-                notes.append(f"grid and coefficient-space squared errors differ by up to {worst:.3g} (relative), more than "
-                             f"{settings.consistency_tolerance:g}: the grid is too coarse, or overlap and coefficients disagree")
+                notes.append(
+                    f"grid and coefficient-space squared errors differ by up to {worst:.3g} (relative), more than "
+                    f"{settings.consistency_tolerance:g}: the grid is too coarse, or overlap and coefficients disagree"
+                )
         summary["notes"] = notes
 
         key = "nmae_scf_percent" if settings.fit_only else "nmae_ri_percent"
@@ -174,8 +197,9 @@ def evaluate_files(
                 written.append(plots.parity_by_l(coefficient_parity(dataset, predictions, pairs), folder / "parity_by_l.png"))
             builder = builder or factory()
             if not callable(getattr(builder, "build_on_points", None)):
-                notes.append(f"the '{producer}' field builder cannot evaluate fields at arbitrary points (no build_on_points): "
-                             "no density-difference slice")
+                notes.append(
+                    f"the '{producer}' field builder cannot evaluate fields at arbitrary points (no build_on_points): no density-difference slice"
+                )
             else:
                 if settings.slice_structure is None:
                     chosen = max(records, key=lambda r: np.nan_to_num(r[key], nan=-np.inf))
@@ -186,13 +210,30 @@ def evaluate_files(
                         raise RhoEvalError(f"slice_structure {settings.slice_structure} is not among the evaluated structures")
                     row, index = found[0]
                 slice_predictions = None if settings.fit_only else predictions
-                written.append(slice_plot(builder.build_on_points, dataset, slice_predictions, row, index,
-                                          margin=settings.slice_margin_bohr, resolution=settings.slice_resolution,
-                                          path=folder / "density_difference_slice.png"))
+                written.append(
+                    slice_plot(
+                        builder.build_on_points,
+                        dataset,
+                        slice_predictions,
+                        row,
+                        index,
+                        margin=settings.slice_margin_bohr,
+                        resolution=settings.slice_resolution,
+                        path=folder / "density_difference_slice.png",
+                    )
+                )
         for row, index in _cube_indices(settings.cubes, records, key, pairs):
             cube_predictions = None if settings.fit_only else predictions
-            written += write_cubes(points_capable(builder, producer, "cube files"), dataset, cube_predictions, row, index,
-                                   spacing=settings.cube_spacing_bohr, margin=settings.cube_margin_bohr, folder=output / "cubes")
+            written += write_cubes(
+                points_capable(builder, producer, "cube files"),
+                dataset,
+                cube_predictions,
+                row,
+                index,
+                spacing=settings.cube_spacing_bohr,
+                margin=settings.cube_margin_bohr,
+                folder=output / "cubes",
+            )
         summary["files"] = sorted(str(p.relative_to(output)) for p in written)
         write_summary(output, summary)
     print_table(summary, console)
