@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import Progress
 from rich.table import Table
 
 from rho_data import RhoDataError
+from rho_data.cli_support import exit_on, print_error, progress_bar, version_callback
 
 from . import __version__
 from .errors import AimsIOError
@@ -32,35 +25,25 @@ console = Console()
 errors = Console(stderr=True)
 
 
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"aims-io {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
 def main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        help="Print the version and exit.",
+        callback=version_callback(f"aims-io {__version__}", console),
+    ),
 ) -> None:
     """aims-io command line."""
 
 
-def user_errors(command: Callable) -> Callable:
-    """Bad input -> one red line, exit code 1, no traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except (AimsIOError, RhoDataError) as err:
-            errors.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
+#: Bad input -> one red line, exit code 1, no traceback.
+user_errors = exit_on(AimsIOError, RhoDataError, console=errors)
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=errors)
+    return progress_bar(errors, eta=False)
 
 
 def _settings(work: Path, config: list[Path] | None, overrides: list[str] | None, *, use_work: bool = True) -> dict:
@@ -167,7 +150,7 @@ def run(
     else:
         console.print(f"ran {len(started)} runs ({len(dirs) - len(started)} already finished or running)")
     for state in failed:
-        errors.print(f"[red]failed:[/red] {state.run_dir}: {state.reason}", highlight=False, soft_wrap=True)
+        print_error(errors, f"{state.run_dir}: {state.reason}", label="failed")
     if failed:
         raise typer.Exit(1)
 
@@ -223,7 +206,7 @@ def import_(
         soft_wrap=True,
     )
     for _run_dir, message in report.failed:
-        errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        print_error(errors, message)
     if report.failed:
         raise typer.Exit(1)
 

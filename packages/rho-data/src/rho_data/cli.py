@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from . import __version__
+from .cli_support import exit_on, print_error, progress_bar, version_callback
 from .elements import symbol
 from .errors import RhoDataError
 from .files import open_file
@@ -27,35 +25,20 @@ console = Console()
 errors = Console(stderr=True)
 
 
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"rho-data {__version__} (schema {SCHEMA_VERSION[0]}.{SCHEMA_VERSION[1]})")
-        raise typer.Exit()
-
-
 @app.callback()
 def main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        help="Print the version and exit.",
+        callback=version_callback(f"rho-data {__version__} (schema {SCHEMA_VERSION[0]}.{SCHEMA_VERSION[1]})", console),
+    ),
 ) -> None:
     """rho-data command line."""
 
 
-def user_errors(command: Callable) -> Callable:
-    """Turn a RhoDataError into one red line and exit code 1 (no traceback)."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except RhoDataError as err:
-            errors.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
-
-def progress_bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=errors)
+user_errors = exit_on(RhoDataError, console=errors)
 
 
 @app.command()
@@ -111,11 +94,11 @@ def validate(path: Path = typer.Argument(..., help="A rho-data file.")) -> None:
     """Check every invariant; print each failure (file, structure, field) and exit 1 if any."""
     from .validate import validate_file
 
-    with progress_bar() as progress:
+    with progress_bar(errors) as progress:
         task = progress.add_task("validating", total=None)
         problems = validate_file(path, progress=lambda k: progress.advance(task, k))
     for problem in problems:
-        errors.print(f"[red]invalid:[/red] {problem.format(path)}", highlight=False, soft_wrap=True)
+        print_error(errors, problem.format(path), label="invalid")
     if problems:
         raise typer.Exit(1)
     console.print(f"{path}: valid")
@@ -161,7 +144,7 @@ def merge(
     """Merge files of one kind (e.g. one per parallel job) into one new file."""
     from .merge import merge_files
 
-    with progress_bar() as progress:
+    with progress_bar(errors) as progress:
         task = progress.add_task("merging", total=None)
         count = merge_files(output, inputs, overwrite=overwrite, progress=lambda k: progress.advance(task, k))
     console.print(f"{output}: {count} structures from {len(inputs)} files")
