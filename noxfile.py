@@ -1,10 +1,9 @@
-"""Sessions: one test session per package, lint, the whole suite, the quickstart, benchmarks.
+"""Sessions: one test session per package, lint, the whole suite, the quickstart.
 
     python3 -m nox -s tests          # every package's tests and the cross-package tests
     python3 -m nox -s quickstart     # PySCF data -> training -> prediction -> evaluation
     python3 -m nox -s rho-data       # one package (rho-data, pyscf-io, aims-io, rho-model, rho-eval)
     python3 -m nox -s lint
-    python3 -m nox -s benchmarks
 
 Every install goes through constraints.txt, which pins torch==2.13.0 (CPU build): an
 unpinned torch would pull several GB of CUDA packages.
@@ -71,7 +70,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "packages", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "packages", "tests", "examples", "noxfile.py")
 
 
 @nox.session
@@ -79,10 +78,3 @@ def quickstart(session: nox.Session) -> None:
     """The main job on the embedded default: PySCF reference data, training, prediction, evaluation."""
     install(session, *ALL)
     session.run("python", "examples/quickstart.py", *session.posargs, env=ENV)
-
-
-@nox.session
-def benchmarks(session: nox.Session) -> None:
-    """Every stage's speed as one markdown table (see benchmarks/README.md)."""
-    install(session, *ALL)
-    session.run("python", "benchmarks/run_all.py", *session.posargs, env=ENV)
