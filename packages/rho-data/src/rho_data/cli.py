@@ -52,13 +52,10 @@ def info(path: Path = typer.Argument(..., help="A rho-data file.")) -> None:
         table.add_row("structures", str(len(f)))
         table.add_row("dataset id", f.dataset_id)
         table.add_row("target", f.target)
-        counts: dict[int, int] = {}
-        atoms = []
-        for i in range(len(f)):
-            numbers = f.numbers(i)
-            atoms.append(len(numbers))
-            for z, c in zip(*np.unique(numbers, return_counts=True)):
-                counts[int(z)] = counts.get(int(z), 0) + int(c)
+        per_structure = f.store.read_segment_rows("numbers")  # one read of the whole column
+        atoms = [len(numbers) for numbers in per_structure]
+        elements, element_counts = np.unique(np.concatenate(per_structure) if per_structure else [], return_counts=True)
+        counts = {int(z): int(c) for z, c in zip(elements, element_counts)}
         table.add_row("elements (atoms)", ", ".join(f"{symbol(z)} ({c})" for z, c in sorted(counts.items())) or "-")
         if atoms:
             table.add_row("atoms per structure", f"{min(atoms)} - {max(atoms)} (mean {np.mean(atoms):.1f})")
