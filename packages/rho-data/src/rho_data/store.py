@@ -32,6 +32,7 @@ from .errors import RhoDataError
 INDEX = "structures/index"
 _CHUNK_BYTES = 1 << 16
 _READ_CACHE_BYTES = 64 << 20
+_ROW_BLOCK = 1024
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class RaggedStore:
         self.segments = list(segments)
         self._index = h5[INDEX]
         self._datasets = {name: h5[_path(name)] for name in self.columns}
-        self._index_cache: dict[int, np.ndarray] = {}
+        self._row_cache: dict[tuple[str, int], np.ndarray] = {}
 
     # ---- creation and reopening -------------------------------------------------------------
     @staticmethod
@@ -178,20 +179,27 @@ class RaggedStore:
         self._index.resize((n + 1, entry.shape[1]))
         self._index[n] = entry[0]
         self.h5.flush()
-        self._index_cache.clear()
+        self._row_cache.clear()
         return n
 
     # ---- reading --------------------------------------------------------------------------------
     def __len__(self) -> int:
         return int(self._index.shape[0])
 
+    def _cached_row(self, name: str, dset: h5py.Dataset, i: int) -> np.ndarray:
+        """Row i of a one-row-per-structure dataset, read in blocks of _ROW_BLOCK rows.
+
+        Random access then costs one HDF5 read per ragged column instead of one per column.
+        """
+        block = i // _ROW_BLOCK
+        cached = self._row_cache.get((name, block))
+        if cached is None or i - block * _ROW_BLOCK >= len(cached):
+            cached = dset[block * _ROW_BLOCK : min((block + 1) * _ROW_BLOCK, len(self))]
+            self._row_cache[(name, block)] = cached
+        return cached[i - block * _ROW_BLOCK].copy()  # callers may modify what they get
+
     def index_row(self, i: int) -> np.ndarray:
-        block = i // 4096
-        cached = self._index_cache.get(block)
-        if cached is None or i - block * 4096 >= len(cached):
-            cached = self._index[block * 4096 : min((block + 1) * 4096, len(self))]
-            self._index_cache[block] = cached
-        return cached[i - block * 4096]
+        return self._cached_row(INDEX, self._index, i)
 
     def read(self, i: int, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         n = len(self)
@@ -205,7 +213,7 @@ class RaggedStore:
             col = self.columns[name]
             dset = self._datasets[name]
             if col.segment is None:
-                out[name] = dset[i]
+                out[name] = self._cached_row(name, dset, i)
             else:
                 start, count = spans[col.segment]
                 out[name] = dset[start : start + count] if count else np.zeros((0, *col.shape), dtype=dset.dtype)
