@@ -1,9 +1,10 @@
-"""Sessions: one test session per package, lint, the whole suite, the quickstart.
+"""Sessions: one test session per package, lint, the whole suite, the quickstart, benchmarks.
 
     python3 -m nox -s tests          # every package's tests and the cross-package tests
     python3 -m nox -s quickstart     # PySCF data -> training -> prediction -> evaluation
     python3 -m nox -s rho-data       # one package (rho-data, pyscf-io, aims-io, rho-model, rho-eval)
     python3 -m nox -s lint
+    python3 -m nox -s benchmarks     # how fast each stage is (benchmarks/run_all.py)
 
 Every install goes through constraints.txt, which pins torch==2.13.0 (CPU build): an
 unpinned torch would pull several GB of CUDA packages.
@@ -78,3 +79,10 @@ def quickstart(session: nox.Session) -> None:
     """The main job on the embedded default: PySCF reference data, training, prediction, evaluation."""
     install(session, *ALL)
     session.run("python", "examples/quickstart.py", *session.posargs, env=ENV)
+
+
+@nox.session
+def benchmarks(session: nox.Session) -> None:
+    """Every stage's speed as one markdown table (benchmarks/run_all.py)."""
+    install(session, *ALL)
+    session.run("python", "benchmarks/run_all.py", *session.posargs, env=ENV)

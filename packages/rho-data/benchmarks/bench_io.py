@@ -14,6 +14,7 @@ atom and 55 per hydrogen. Two runs:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -64,7 +65,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--n-overlap", type=int, default=200)
     parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="Also write the results to this JSON file.")
     args = parser.parse_args()
+    results = {}
     directory = Path(args.dir or tempfile.mkdtemp(prefix="rho-bench-"))
     print("| run | structures | write (structures/s) | random read (structures/s) | open (ms) | bytes/structure |")
     print("|---|---|---|---|---|---|")
@@ -72,11 +75,13 @@ def main() -> None:
         path = directory / f"bench-{name.replace(' ', '-')}.h5"
         if path.exists():
             path.unlink()
-        r = run(path, n, overlap)
+        r = results[name] = run(path, n, overlap)
         print(
             f"| {name} | {r['structures']} | {r['write_per_s']:.0f} | {r['read_per_s']:.0f} | {r['open_ms']:.1f} | {r['bytes_per_structure']:.0f} |"
         )
         os.remove(path)
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
