@@ -1,6 +1,7 @@
 """Learning curve of the exact linear fit on a rho-data dataset made by `pyscf-io run`.
 
-Usage: OMP_NUM_THREADS=1 python benchmarks/learning_curve.py DATA.h5 [--sizes 20 40 80] [--test 20] [--no-grid]
+Usage: OMP_NUM_THREADS=1 python benchmarks/learning_curve.py DATA.h5 [--sizes 20 40 80] [--test 20] [--options YAML]
+    [--no-grid] [--verbose]
 
 The last --test structures of a seeded shuffle are held out; each training set is the first N
 of the rest (sizes given, plus all but the test set). alpha is chosen by 5-fold CV on each
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import sys
 import time
 from pathlib import Path
 
@@ -63,6 +65,7 @@ def main() -> None:
     p.add_argument("--options", type=Path, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-grid", action="store_true", help="skip the real-space errors")
+    p.add_argument("--verbose", action="store_true", help="print the fit's log (CV scan) to stderr")
     args = p.parse_args()
     options = load_options(args.options, {"descriptor": {"cache_dir": str(args.dataset) + ".descriptor-cache"}})
     ds = open_dataset(args.dataset)
@@ -77,8 +80,9 @@ def main() -> None:
         train = load_records(ds, pool[:n], store.gather(pool[:n]))
         opts = copy.deepcopy(options)
         model = new_model(opts, ds, train, store.calc.spec, store.calc.sizes, gradient=False)
+        log = (lambda m, n=n: print(f"N={n}: {m}", file=sys.stderr, flush=True)) if args.verbose else (lambda _: None)
         t0 = time.perf_counter()
-        info = fit_exact(model, train, ds.basis, opts["fit"], opts["seed"], lambda _: None)
+        info = fit_exact(model, train, ds.basis, opts["fit"], opts["seed"], log)
         t_fit = time.perf_counter() - t0
         predictor = Predictor(model)
         predictor.predict(frames[:1])  # warm-up
