@@ -61,7 +61,8 @@ def read_index_file(path: str | PathLike, *, dataset_id: str | None = None, n_st
         line = line.strip()
         if line.startswith("# dataset_id:"):
             found_id = line.split(":", 1)[1].strip()
-        if not line or line.startswith("#"):
+        line = line.split("#", 1)[0].strip()  # comments, whole-line or trailing
+        if not line:
             continue
         try:
             values.append(int(line))

@@ -7,29 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from rho_data import split as rho_data_split
+
 from .errors import RhoModelError
 
 
 def read_index_file(path: str | Path, n_structures: int) -> list[int]:
-    """Plain text, one integer per line, '#' comments."""
-    path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as err:
-        raise RhoModelError(f"{path}: cannot read the index file ({err.strerror})") from None
-    out = []
-    for number, line in enumerate(lines, 1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
-        try:
-            value = int(text)
-        except ValueError:
-            raise RhoModelError(f"{path}: line {number}: expected one integer, got {text!r}") from None
-        if not 0 <= value < n_structures:
-            raise RhoModelError(f"{path}: line {number}: index {value} is outside the dataset (0..{n_structures - 1})")
-        out.append(value)
-    return out
+    """Plain text, one integer per line, '#' comments (rho-data's split format, read by rho-data)."""
+    return [int(i) for i in rho_data_split.read_index_file(path, n_structures=n_structures)]
 
 
 def write_index_file(path: str | Path, indices: Sequence[int], comment: str) -> None:
