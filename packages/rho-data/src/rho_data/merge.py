@@ -11,8 +11,6 @@ from .errors import RhoDataError
 from .files import RhoFile, RhoWriter, open_file
 from .provenance import Provenance
 
-_DEFINING = ("producer", "functional", "ao_basis", "aux_basis", "fit_metric", "target")
-
 
 def _defining(f: RhoFile) -> dict[str, str]:
     p = f.provenance

@@ -74,11 +74,3 @@ class Structure:
         import ase
 
         return ase.Atoms(numbers=self.numbers, positions=self.positions, cell=self.cell, pbc=self.pbc)
-
-    def fingerprint(self) -> str:
-        """A short hash of numbers and positions (rounded to 1e-8 Angstrom)."""
-        import hashlib
-
-        digest = hashlib.sha1(self.numbers.astype("<i4").tobytes())
-        digest.update(np.round(self.positions, 8).astype("<f8").tobytes())
-        return digest.hexdigest()[:16]
