@@ -1,6 +1,7 @@
 """A writer killed with SIGKILL at any moment keeps every committed structure, exactly."""
 
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -67,6 +68,40 @@ def test_sigkill_keeps_committed_structures(tmp_path):
 @pytest.mark.slow
 def test_sigkill_many_times(tmp_path):
     run_kills(tmp_path, trials=30, seed=1)
+
+
+def set_stored_eoa(path: Path, eoa: int) -> None:
+    """Overwrite the end-of-allocation address of a version-3 superblock (8-byte offsets)."""
+    from rho_data._superblock import lookup3
+
+    with open(path, "r+b") as handle:
+        body = bytearray(handle.read(44))
+        assert body[9] == 8, "the test assumes 8-byte file offsets"
+        body[28:36] = eoa.to_bytes(8, "little")
+        handle.seek(0)
+        handle.write(bytes(body) + struct.pack("<I", lookup3(bytes(body))))
+
+
+def test_stale_end_of_allocation_is_repaired(tmp_path):
+    """A killed SWMR writer can leave chunks past the EOA stored in the superblock.
+
+    Here the stored EOA is moved to the middle of the file by hand: a new writer that trusted it
+    would allocate over committed data (or fail with "addr overflow", as seen in CI). Reopening
+    for writing must move the EOA past the end of the file and keep every committed structure.
+    """
+    path = tmp_path / "stale.h5"
+    writer = start_writer(path)
+    for _ in range(3):
+        assert writer.stdout.readline(), "the writer did not commit"
+    writer.send_signal(signal.SIGKILL)
+    out, _ = writer.communicate()
+    n = check(path, 3 + len(out.split()))
+    size = path.stat().st_size
+    set_stored_eoa(path, size // 2)
+    with RhoWriter(path) as w:
+        w.append(structure(n))
+        w.append(structure(n + 1))
+    check(path, n + 2)
 
 
 def test_second_writer_is_refused(tmp_path):

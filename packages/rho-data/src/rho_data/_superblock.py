@@ -1,16 +1,25 @@
-"""Clearing the "open for writing" flags of an HDF5 superblock (what ``h5clear -s`` does).
+"""Repairing the superblock of an HDF5 file whose SWMR writer was killed (``h5clear -s --increment``).
 
-A writer in SWMR mode sets these flags in a version-3 superblock and clears them on close.
-After a crash (SIGKILL, power loss of the job) they stay set, and HDF5 refuses to open the
-file except for SWMR reading. The file content itself is consistent (SWMR orders its writes so
-that it always is), so clearing the flags is safe. The superblock (HDF5 file format spec,
-section II.A, versions 2 and 3) is: signature (8 bytes), version, size of offsets, size of
-lengths, file consistency flags (1 byte each), four addresses, then a Jenkins lookup3
-checksum of everything before it.
+A writer in SWMR mode sets the "open for writing" flags in a version-3 superblock and clears
+them on close. After a crash (SIGKILL, a job killed at its time limit) they stay set, and HDF5
+refuses to open the file except for SWMR reading. The committed content is consistent (SWMR
+orders its writes so that it always is), but the end-of-allocation address (EOA) stored in the
+superblock can lag behind what the killed writer had already allocated: a chunk index flushed
+after the last superblock write may point at a chunk just past the stored EOA. A new writer
+that reuses that address fails with "addr overflow" (or, worse, hands the same space out
+twice). The repair, as ``h5clear --increment`` does it, clears the flags and moves the EOA to
+``max(EOA, EOF) + margin``, with ``margin`` larger than what one writer allocates between two
+flushes; the file is first extended to the new EOA so that it never looks truncated.
+
+The superblock (HDF5 file format spec, section II.A, versions 2 and 3) is: signature (8 bytes),
+version, size of offsets, size of lengths, file consistency flags (1 byte each), then four
+addresses (base, superblock extension, end of file (the EOA), root object header), then a
+Jenkins lookup3 checksum of everything before it.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from os import PathLike
 
@@ -82,8 +91,11 @@ def write_flags_set(path: str | PathLike) -> bool:
     return head[:8] == _SIGNATURE and head[8] >= 2 and head[_FLAGS_OFFSET] != 0
 
 
-def clear_write_flags(path: str | PathLike) -> bool:
-    """Clear the consistency flags of a version 2/3 superblock at offset 0; True if it changed."""
+def repair_after_crash(path: str | PathLike, margin: int) -> bool:
+    """Clear the write flags and move the stored EOA past anything a killed writer allocated.
+
+    Returns False (and changes nothing) when the flags are not set.
+    """
     with open(path, "r+b") as handle:
         head = handle.read(11)
         if head[:8] != _SIGNATURE or head[8] < 2:
@@ -97,6 +109,11 @@ def clear_write_flags(path: str | PathLike) -> bool:
             raise OSError(f"{path}: the HDF5 superblock checksum does not match; the file is damaged")
         if body[_FLAGS_OFFSET] == 0:
             return False
+        eoa_at = 12 + 2 * size_of_offsets
+        eoa = int.from_bytes(body[eoa_at : eoa_at + size_of_offsets], "little")
+        new_eoa = max(eoa, os.fstat(handle.fileno()).st_size) + margin
+        handle.truncate(new_eoa)  # extends (sparse): the file is never shorter than its EOA
+        body[eoa_at : eoa_at + size_of_offsets] = new_eoa.to_bytes(size_of_offsets, "little")
         body[_FLAGS_OFFSET] = 0
         handle.seek(0)
         handle.write(bytes(body) + struct.pack("<I", lookup3(bytes(body))))

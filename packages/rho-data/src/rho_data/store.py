@@ -26,7 +26,7 @@ from os import PathLike
 import h5py
 import numpy as np
 
-from ._superblock import clear_write_flags, write_flags_set
+from ._superblock import repair_after_crash, write_flags_set
 from .errors import RhoDataError
 
 INDEX = "structures/index"
@@ -91,7 +91,7 @@ def open_h5(path: str | PathLike, mode: str = "r") -> h5py.File:
             swmr = write_flags_set(path)
             return h5py.File(path, "r", swmr=swmr, rdcc_nbytes=_READ_CACHE_BYTES, locking=False)
         if write_flags_set(path):
-            clear_write_flags(path)
+            repair_after_crash(path, _crash_margin(path))
         return h5py.File(path, mode, libver="latest", locking=False)
     except FileNotFoundError:
         raise RhoDataError("no such file", path=path) from None
@@ -100,6 +100,24 @@ def open_h5(path: str | PathLike, mode: str = "r") -> h5py.File:
         if "signature" in reason or "not an HDF5" in reason.lower():
             raise RhoDataError("not an HDF5 file", path=path) from None
         raise RhoDataError(f"cannot be read as HDF5 (truncated or damaged?): {reason}", path=path) from None
+
+
+def _crash_margin(path: str | PathLike) -> int:
+    """Bytes a writer may have allocated past the stored EOA before it was killed.
+
+    Between two flushes one append allocates at most one new chunk per dataset plus some
+    metadata; twice the sum of the chunk sizes and 1 MiB covers that with room to spare.
+    """
+    chunk_bytes = 0
+
+    def add(_name: str, obj) -> None:
+        nonlocal chunk_bytes
+        if isinstance(obj, h5py.Dataset) and obj.chunks is not None:
+            chunk_bytes += int(np.prod(obj.chunks, dtype=np.int64)) * obj.dtype.itemsize
+
+    with h5py.File(path, "r", swmr=True, locking=False) as h5:
+        h5.visititems(add)
+    return 2 * chunk_bytes + (1 << 20)
 
 
 class RaggedStore:
