@@ -9,7 +9,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+
+from rho_data.cli_support import print_error, version_callback
 
 from . import __version__
 from .config import DEFAULT_YAML, load_settings
@@ -24,26 +25,23 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+_show_version = version_callback(f"pyscf-io {__version__}", console)
 
 
 def _fail(message: str) -> None:
-    err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    print_error(err_console, message)
     raise typer.Exit(1)
 
 
 def _print_failures(lines: list[str]) -> None:
     for line in lines:
-        err_console.print(f"[red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
-
-
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"pyscf-io {__version__}")
-        raise typer.Exit()
+        print_error(err_console, line)
 
 
 @app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version.")) -> None:
+def main(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Show the version."),
+) -> None:
     """pyscf-io."""
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rho_data import RhoDataError
+from rho_data.cli_support import print_error, version_callback
 from rich.console import Console
 
 from . import __version__
@@ -13,12 +14,7 @@ from .config import load_settings, parse_backend_options
 
 app = typer.Typer(add_completion=False, help="Evaluate predicted densities in real space against the RI and SCF densities.")
 err_console = Console(stderr=True)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"rho-eval {__version__}")
-        raise typer.Exit()
+_show_version = version_callback(f"rho-eval {__version__}", Console())
 
 
 @app.command()
@@ -37,7 +33,7 @@ def main(
     cubes: str | None = typer.Option(None, "--cubes", help="Write cube files for these dataset indices ('0,5') or 'worst'."),
     cube_spacing: float | None = typer.Option(None, "--cube-spacing", help="Cube grid spacing, bohr."),
     restart: bool = typer.Option(False, "--restart", help="Discard results already in the output directory."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """Evaluate PREDICTIONS against the dataset given with --reference and write a report to -o."""
     from .run import evaluate_files
@@ -58,5 +54,5 @@ def main(
         settings = load_settings(config, overrides)
         evaluate_files(predictions, reference, output, settings, restart=restart)
     except (RhoDataError, OSError) as err:
-        err_console.print(f"[red]error:[/] {err}", highlight=False)
+        print_error(err_console, err)
         raise typer.Exit(1) from None

@@ -6,16 +6,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import Progress
 
 from rho_data import RhoDataError
+from rho_data.cli_support import print_error, progress_bar, version_callback
 
 from . import __version__
 from .errors import RhoModelError
@@ -24,26 +18,23 @@ from .options import DEFAULTS, dump_options, load_options, parse_override
 app = typer.Typer(help="Train lambda-SOAP models of density-fitting coefficients in the overlap metric.", add_completion=False)
 console = Console()
 err_console = Console(stderr=True)
+_show_version = version_callback(f"rho-model {__version__}", console)
 
 
 def _fail(err: Exception) -> None:
-    err_console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, markup=True, soft_wrap=True)  # one line
+    print_error(err_console, err)
     raise typer.Exit(1)
 
 
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"rho-model {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version.")) -> None:
+def main(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Print the version."),
+) -> None:
     """rho-train."""
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+    return progress_bar(console, eta=False)
 
 
 @app.command()
