@@ -1,7 +1,7 @@
 """Time the exact overlap-metric fit (setup, CV scan, final solve) on a rho-data dataset.
 
 Usage: OMP_NUM_THREADS=1 python benchmarks/exact_fit.py DATA.h5 --train TRAIN.idx [--alphas 1e-8 1e-6 1e-4]
-       [--folds 3] [--cv-tol 1e-5] [--alpha 1e-6] [--cache-dir DIR] [--profile OUT.prof]
+       [--folds 3] [--cv-tol 1e-5] [--warm-tol 1e-3] [--patience 2] [--alpha 1e-6] [--cache-dir DIR] [--profile OUT.prof]
 
 Loads the training records (descriptors from the cache), builds the model statistics and runs
 ``fit_exact`` with its log printed with elapsed times; prints the CG iterations and times of the
@@ -34,6 +34,8 @@ def main() -> None:
     p.add_argument("--alpha", type=float, default=None)
     p.add_argument("--folds", type=int, default=None)
     p.add_argument("--cv-tol", type=float, default=None)
+    p.add_argument("--warm-tol", type=float, default=None)
+    p.add_argument("--patience", type=int, default=None)
     p.add_argument("--extend", type=int, default=None)
     p.add_argument("--cache-dir", type=str, default=None)
     p.add_argument("--profile", type=Path, default=None)
@@ -46,6 +48,8 @@ def main() -> None:
             "alpha": args.alpha,
             "cv_folds": args.folds,
             "cv_tol": args.cv_tol,
+            "warm_tol": args.warm_tol,
+            "cv_patience": args.patience,
             "alpha_extend": args.extend,
         }.items()
         if v is not None

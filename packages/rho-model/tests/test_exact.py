@@ -134,3 +134,87 @@ def test_fold_from_shared_gram_equals_direct_problem(water_dataset, small_option
     # a warm start from the fold's own state reproduces its solution
     start = fold.start(fold.state(z_fold))
     assert fold.problem.residual_norm(start, alpha) < 1e-9
+
+
+def test_warm_start_from_a_larger_alpha_still_resolves_the_smaller_one(water_dataset, small_options):
+    """The solution at 10 alpha has residual 9 alpha z at alpha: below a loose tol when alpha is small.
+
+    Without ``warm_tol`` the solve stops at once and returns the larger alpha's solution; with
+    it the solve reaches the optimum at alpha.
+    """
+    ds, recs, model = _setup(water_dataset, small_options, 4)
+    batch = Batch(recs, ds.basis)
+    problem = LinearProblem(batch, model_inputs(model, batch), batch.reference - pipeline.baseline_flat(model, batch))
+    alpha = 1e-8
+    previous, _ = problem.solve(10 * alpha, tol=1e-12, max_iter=20000)
+    _, best, _ = _dense_solution(problem, recs, alpha)
+    stale, info = problem.solve(alpha, tol=1e-5, start=previous)
+    assert info.iterations == 0
+    assert problem.objective(stale, alpha) > (1 + 1e-3) * best  # measured: 5 % above the optimum
+    resolved, info = problem.solve(alpha, tol=1e-5, start=previous, warm_tol=1e-3)
+    assert info.iterations > 0
+    assert problem.objective(resolved, alpha) <= (1 + 1e-7) * best
+
+
+class _KnownErrorFold:
+    """A real CV fold whose held-out error is replaced by (log10 alpha - log10 best)^2 + 1."""
+
+    def __init__(self, shared, train, held, best_alpha, solved):
+        from rho_model.exact import Fold
+
+        self.fold = Fold(shared, train, held)
+        self.problem = self.fold.problem
+        solve = self.problem.solve
+
+        def record(alpha, **kwargs):
+            self.alpha = alpha
+            solved.append(alpha)
+            return solve(alpha, **kwargs)
+
+        self.problem.solve = record
+        self.best_alpha = best_alpha
+
+    def evaluate(self, z):
+        return (np.log10(self.alpha) - np.log10(self.best_alpha)) ** 2 + 1.0, 1.0
+
+    def state(self, z):
+        return self.fold.state(z)
+
+    def start(self, state):
+        return self.fold.start(state)
+
+
+@pytest.mark.parametrize(
+    ("best_alpha", "patience", "scanned", "chosen"),
+    [
+        (1e-4, 2, [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1], 1e-4),  # the descent stops 2 alphas past the minimum
+        (1e-4, 0, [1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1], 1e-4),  # no patience: the whole grid
+        (1e0, 2, [1e-3, 1e-2, 1e-1, 1e0, 1e1], 1e0),  # minimum above the grid: extended upwards, then past it
+    ],
+)
+def test_cv_scan_stops_past_the_minimum_and_extends_at_the_ends(
+    water_dataset, small_options, best_alpha, patience, scanned, chosen
+):
+    from rho_model.exact import SharedRows, cross_validate
+
+    ds, recs, model = _setup(water_dataset, small_options, 6)
+    batch = Batch(recs, ds.basis)
+    shared = SharedRows(batch, model_inputs(model, batch), batch.reference - pipeline.baseline_flat(model, batch), ds.basis)
+    solved: list[float] = []
+    cv = cross_validate(
+        shared,
+        [10.0**-k for k in range(1, 10)],
+        3,
+        0,
+        tol=1e-5,
+        max_iter=2000,
+        warm_tol=1e-3,
+        extend=2,
+        patience=patience,
+        log=lambda _: None,
+        make_fold=lambda sh, train, held: _KnownErrorFold(sh, train, held, best_alpha, solved),
+    )
+    assert cv.alpha == pytest.approx(chosen)
+    np.testing.assert_allclose(cv.alphas, scanned)
+    np.testing.assert_allclose(sorted(set(solved)), scanned)  # nothing below the stop was solved
+    assert len(cv.scan) == 3 * len(scanned)

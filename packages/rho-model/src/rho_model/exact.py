@@ -182,9 +182,20 @@ class LinearProblem:
 
     # solving --------------------------------------------------------------------------------------
     def solve(
-        self, alpha: float, *, tol: float = 1e-8, max_iter: int = 5000, start: dict[str, torch.Tensor] | None = None
+        self,
+        alpha: float,
+        *,
+        tol: float = 1e-8,
+        max_iter: int = 5000,
+        start: dict[str, torch.Tensor] | None = None,
+        warm_tol: float | None = None,
     ) -> tuple[dict[str, torch.Tensor], SolveInfo]:
-        """Preconditioned CG until ||b - H z|| <= tol ||b||."""
+        """Preconditioned CG until ||b - H z|| <= tol ||b|| and, from a start, <= warm_tol ||b - H z_start||.
+
+        The second criterion matters for warm starts: the solution at 10 alpha has the residual
+        9 alpha z at alpha, below any fixed tol once alpha is small, although the two solutions
+        differ in every direction the data determines weakly (eigenvalues of H near alpha).
+        """
         t0 = time.perf_counter()
         b = self.apply_at(self.batch.overlap.matvec(self.target))
         z = {n: v.clone() for n, v in start.items()} if start is not None else self.zeros()
@@ -195,7 +206,7 @@ class LinearProblem:
         p = {n: v.clone() for n, v in p_r.items()}
         rz = _dot(r, p_r)
         rel = _norm(r) / bnorm
-        goal = tol
+        goal = tol if warm_tol is None or start is None else min(tol, warm_tol * rel)
         it = 0
         while rel > goal and it < max_iter:
             hp = self.hessian(p, alpha)
@@ -446,6 +457,9 @@ class CrossValidation:
     start: State | None  # the folds' mean weights at the chosen alpha
 
 
+PATIENCE_MARGIN = 0.01  # an alpha counts as worse when its CV error exceeds the best by more than 1 %
+
+
 def cross_validate(
     shared: SharedRows,
     alphas: Sequence[float],
@@ -454,93 +468,117 @@ def cross_validate(
     *,
     tol: float,
     max_iter: int,
+    warm_tol: float | None = None,
     extend: int = 0,
+    patience: int = 0,
     log: Callable[[str], None] = print,
     make_fold: Callable[[SharedRows, Sequence[int], Sequence[int]], Fold] = Fold,
 ) -> CrossValidation:
     """k-fold CV over the training records only; the best alpha, the scan and a warm start.
 
-    Alphas run from large to small; each solve starts from the better (smaller residual) of the
-    fold's solution at the previous alpha and the previous fold's solution at the same alpha,
-    and stops at the relative residual ``tol`` (looser than the final fit). A warm start may
-    already meet ``tol`` (0 iterations): the scan then cannot tell that alpha from its
-    neighbour at this tolerance (logged; ties go to the larger alpha). When the best alpha is at an end of the grid,
-    the grid is extended by factors of 10 on that side, at most ``extend`` times per side.
+    The grid is scanned from large to small alpha, every fold at one alpha before the next
+    alpha. Each solve starts from the better (smaller residual) of the fold's solution at the
+    previous alpha and the previous fold's solution at this alpha, and stops at the relative
+    residual ``tol`` (looser than the final fit) once it has also reduced its starting residual
+    by ``warm_tol``. Without that second condition a warm start from 10 alpha meets ``tol`` at
+    once for small alphas, which are then never resolved from their neighbour (ties go to the
+    larger alpha). Small alphas cost the most CG iterations: with ``patience`` > 0 the descent
+    stops once that many consecutive alphas are worse than the best by more than
+    PATIENCE_MARGIN. When the best alpha is at an end of the scanned grid (and the descent was
+    not stopped), the grid is extended by factors of 10 on that side, ``extend`` times at most.
+    The fold problems are rebuilt per alpha (one is held in memory at a time).
     """
     n = len(shared)
     if n < folds:
         raise RhoModelError(f"fit: {folds}-fold cross-validation needs at least {folds} training structures, got {n}")
     order = np.random.default_rng(seed).permutation(n)
-    parts = np.array_split(order, folds)
-    grid = sorted({float(a) for a in alphas})
+    parts = [sorted(int(i) for i in part) for part in np.array_split(order, folds)]
     errors: dict[float, float] = {}
-    norms = [0.0] * folds
+    norm = 0.0
     scan: list[dict] = []
-    latest: dict[float, State] = {}
-    sums: dict[float, State] = {}
-    edges: list[dict[float, State]] = [{} for _ in range(folds)]
+    means: dict[float, State] = {}
     log(
-        f"cv: {folds} folds, alphas {' '.join(f'{a:.0e}' for a in grid)}, "
-        f"fold solves to relative residual {tol:.0e} (final fit: cg_tol)"
+        f"cv: {folds} folds, alphas {' '.join(f'{a:.0e}' for a in sorted(alphas))}, "
+        f"fold solves to relative residual {tol:.0e}"
+        + (f" and {warm_tol:.0e} of their warm start's" if warm_tol is not None else "")
+        + (f"; the descent stops after {patience} alphas worse than the best" if patience else "")
     )
 
-    def run(todo: list[float], neighbour: float | None) -> None:
+    def solve_alpha(alpha: float, starts: list[State | None]) -> list[State]:
+        """Every fold at ``alpha``; the folds' states, accumulated into the error and the mean."""
+        nonlocal norm
+        states: list[State] = []
+        total = ref_total = 0.0
         for f, held in enumerate(parts):
-            held_set = {int(i) for i in held}
-            fold = make_fold(shared, [i for i in range(n) if i not in held_set], sorted(held_set))
-            last = fold.start(edges[f][neighbour]) if neighbour is not None else None
-            for alpha in todo:
-                start = best_start(fold.problem, alpha, [last, fold.start(latest[alpha]) if alpha in latest else None])
-                z, info = fold.problem.solve(alpha, tol=tol, max_iter=max_iter, start=start)
-                err, ref = fold.evaluate(z)
-                norms[f] = ref
-                errors[alpha] = errors.get(alpha, 0.0) + err
-                state = fold.state(z)
-                latest[alpha] = state
-                sums[alpha] = state if alpha not in sums else {k: sums[alpha][k] + v for k, v in state.items()}
-                if alpha in (min(grid), max(grid)):
-                    edges[f][alpha] = state
-                scan.append(
-                    {
-                        "fold": f,
-                        "alpha": alpha,
-                        "error": err,
-                        "norm": ref,
-                        "iterations": info.iterations,
-                        "relative_residual": info.relative_residual,
-                        "seconds": info.seconds,
-                    }
-                )
-                log(
-                    f"cv fold {f} alpha {alpha:.1e} held-out rel. error {np.sqrt(err / max(ref, 1e-300)):.3e} "
-                    f"cg iterations {info.iterations} residual {info.relative_residual:.1e} ({info.seconds:.1f} s)"
-                )
-                if info.iterations == 0:
-                    log(
-                        f"cv fold {f} alpha {alpha:.1e}: the warm start already meets the CV tolerance {tol:.0e}; "
-                        "this alpha is not resolved from its neighbour (lower fit.cv_tol to resolve it)"
-                    )
-                last = z
+            held_set = set(held)
+            fold = make_fold(shared, [i for i in range(n) if i not in held_set], held)
+            candidates = [fold.start(starts[f]) if starts[f] is not None else None]
+            if states:
+                candidates.append(fold.start(states[-1]))
+            start = best_start(fold.problem, alpha, candidates)
+            z, info = fold.problem.solve(alpha, tol=tol, max_iter=max_iter, start=start, warm_tol=warm_tol)
+            err, ref = fold.evaluate(z)
+            total, ref_total = total + err, ref_total + ref
+            states.append(fold.state(z))
             del fold
+            scan.append(
+                {
+                    "fold": f,
+                    "alpha": alpha,
+                    "error": err,
+                    "norm": ref,
+                    "iterations": info.iterations,
+                    "relative_residual": info.relative_residual,
+                    "seconds": info.seconds,
+                }
+            )
+            log(
+                f"cv fold {f} alpha {alpha:.1e} held-out rel. error {np.sqrt(err / max(ref, 1e-300)):.3e} "
+                f"cg iterations {info.iterations} residual {info.relative_residual:.1e} ({info.seconds:.1f} s)"
+            )
+            if info.iterations == 0:
+                log(
+                    f"cv fold {f} alpha {alpha:.1e}: the warm start already meets the CV tolerance; this alpha is "
+                    "not resolved from its neighbour (lower fit.cv_tol or fit.warm_tol to resolve it)"
+                )
+        errors[alpha], norm = total, ref_total
+        means[alpha] = {k: sum(s[k] for s in states) / folds for k in states[0]}
+        return states
 
-    run(sorted(grid, reverse=True), None)
+    def best() -> float:
+        return min(sorted(errors, reverse=True), key=lambda a: errors[a])  # ties: the larger alpha
+
+    grid = sorted({float(a) for a in alphas}, reverse=True)
+    top = bottom = solve_alpha(grid[0], [None] * folds)
+    stopped = None
+    for k, alpha in enumerate(grid[1:], start=1):
+        bottom = solve_alpha(alpha, bottom)
+        worse = [a for a in grid[max(0, k - patience + 1) : k + 1] if errors[a] > (1 + PATIENCE_MARGIN) ** 2 * errors[best()]]
+        if patience and k + 1 < len(grid) and len(worse) == patience:
+            stopped = alpha
+            log(
+                f"cv: the last {patience} alphas are worse than the best ({best():.0e}) by more than "
+                f"{100 * PATIENCE_MARGIN:.0f} %; not scanning below {alpha:.0e}"
+            )
+            break
     up = down = 0
     while True:
-        best = min(sorted(errors, reverse=True), key=lambda a: errors[a])  # ties: the larger alpha
-        if best == grid[-1] and up < extend:
-            new, up = best * 10.0, up + 1
-        elif best == grid[0] and down < extend and len(grid) > 1:
-            new, down = best / 10.0, down + 1
+        chosen, scanned = best(), sorted(errors)
+        if chosen == scanned[-1] and up < extend:
+            up += 1
+            new = chosen * 10.0
+            log(f"cv: best alpha {chosen:.0e} is at the top of the grid; extending the scan to {new:.0e}")
+            top = solve_alpha(new, top)
+        elif chosen == scanned[0] and stopped is None and down < extend and len(scanned) > 1:
+            down += 1
+            new = chosen / 10.0
+            log(f"cv: best alpha {chosen:.0e} is at the bottom of the grid; extending the scan to {new:.0e}")
+            bottom = solve_alpha(new, bottom)
         else:
             break
-        side = "top" if new > best else "bottom"
-        log(f"cv: best alpha {best:.0e} is at the {side} of the grid; extending the scan to {new:.0e}")
-        grid = sorted([*grid, new])
-        run([new], best)
-    norm = sum(norms)
     for a in sorted(errors):
-        log(f"cv alpha {a:.1e} total rel. error {np.sqrt(errors[a] / max(norm, 1e-300)):.4e}{'  <- best' if a == best else ''}")
-    if best in (grid[0], grid[-1]) and len(grid) > 1:
-        log(f"cv: warning: the best alpha {best:.0e} is at the end of the scanned grid (extension limit {extend} reached)")
-    mean = {k: v / folds for k, v in sums[best].items()}
-    return CrossValidation(best, scan, grid, mean)
+        log(f"cv alpha {a:.1e} total rel. error {np.sqrt(errors[a] / max(norm, 1e-300)):.4e}{'  <- best' if a == chosen else ''}")
+    scanned = sorted(errors)
+    if len(scanned) > 1 and (chosen == scanned[-1] or (chosen == scanned[0] and stopped is None)):
+        log(f"cv: warning: the best alpha {chosen:.0e} is at the end of the scanned grid (extension limit {extend} reached)")
+    return CrossValidation(chosen, scan, scanned, means[chosen])

@@ -55,8 +55,13 @@ DEFAULTS: dict[str, Any] = {
         "cv_folds": 5,
         # when CV picks an end of the grid, extend the scan by factors of 10 up to this many times per side
         "alpha_extend": 4,
+        # stop scanning smaller alphas after this many in a row are worse than the best by > 1 % (0 = scan all)
+        "cv_patience": 2,
         # relative CG residual of the CV solves (the final fit uses cg_tol)
         "cv_tol": 1e-5,
+        # a warm-started solve (CV, and the final fit from the folds' mean) also stops only once
+        # its residual is below warm_tol times the residual it started from
+        "warm_tol": 1e-3,
         "cg_tol": 1e-8,
         "cg_max_iter": 5000,
     },
@@ -175,10 +180,11 @@ def validate(options: Mapping) -> None:
     for key in ("epochs", "batch_size", "checkpoint_every"):
         if int(options["training"][key]) < 1:
             raise RhoModelError(f"options: training.{key} must be >= 1, got {options['training'][key]}")
-    if int(options["fit"]["alpha_extend"]) < 0:
-        raise RhoModelError(f"options: fit.alpha_extend must be >= 0, got {options['fit']['alpha_extend']}")
-    if not 0 < float(options["fit"]["cv_tol"]) < 1 or not 0 < float(options["fit"]["cg_tol"]) < 1:
-        raise RhoModelError("options: fit.cv_tol and fit.cg_tol must be relative residuals between 0 and 1")
+    for key in ("alpha_extend", "cv_patience"):
+        if int(options["fit"][key]) < 0:
+            raise RhoModelError(f"options: fit.{key} must be >= 0, got {options['fit'][key]}")
+    if not all(0 < float(options["fit"][k]) < 1 for k in ("cv_tol", "warm_tol", "cg_tol")):
+        raise RhoModelError("options: fit.cv_tol, fit.warm_tol and fit.cg_tol must be relative residuals between 0 and 1")
     if int(options["fit"]["cv_folds"]) < 2:
         raise RhoModelError(f"options: fit.cv_folds must be >= 2, got {options['fit']['cv_folds']}")
 

@@ -215,7 +215,8 @@ def fit_exact(
     """Choose alpha by k-fold CV on ``records`` (training only), then solve on all of them.
 
     The features, Gram matrices and one-centre blocks are computed once and shared by the
-    folds; the folds are solved to ``fit.cv_tol``, the final fit to ``fit.cg_tol``.
+    folds; the folds are solved to ``fit.cv_tol``, the final fit to ``fit.cg_tol``, warm-started
+    solves also to ``fit.warm_tol`` of their starting residual.
     """
     dtype = DTYPES[model.config["dtype"]]
     device = model.config.get("device", "cpu")
@@ -237,8 +238,10 @@ def fit_exact(
             int(fit_options["cv_folds"]),
             seed,
             tol=float(fit_options["cv_tol"]),
+            warm_tol=float(fit_options["warm_tol"]),
             max_iter=int(fit_options["cg_max_iter"]),
             extend=int(fit_options["alpha_extend"]),
+            patience=int(fit_options["cv_patience"]),
             log=log,
         )
         alpha, scan, start_state, alphas = cv.alpha, cv.scan, cv.start, cv.alphas
@@ -247,7 +250,13 @@ def fit_exact(
     problem, masks = shared.problem(range(len(records)))
     start = shared.start(problem, masks, start_state) if start_state is not None else None
     start = best_start(problem, alpha, [start]) if start is not None else None
-    z, info = problem.solve(alpha, tol=float(fit_options["cg_tol"]), max_iter=int(fit_options["cg_max_iter"]), start=start)
+    z, info = problem.solve(
+        alpha,
+        tol=float(fit_options["cg_tol"]),
+        max_iter=int(fit_options["cg_max_iter"]),
+        start=start,
+        warm_tol=float(fit_options["warm_tol"]),
+    )
     log(
         f"exact fit alpha {alpha:.1e}: {info.iterations} CG iterations, relative residual {info.relative_residual:.2e}, "
         f"{info.seconds:.2f} s{' (started from the mean of the CV folds)' if start is not None else ''}"
@@ -264,6 +273,7 @@ def fit_exact(
         "cv_alphas": alphas,
         "cv_seconds": t_cv,
         "cv_tol": float(fit_options["cv_tol"]),
+        "warm_tol": float(fit_options["warm_tol"]),
         "cv_scan": scan,
         "total_seconds": time.perf_counter() - t0,
     }
