@@ -47,6 +47,15 @@ def test_other_schema(tmp_path):
     assert "not a rho-data file" in one_line_error(rho_data_cli("info", path))
 
 
+def test_index_that_does_not_match_the_layout(dataset_path):
+    """A file whose commit index lacks a segment (an old development layout) is refused, not read wrongly."""
+    with h5py.File(dataset_path, "r+") as h5:
+        h5["structures/index"].attrs["columns"] = list(h5["structures/index"].attrs["columns"])[:-2]
+    with pytest.raises(RhoDataError, match="does not match the file's layout"):
+        open_dataset(dataset_path)
+    assert str(dataset_path) in one_line_error(rho_data_cli("info", dataset_path))
+
+
 def corrupt(path, name, index, value):
     with h5py.File(path, "r+") as h5:
         h5[f"structures/{name}"][index] = value

@@ -129,6 +129,16 @@ class RaggedStore:
         self.columns = {c.name: c for c in columns}
         self.segments = list(segments)
         self._index = h5[INDEX]
+        stored = [str(c) for c in self._index.attrs.get("columns", [])]
+        expected = index_columns(self.segments)
+        if stored != expected:
+            missing = [c for c in expected if c not in stored]
+            extra = [c for c in stored if c not in expected]
+            raise RhoDataError(
+                f"the commit index /structures/index does not match the file's layout (missing columns {missing}, "
+                f"unexpected {extra}): damaged, or written by an incompatible development version",
+                path=path,
+            )
         self._datasets = {name: h5[_path(name)] for name in self.columns}
         self._row_cache: dict[tuple[str, int], np.ndarray] = {}
 
