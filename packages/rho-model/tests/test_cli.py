@@ -91,7 +91,7 @@ def test_bad_inputs_give_one_line_errors(trained, water_dataset, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("fit:\n  alhpa: 1\n")
     r = runner.invoke(app, ["train", str(water_dataset), "-o", str(tmp_path / "x"), "--options", str(bad)])
-    assert r.exit_code == 1 and "unknown option 'alhpa'" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 1 and "unknown option 'fit.alhpa'" in r.output and "Traceback" not in r.output
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a model at all")
     r = runner.invoke(app, ["predict", str(corrupt), str(water_dataset), "-o", str(tmp_path / "p.h5")])

@@ -16,6 +16,9 @@ from typing import Any
 
 import yaml
 
+from rho_data.settings import merge_settings
+from rho_data.settings import parse_override as rho_parse_override
+
 from .errors import AimsIOError
 
 SETTINGS_FILE = "aims-io.yaml"
@@ -33,17 +36,14 @@ def defaults() -> dict:
     return yaml.safe_load(defaults_text())
 
 
-def _merge(base: dict, update: Mapping, where: str, source: str) -> None:
-    for key, value in update.items():
-        if key not in base:
-            raise AimsIOError(f"unknown setting '{where}{key}' (known: {', '.join(sorted(base))})", path=source)
-        current = base[key]
-        if isinstance(current, dict) and key not in ("extra_keywords", "sbatch_options"):
-            if not isinstance(value, Mapping):
-                raise AimsIOError(f"setting '{where}{key}' must be a mapping, got {value!r}", path=source)
-            _merge(current, value, f"{where}{key}.", source)
-        else:
-            base[key] = _coerce(current, value, f"{where}{key}", source)
+def _merge(base: dict, update: Mapping, source: str) -> None:
+    merge_settings(
+        base,
+        update,
+        error=lambda message: AimsIOError(message, path=source),
+        free=("dft.extra_keywords", "hpc.sbatch_options"),
+        check=lambda default, value, name: _coerce(default, value, name, source),
+    )
 
 
 def _coerce(default: Any, value: Any, name: str, source: str) -> Any:
@@ -68,19 +68,7 @@ def _coerce(default: Any, value: Any, name: str, source: str) -> Any:
 
 def parse_override(text: str) -> dict:
     """``"dft.xc=pbe"`` -> ``{"dft": {"xc": "pbe"}}`` (the value is read as YAML)."""
-    if "=" not in text:
-        raise AimsIOError(f"override '{text}' must look like section.key=value")
-    key, raw = text.split("=", 1)
-    parts = key.strip().split(".")
-    if len(parts) < 2 or not all(parts):
-        raise AimsIOError(f"override '{text}' must name section.key")
-    value = yaml.safe_load(raw) if raw.strip() else None
-    out: dict = {}
-    node = out
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-    node[parts[-1]] = value
-    return out
+    return rho_parse_override(text, yaml.safe_load, error=AimsIOError)
 
 
 def load_settings(paths: Sequence[str | Path] = (), overrides: Sequence[str] = ()) -> dict:
@@ -96,9 +84,9 @@ def load_settings(paths: Sequence[str | Path] = (), overrides: Sequence[str] = (
             raise AimsIOError(f"not valid YAML ({str(err).splitlines()[0]})", path=path) from None
         if not isinstance(user, Mapping):
             raise AimsIOError("a settings file must hold a mapping", path=path)
-        _merge(settings, user, "", str(path))
+        _merge(settings, user, str(path))
     for text in overrides:
-        _merge(settings, parse_override(text), "", "command line")
+        _merge(settings, parse_override(text), "command line")
     validate(settings)
     return settings
 
@@ -153,6 +141,6 @@ def dump(settings: dict, path: str | Path) -> None:
 def merge_into(settings: dict, update: Mapping, source: str = "options") -> dict:
     """A copy of ``settings`` with ``update`` merged in (same validation)."""
     out = copy.deepcopy(settings)
-    _merge(out, update, "", source)
+    _merge(out, update, source)
     validate(out)
     return out

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from rho_data.settings import merge_settings
+
 from .errors import PyscfIoError
 
 DEFAULT_YAML = """\
@@ -102,17 +104,8 @@ PHYSICS_KEYS = (
 )
 
 
-def _merge(base: dict, update: Mapping, where: str, source: str) -> None:
-    for key, value in update.items():
-        if key not in base:
-            known = ", ".join(sorted(base))
-            raise PyscfIoError(f"{source}: unknown setting '{where}{key}' (known: {known})")
-        if isinstance(base[key], dict):
-            if not isinstance(value, Mapping):
-                raise PyscfIoError(f"{source}: setting '{where}{key}' must be a mapping, got {value!r}")
-            _merge(base[key], value, f"{where}{key}.", source)
-        else:
-            base[key] = value
+def _merge(base: dict, update: Mapping, source: str) -> None:
+    merge_settings(base, update, error=lambda message: PyscfIoError(f"{source}: {message}"))
 
 
 def _validate(settings: dict, source: str) -> None:
@@ -166,7 +159,7 @@ def load_settings(config: str | PathLike | None = None, overrides: Mapping[str, 
         if data is not None:
             if not isinstance(data, Mapping):
                 raise PyscfIoError(f"{path}: a settings file must be a mapping of settings, got {type(data).__name__}")
-            _merge(settings, data, "", str(path))
+            _merge(settings, data, str(path))
     nested: dict[str, Any] = {}
     for key, value in (overrides or {}).items():
         if value is None:
@@ -175,7 +168,7 @@ def load_settings(config: str | PathLike | None = None, overrides: Mapping[str, 
             nested.setdefault("slurm", {})[key[len("slurm.") :]] = value
         else:
             nested[key] = value
-    _merge(settings, nested, "", "command line")
+    _merge(settings, nested, "command line")
     _validate(settings, str(config) if config is not None else "settings")
     return settings
 

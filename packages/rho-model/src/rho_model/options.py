@@ -12,6 +12,9 @@ from typing import Any
 
 import yaml
 
+from rho_data.settings import merge_settings
+from rho_data.settings import parse_override as rho_parse_override
+
 from .errors import RhoModelError
 from .nn import check_layers
 
@@ -102,18 +105,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _merge(base: dict, update: Mapping, where: str) -> dict:
+def _merge(base: dict, update: Mapping, source: str) -> dict:
     out = copy.deepcopy(base)
-    for key, value in update.items():
-        if key not in base:
-            known = ", ".join(sorted(base))
-            raise RhoModelError(f"{where}: unknown option '{key}' (known: {known})")
-        if isinstance(base[key], dict):
-            if not isinstance(value, Mapping):
-                raise RhoModelError(f"{where}: option '{key}' must be a mapping, got {value!r}")
-            out[key] = _merge(base[key], value, f"{where}.{key}" if where else key)
-        else:
-            out[key] = value
+    merge_settings(out, update, error=lambda message: RhoModelError(f"{source}: {message}"), noun="option")
     return out
 
 
@@ -137,17 +131,7 @@ def load_options(path: str | Path | None = None, overrides: Mapping | None = Non
 
 def parse_override(text: str) -> dict:
     """``a.b=value`` (value parsed as YAML) -> {"a": {"b": value}}."""
-    if "=" not in text:
-        raise RhoModelError(f"command line: override '{text}' must look like section.key=value")
-    dotted, raw = text.split("=", 1)
-    value = yaml.safe_load(raw)
-    out: dict = {}
-    node = out
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
-    return out
+    return rho_parse_override(text, yaml.safe_load, error=lambda message: RhoModelError(f"command line: {message}"))
 
 
 def validate(options: Mapping) -> None:
