@@ -496,7 +496,7 @@ def cross_validate(
     errors: dict[float, float] = {}
     norm = 0.0
     scan: list[dict] = []
-    means: dict[float, State] = {}
+    best_mean: State | None = None  # the folds' mean weights at the best alpha so far
     log(
         f"cv: {folds} folds, alphas {' '.join(f'{a:.0e}' for a in sorted(alphas))}, "
         f"fold solves to relative residual {tol:.0e}"
@@ -506,7 +506,7 @@ def cross_validate(
 
     def solve_alpha(alpha: float, starts: list[State | None]) -> list[State]:
         """Every fold at ``alpha``; the folds' states, accumulated into the error and the mean."""
-        nonlocal norm
+        nonlocal norm, best_mean
         states: list[State] = []
         total = ref_total = 0.0
         for f, held in enumerate(parts):
@@ -542,7 +542,8 @@ def cross_validate(
                     "not resolved from its neighbour (lower fit.cv_tol or fit.warm_tol to resolve it)"
                 )
         errors[alpha], norm = total, ref_total
-        means[alpha] = {k: sum(s[k] for s in states) / folds for k in states[0]}
+        if best() == alpha:
+            best_mean = {k: sum(s[k] for s in states) / folds for k in states[0]}
         return states
 
     def best() -> float:
@@ -581,4 +582,4 @@ def cross_validate(
     scanned = sorted(errors)
     if len(scanned) > 1 and (chosen == scanned[-1] or (chosen == scanned[0] and stopped is None)):
         log(f"cv: warning: the best alpha {chosen:.0e} is at the end of the scanned grid (extension limit {extend} reached)")
-    return CrossValidation(chosen, scan, scanned, means[chosen])
+    return CrossValidation(chosen, scan, scanned, best_mean)
