@@ -274,6 +274,7 @@ def fit_exact(
         "cv_seconds": t_cv,
         "cv_tol": float(fit_options["cv_tol"]),
         "warm_tol": float(fit_options["warm_tol"]),
+        "cv_patience": int(fit_options["cv_patience"]),
         "cv_scan": scan,
         "total_seconds": time.perf_counter() - t0,
     }
