@@ -60,18 +60,30 @@ for _package in PACKAGES:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Every package's tests (slow ones included) and the cross-package tests, in one environment."""
+    """Every package's tests (slow ones included) and the cross-package tests, in one environment.
+
+    A failing package does not stop the others: every suite runs, then the session lists
+    each one that failed and fails itself.
+    """
     install(session, *ALL)
-    for package in PACKAGES:
-        with session.chdir(ROOT / "packages" / package):
-            session.run("python", "-m", "pytest", "-q", "-rs", *session.posargs, env=ENV)
-    session.run("python", "-m", "pytest", "-q", "-rs", "tests", *session.posargs, env=ENV)
+    suites = [(package, ROOT / "packages" / package, []) for package in PACKAGES]
+    suites.append(("cross-package", ROOT, ["tests"]))
+    failed = []
+    for name, where, args in suites:
+        with session.chdir(where):
+            try:
+                session.run("python", "-m", "pytest", "-q", "-rs", *args, *session.posargs, env=ENV)
+            except nox.command.CommandFailed:
+                failed.append(name)
+    if failed:
+        session.error(f"tests failed in: {', '.join(failed)}")
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "packages", "tests", "examples", "noxfile.py")
+    session.run("ruff", "check", "packages", "tests", "examples", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "packages", "tests", "examples", "benchmarks", "noxfile.py")
 
 
 @nox.session

@@ -1,4 +1,10 @@
-"""What every rho command line shares: ``--version``, one-line errors for bad input, progress bars."""
+"""What every rho command line shares: ``--version``, one-line errors for bad input, progress bars.
+
+Every command of every rho CLI is registered on a :class:`RhoTyper`, which wraps it in
+:func:`exit_on`: bad input (:class:`~rho_data.errors.RhoDataError`, which every package's error
+subclasses) and system errors (a full disk, a missing or read-only directory) become one line
+on standard error and exit code 1, so a new command cannot forget the error path.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from .atomic import disk_full, os_error_message
+from .errors import RhoDataError
 
 
 def version_callback(text: str, console: Console) -> Callable[[bool], None]:
@@ -28,20 +37,50 @@ def print_error(console: Console, message: object, label: str = "error") -> None
 
 
 def exit_on(*error_types: type[Exception], console: Console) -> Callable[[Callable], Callable]:
-    """Decorate a command: these errors (bad input) become one line and exit code 1, no traceback."""
+    """Decorate a command: these errors (bad input), system errors (``OSError``: full disk,
+    missing or read-only directory) and Ctrl-C become one line and a non-zero exit, no traceback."""
+    caught = tuple(error_types) + (RhoDataError,)
 
     def decorate(command: Callable) -> Callable:
         @functools.wraps(command)
         def wrapper(*args, **kwargs):
             try:
                 return command(*args, **kwargs)
-            except error_types as err:
+            except caught as err:
                 print_error(console, err)
                 raise typer.Exit(1) from None
+            except OSError as err:
+                print_error(console, os_error_message(err))
+                raise typer.Exit(1) from None
+            except KeyboardInterrupt:
+                print_error(console, "interrupted; finished work is kept, run the command again to go on")
+                raise typer.Exit(130) from None
+            except Exception as err:
+                if disk_full(err):
+                    print_error(console, "the disk is full; free some space and run the command again (finished work is kept)")
+                    raise typer.Exit(1) from None
+                raise
 
         return wrapper
 
     return decorate
+
+
+class RhoTyper(typer.Typer):
+    """A ``typer.Typer`` whose every command (and callback) goes through :func:`exit_on`."""
+
+    def __init__(self, *args, errors: tuple[type[Exception], ...] = (), error_console: Console | None = None, **kwargs):
+        kwargs.setdefault("pretty_exceptions_enable", False)
+        super().__init__(*args, **kwargs)
+        self._user_errors = exit_on(*errors, console=error_console or Console(stderr=True))
+
+    def command(self, *args, **kwargs):  # type: ignore[override]
+        register = super().command(*args, **kwargs)
+        return lambda function: register(self._user_errors(function))
+
+    def callback(self, *args, **kwargs):  # type: ignore[override]
+        register = super().callback(*args, **kwargs)
+        return lambda function: register(self._user_errors(function))
 
 
 def progress_bar(console: Console, *, eta: bool = True) -> Progress:

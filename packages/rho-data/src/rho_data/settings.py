@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from .errors import RhoDataError
+from .yaml_input import short_repr
 
 ErrorFactory = Callable[[str], Exception]
 
@@ -38,7 +39,7 @@ def merge_settings(
         current = base[key]
         if isinstance(current, dict) and name not in free:
             if not isinstance(value, Mapping):
-                raise error(f"{noun} '{name}' must be a mapping, got {value!r}")
+                raise error(f"{noun} '{name}' must be a mapping, got {short_repr(value)}")
             merge_settings(current, value, error=error, free=free, check=check, noun=noun, _where=f"{name}.")
         else:
             base[key] = check(current, value, name) if check is not None else value

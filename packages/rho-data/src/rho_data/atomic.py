@@ -1,0 +1,209 @@
+"""Writing an output so that nothing already written is ever lost.
+
+Every file a rho command writes goes through :func:`atomic_output`: the new content is
+written to a temporary file that is unique to the process (``.NAME.<pid>.<random>.tmp`` in
+the output's own directory, so the final rename never crosses a file system) and only moved
+onto ``NAME`` once it is complete. A failing or killed writer leaves the old output as it was;
+its temporary file never blocks a rerun (the next one gets another name, and temporary
+files of dead processes are removed). Without ``overwrite`` the final step is a hard link,
+which fails if ``NAME`` appeared meanwhile: two writers of one output cannot silently replace
+each other's result.
+
+A full disk (``ENOSPC``) or a read-only or missing directory is turned into one
+:class:`~rho_data.errors.RhoDataError` line naming the file and what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from os import PathLike
+from pathlib import Path
+
+from .errors import RhoDataError
+
+#: Hints for the system errors a user can act on.
+_HINTS = {
+    errno.ENOSPC: "the disk is full; free some space and run the command again (finished work is kept)",
+    errno.EDQUOT: "the disk quota is exceeded; free some space and run the command again (finished work is kept)",
+    errno.EACCES: "permission denied",
+    errno.EROFS: "the file system is read-only",
+    errno.ENOENT: "the directory does not exist",
+    errno.ENOTDIR: "a part of the path is not a directory",
+    errno.EISDIR: "is a directory",
+}
+
+
+def os_error_message(err: OSError) -> str:
+    """One line for a system error: ``"<file>: <what happened>"``."""
+    reason = _HINTS.get(err.errno) or err.strerror or str(err).split("\n")[0]
+    where = err.filename if err.filename is not None else ""
+    return f"{where}: {reason}" if where else reason
+
+
+def disk_full(err: BaseException) -> bool:
+    """True when ``err`` (or an exception it wraps, as HDF5's do) reports a full disk."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(err) or "Disk quota exceeded" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def temporary_path(path: str | PathLike) -> Path:
+    """A fresh name beside ``path`` that no other process uses: ``.NAME.<pid>.<random>.tmp``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | PathLike) -> list[Path]:
+    """Remove temporary files of ``path`` left by processes that no longer run; returns them."""
+    path = Path(path)
+    removed = []
+    with contextlib.suppress(OSError):
+        for candidate in path.parent.glob(f".{path.name}.*.tmp"):
+            parts = candidate.name[len(path.name) + 2 :].split(".")
+            if len(parts) == 3 and parts[0].isdigit() and not _pid_alive(int(parts[0])):
+                with contextlib.suppress(OSError):
+                    candidate.unlink()
+                    removed.append(candidate)
+    return removed
+
+
+def check_output_location(path: str | PathLike, *, overwrite: bool = False, what: str = "output") -> Path:
+    """Refuse, before any work is done, an output that cannot be written or must not be replaced."""
+    path = Path(path)
+    if path.is_dir():
+        raise RhoDataError(f"the {what} is a directory", path=path)
+    if path.exists() and not overwrite:
+        raise RhoDataError(f"the {what} already exists (pass --overwrite to replace it)", path=path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise RhoDataError(f"cannot write the {what}: the directory {parent} does not exist", path=path)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RhoDataError(f"cannot write the {what}: the directory {parent} is not writable", path=path)
+    return path
+
+
+def require_free_space(path: str | PathLike, needed_bytes: int) -> None:
+    """Refuse to start when the file system of ``path`` has less than ``needed_bytes`` free."""
+    path = Path(path)
+    where = path if path.is_dir() else path.parent if str(path.parent) else Path(".")
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return  # cannot tell: the write itself will say
+    if free < needed_bytes:
+        raise RhoDataError(
+            f"only {free / 2**20:.1f} MiB free, about {needed_bytes / 2**20:.1f} MiB needed: free some space first",
+            path=path,
+        )
+
+
+def publish(tmp: str | PathLike, path: str | PathLike, *, overwrite: bool = False) -> None:
+    """Move the finished ``tmp`` onto ``path``; without ``overwrite`` refuse an existing ``path``.
+
+    Without ``overwrite`` this is ``link(tmp, path)`` then ``unlink(tmp)``: the link fails when
+    ``path`` exists, even if another process created it a moment ago.
+    """
+    tmp, path = Path(tmp), Path(path)
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise RhoDataError(
+            "was written by another process meanwhile; this result is not kept (pass --overwrite to replace it)",
+            path=path,
+        ) from None
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+        if path.exists():  # no hard links on this file system: check, then rename
+            raise RhoDataError(
+                "was written by another process meanwhile; this result is not kept (pass --overwrite to replace it)",
+                path=path,
+            ) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | PathLike, *, overwrite: bool = False, what: str = "output") -> Iterator[Path]:
+    """Yield a unique temporary path to write; on success it becomes ``path``.
+
+    On any error (or a kill) ``path`` keeps what it held before and the temporary file is
+    removed (a kill leaves it for :func:`remove_stale_temporaries`). System errors become one
+    :class:`RhoDataError` line.
+    """
+    path = check_output_location(path, overwrite=overwrite, what=what)
+    remove_stale_temporaries(path)
+    tmp = temporary_path(path)
+    try:
+        yield tmp
+        publish(tmp, path, overwrite=overwrite)
+    except OSError as err:
+        raise RhoDataError(f"cannot write the {what}: {os_error_message(err)}", path=path) from None
+    except BaseException as err:
+        if disk_full(err):
+            raise RhoDataError(f"cannot write the {what}: {_HINTS[errno.ENOSPC]}", path=path) from None
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def write_bytes_atomic(path: str | PathLike, data: bytes, *, overwrite: bool = True, what: str = "file") -> None:
+    """Write ``data`` to ``path`` through a unique temporary file (replacing by default)."""
+    with atomic_output(path, overwrite=overwrite, what=what) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def write_text_atomic(path: str | PathLike, text: str, *, overwrite: bool = True, what: str = "file") -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a unique temporary file (replacing by default)."""
+    write_bytes_atomic(path, text.encode("utf-8"), overwrite=overwrite, what=what)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | PathLike, *, what: str = "output") -> Iterator[None]:
+    """Hold an exclusive advisory lock named after ``path`` (``.NAME.lock`` beside it).
+
+    Taken before anything is written, so that a second process writing the same output is
+    refused at once; the operating system drops the lock when its holder dies.
+    """
+    path = Path(path)
+    lock_path = path.with_name(f".{path.name}.lock")
+    try:
+        handle = open(lock_path, "a+b")
+    except OSError as err:
+        raise RhoDataError(f"cannot write the {what}: {os_error_message(err)}", path=path) from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise RhoDataError(f"another process is writing this {what}; wait for it to finish", path=path) from None
+        yield
+    finally:
+        handle.close()

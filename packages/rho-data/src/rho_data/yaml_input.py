@@ -1,0 +1,86 @@
+"""Reading user YAML (settings, options) safely, and showing user values in bounded form.
+
+YAML anchors and aliases let a few lines stand for a structure of billions of nodes (the
+"billion laughs"): loading shares the nodes, but any code that walks or prints the value
+expands it. Settings never need aliases, so they are refused, and so are files over
+:data:`MAX_BYTES` and nesting deeper than :data:`MAX_DEPTH`. Only plain data types load
+(``yaml.SafeLoader``: no Python objects).
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import RhoDataError
+
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 32
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in rho settings", event.start_mark)
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nesting deeper than {MAX_DEPTH} levels", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def short_repr(value: object, limit: int = 80, _depth: int = 0) -> str:
+    """``repr(value)`` cut to ``limit`` characters, without building the repr of a huge value."""
+    if isinstance(value, (dict, list, tuple)):
+        if len(value) > 8 or _depth > 2:
+            return f"<{type(value).__name__} of {len(value)} items>"
+        if isinstance(value, dict):
+            inner = ", ".join(f"{short_repr(k, limit, _depth + 1)}: {short_repr(v, limit, _depth + 1)}" for k, v in value.items())
+            shown = "{" + inner + "}"
+        else:
+            shown = "[" + ", ".join(short_repr(v, limit, _depth + 1) for v in value) + "]"
+    elif isinstance(value, str) and len(value) > limit:
+        shown = repr(value[:limit])
+    else:
+        shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def parse_yaml_text(text: str, *, source: str = "<text>") -> Any:
+    """Parse YAML ``text`` (no aliases, bounded size and depth); errors name ``source``."""
+    if len(text) > MAX_BYTES:
+        raise RhoDataError(f"is larger than {MAX_BYTES // 1024} KiB; a settings file is never this large", path=source)
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise RhoDataError(f"not valid YAML{where}: {problem}", path=source) from None
+
+
+def load_yaml_file(path: str | PathLike) -> Any:
+    """Parse a YAML file: one-line errors for a missing, unreadable, non-UTF-8 or bad file."""
+    path = Path(path)
+    if path.is_dir():
+        raise RhoDataError("is a directory, not a YAML file", path=path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise RhoDataError(f"is larger than {MAX_BYTES // 1024} KiB; a settings file is never this large", path=path)
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise RhoDataError("no such file", path=path) from None
+    except UnicodeDecodeError as err:
+        raise RhoDataError(f"is not UTF-8 text (byte {err.start})", path=path) from None
+    except OSError as err:
+        raise RhoDataError(f"cannot read: {err.strerror}", path=path) from None
+    return parse_yaml_text(text, source=str(path))
