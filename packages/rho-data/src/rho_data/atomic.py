@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import glob
 import os
 import shutil
 import uuid
@@ -78,7 +79,7 @@ def remove_stale_temporaries(path: str | PathLike) -> list[Path]:
     path = Path(path)
     removed = []
     with contextlib.suppress(OSError):
-        for candidate in path.parent.glob(f".{path.name}.*.tmp"):
+        for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
             parts = candidate.name[len(path.name) + 2 :].split(".")
             if len(parts) == 3 and parts[0].isdigit() and not _pid_alive(int(parts[0])):
                 with contextlib.suppress(OSError):
@@ -162,6 +163,10 @@ def atomic_output(path: str | PathLike, *, overwrite: bool = False, what: str = 
         yield tmp
         publish(tmp, path, overwrite=overwrite)
     except OSError as err:
+        if disk_full(err):  # HDF5's OSErrors carry no errno, only the text
+            raise RhoDataError(f"cannot write the {what}: {_HINTS[errno.ENOSPC]}", path=path) from None
+        if err.filename is not None and Path(err.filename) == tmp:  # name the output, not its temporary file
+            err.filename = None
         raise RhoDataError(f"cannot write the {what}: {os_error_message(err)}", path=path) from None
     except BaseException as err:
         if disk_full(err):

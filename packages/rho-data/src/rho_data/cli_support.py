@@ -19,6 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .atomic import disk_full, os_error_message
 from .errors import RhoDataError
 
+_DISK_FULL = "the disk is full; free some space and run the command again (finished work is kept)"
+
 
 def version_callback(text: str, console: Console) -> Callable[[bool], None]:
     """An eager ``--version`` callback that prints ``text`` and exits."""
@@ -33,7 +35,8 @@ def version_callback(text: str, console: Console) -> Callable[[bool], None]:
 
 def print_error(console: Console, message: object, label: str = "error") -> None:
     """One red-labelled line; the message is printed as it is (no rich markup, no wrapping)."""
-    console.print(f"[red]{label}:[/red] {escape(str(message))}", highlight=False, soft_wrap=True)
+    text = " ".join(str(message).split("\n"))  # one line, whatever the message holds
+    console.print(f"[red]{label}:[/red] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def exit_on(*error_types: type[Exception], console: Console) -> Callable[[Callable], Callable]:
@@ -50,14 +53,14 @@ def exit_on(*error_types: type[Exception], console: Console) -> Callable[[Callab
                 print_error(console, err)
                 raise typer.Exit(1) from None
             except OSError as err:
-                print_error(console, os_error_message(err))
+                print_error(console, _DISK_FULL if err.errno is None and disk_full(err) else os_error_message(err))
                 raise typer.Exit(1) from None
             except KeyboardInterrupt:
                 print_error(console, "interrupted; finished work is kept, run the command again to go on")
                 raise typer.Exit(130) from None
             except Exception as err:
                 if disk_full(err):
-                    print_error(console, "the disk is full; free some space and run the command again (finished work is kept)")
+                    print_error(console, _DISK_FULL)
                     raise typer.Exit(1) from None
                 raise
 

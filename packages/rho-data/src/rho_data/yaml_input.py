@@ -39,18 +39,25 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 def short_repr(value: object, limit: int = 80, _depth: int = 0) -> str:
     """``repr(value)`` cut to ``limit`` characters, without building the repr of a huge value."""
-    if isinstance(value, (dict, list, tuple)):
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
         if len(value) > 8 or _depth > 2:
             return f"<{type(value).__name__} of {len(value)} items>"
-        if isinstance(value, dict):
+        if isinstance(value, (set, frozenset)):
+            shown = "{" + ", ".join(short_repr(v, limit, _depth + 1) for v in value) + "}"
+        elif isinstance(value, dict):
             inner = ", ".join(f"{short_repr(k, limit, _depth + 1)}: {short_repr(v, limit, _depth + 1)}" for k, v in value.items())
             shown = "{" + inner + "}"
         else:
             shown = "[" + ", ".join(short_repr(v, limit, _depth + 1) for v in value) + "]"
-    elif isinstance(value, str) and len(value) > limit:
+    elif isinstance(value, (str, bytes)) and len(value) > limit:
         shown = repr(value[:limit])
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4 * limit:
+        shown = f"<int of {value.bit_length()} bits>"  # repr of a huge int is slow, or refused
     else:
-        shown = repr(value)
+        try:
+            shown = repr(value)
+        except Exception:  # a value whose repr fails still gets a name
+            shown = f"<{type(value).__name__}>"
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
@@ -65,6 +72,8 @@ def parse_yaml_text(text: str, *, source: str = "<text>") -> Any:
         where = f" (line {mark.line + 1})" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise RhoDataError(f"not valid YAML{where}: {problem}", path=source) from None
+    except (ValueError, OverflowError, RecursionError) as err:  # e.g. an integer of more than 4300 digits
+        raise RhoDataError(f"not valid YAML: {str(err).splitlines()[0][:120]}", path=source) from None
 
 
 def load_yaml_file(path: str | PathLike) -> Any:
@@ -73,10 +82,11 @@ def load_yaml_file(path: str | PathLike) -> Any:
     if path.is_dir():
         raise RhoDataError("is a directory, not a YAML file", path=path)
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
+        with path.open("rb") as handle:  # bounded read: a device such as /dev/zero has no size
+            data = handle.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
             raise RhoDataError(f"is larger than {MAX_BYTES // 1024} KiB; a settings file is never this large", path=path)
-        text = path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise RhoDataError("no such file", path=path) from None
     except UnicodeDecodeError as err:

@@ -1,0 +1,120 @@
+"""rho_data.cli_support.RhoTyper: every command's bad input and system errors end in one line and exit 1."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+import typer
+from rich.console import Console
+from typer.testing import CliRunner
+
+from rho_data import RhoDataError
+from rho_data.cli_support import RhoTyper
+
+
+class ToolError(RhoDataError):
+    pass
+
+
+class OtherError(Exception):
+    pass
+
+
+RAISED = {
+    "tool": ToolError("settings.yaml: unknown setting 'x'"),
+    "data": RhoDataError("multi\nline message", path="data.h5"),
+    "oserror": PermissionError(errno.EACCES, "Permission denied", "/root/out.h5"),
+    "enospc": OSError(errno.ENOSPC, "No space left on device", "out.h5"),
+    "hdf5-full": OSError("Can't write data (file write failed: errno = 28, error message = 'No space left on device')"),
+    "wrapped-full": RuntimeError("chunk write failed"),
+    "bug": OtherError("a programming error"),
+}
+
+
+def make_app(console: Console) -> typer.Typer:
+    app = RhoTyper(errors=(ToolError,), error_console=console)
+
+    @app.callback()
+    def main() -> None:
+        """A test CLI."""
+
+    @app.command()
+    def run(what: str) -> None:
+        if what == "ok":
+            print("fine")
+            return
+        if what == "wrapped-full":
+            try:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            except OSError as inner:
+                raise RAISED[what] from inner
+        raise RAISED[what]
+
+    return app
+
+
+@pytest.fixture
+def invoke(tmp_path):
+    def call(what: str):
+        path = tmp_path / f"{what}.err"
+        with path.open("w") as handle:
+            app = make_app(Console(file=handle, width=60))
+            result = CliRunner().invoke(app, ["run", what])
+        return result, path.read_text()
+
+    return call
+
+
+@pytest.mark.parametrize(
+    "what, expected",
+    [
+        ("tool", "error: settings.yaml: unknown setting 'x'"),
+        ("data", "error: data.h5: multi line message"),
+        ("oserror", "error: /root/out.h5: permission denied"),
+        ("enospc", "error: out.h5: the disk is full; free some space and run the command again (finished work is kept)"),
+        ("hdf5-full", "error: the disk is full; free some space and run the command again (finished work is kept)"),
+        ("wrapped-full", "error: the disk is full; free some space and run the command again (finished work is kept)"),
+    ],
+)
+def test_errors_become_one_line_and_exit_1(invoke, what, expected):
+    result, errors = invoke(what)
+    assert result.exit_code == 1
+    assert errors.splitlines() == [expected]  # one line even on a narrow console
+
+
+def test_success_and_programming_errors(invoke):
+    result, errors = invoke("ok")
+    assert result.exit_code == 0 and "fine" in result.output and errors == ""
+    result, errors = invoke("bug")
+    assert isinstance(result.exception, OtherError) and errors == ""  # a bug still shows its traceback
+
+
+def test_ctrl_c_exits_130(tmp_path):
+    path = tmp_path / "err"
+    with path.open("w") as handle:
+        app = RhoTyper(error_console=Console(file=handle))
+
+        @app.command()
+        def run() -> None:
+            raise KeyboardInterrupt
+
+        result = CliRunner().invoke(app, [])
+    assert result.exit_code == 130 and "interrupted" in path.read_text()
+
+
+def test_callback_errors_are_caught(tmp_path):
+    path = tmp_path / "err"
+    with path.open("w") as handle:
+        app = RhoTyper(error_console=Console(file=handle))
+
+        @app.callback()
+        def main() -> None:
+            raise RhoDataError("bad global option")
+
+        @app.command()
+        def run() -> None:
+            pass
+
+        result = CliRunner().invoke(app, ["run"])
+    assert result.exit_code == 1 and path.read_text().strip() == "error: bad global option"
