@@ -58,7 +58,7 @@ def main() -> None:
         None, {"fit": fit, "descriptor": {"cache_dir": args.cache_dir or str(args.dataset) + ".descriptor-cache"}}
     )
     ds = open_dataset(args.dataset)
-    idx = read_index_file(args.train, len(ds))
+    idx = read_index_file(args.train, dataset_id=ds.dataset_id, n_structures=len(ds))
     t0 = time.perf_counter()
     store = descriptor_store(options, ds)
     train = load_records(ds, idx, store.gather(idx))

@@ -10,6 +10,14 @@ from rho_model.layout import BatchLayout
 from rho_model.predict import Predictor
 
 
+EXAMPLE_NET = Path(__file__).resolve().parents[1] / "examples" / "net.py"
+NET_FILES: dict[Path, Path] = {}  # model file -> the net.py its python network needs
+
+
+def _load(path: Path, **kwargs) -> Predictor:
+    return Predictor.load(path, net_file=NET_FILES.get(path), **kwargs)
+
+
 def real_wigner_d(rotation: np.ndarray, lmax: int) -> dict[int, np.ndarray]:
     """D^l in featomic's real-harmonic convention, fitted from Y(R r) = D Y(r) with Y taken from
     featomic's spherical expansion of one neighbour (proportional to Y_lm of its direction)."""
@@ -54,7 +62,7 @@ def _water(seed):
 
 
 def test_predictions_rotate_with_wigner_d(linear_model):
-    predictor = Predictor.load(linear_model)
+    predictor = _load(linear_model)
     atoms = _water(1)
     rot = Rotation.random(random_state=7).as_matrix()
     rotated = atoms.copy()
@@ -73,14 +81,14 @@ def test_prediction_in_pieces_equals_one_piece(linear_model):
     from helpers import cluster
 
     atoms = cluster(12, seed=4)
-    whole = Predictor.load(linear_model, max_atoms=10_000).predict([_water(1), atoms])
-    pieces = Predictor.load(linear_model, max_atoms=8).predict([_water(1), atoms])
+    whole = _load(linear_model, max_atoms=10_000).predict([_water(1), atoms])
+    pieces = _load(linear_model, max_atoms=8).predict([_water(1), atoms])
     for a, b in zip(whole, pieces):
         np.testing.assert_allclose(b, a, atol=1e-12 * np.abs(a).max())
 
 
 def test_permutation_and_translation_invariance(linear_model):
-    predictor = Predictor.load(linear_model)
+    predictor = _load(linear_model)
     atoms = _water(2)
     perm = [0, 2, 1]
     permuted = atoms[perm]
@@ -94,9 +102,6 @@ def test_permutation_and_translation_invariance(linear_model):
         rows_permuted = np.flatnonzero(permuted.numbers == key[1])  # permuted atom i is original atom perm[i]
         np.testing.assert_allclose(bp[key], b[key][[rows.index(perm[i]) for i in rows_permuted]], atol=1e-10)
     np.testing.assert_allclose(cs, c, atol=1e-10)
-
-
-EXAMPLE_NET = Path(__file__).resolve().parents[1] / "examples" / "net.py"
 
 
 @pytest.fixture(scope="module", params=["deep", "python"])
@@ -131,6 +136,8 @@ def nonlinear_model(request, water_dataset, tmp_path_factory):
         }
     )
     run_training(opts, water_dataset, out / "run", echo=None)
+    if request.param == "python":
+        NET_FILES[out / "run" / "model.pt"] = EXAMPLE_NET
     return out / "run" / "model.pt"
 
 
@@ -142,7 +149,7 @@ def test_nonlinear_models_rotate_with_wigner_d(nonlinear_model):
 def test_model_head_sees_tensormaps(nonlinear_model):
     from rho_model.model import _is_tensormap, load_model
 
-    model = load_model(nonlinear_model)
+    model = load_model(nonlinear_model, net_file=NET_FILES.get(nonlinear_model))
     seen = []
     model.head.register_forward_hook(lambda module, args, out: seen.append((args[0], out)))
     Predictor(model).predict([_water(3)])

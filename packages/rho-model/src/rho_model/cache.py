@@ -1,13 +1,21 @@
-"""On-disk descriptor cache of a dataset, keyed by the hyperparameters and the dataset id."""
+"""On-disk descriptor cache of a dataset, keyed by the hyperparameters and the dataset's geometries.
+
+The key is a hash of the descriptor hyperparameters, the structure count and every structure's
+atomic numbers, positions, cell and periodicity, so appending or changing structures gives a
+new cache folder: a cache is never stale.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from rho_data.atomic import atomic_output, write_text_atomic
 
 from .descriptors import LambdaSoap
 from .layout import Key
@@ -18,8 +26,9 @@ class DescriptorStore:
 
     ``chunk`` structures go into one cache file (``descriptor.cache_chunk``); inside a chunk
     featomic is called on groups of at most ``max_atoms`` atoms (``descriptor.max_atoms``).
-    The cache folder is ``cache_dir / spec.digest(dataset_id)``; chunk files are written
-    atomically, so an interrupted computation resumes where it stopped.
+    The cache folder is ``cache_dir / spec.digest(content_key)`` (``content_key`` from
+    :func:`geometry_digest`); chunk files are written atomically, so an interrupted computation
+    resumes where it stopped. A chunk file whose rows do not fit its structures is recomputed.
     """
 
     def __init__(
@@ -29,7 +38,7 @@ class DescriptorStore:
         n_structures: int,
         numbers_of,
         *,
-        dataset_id: str,
+        content_key: str,
         cache_dir: str | Path | None,
         chunk: int = 100,
         max_atoms: int = 500,
@@ -41,7 +50,7 @@ class DescriptorStore:
         self.max_atoms = int(max_atoms)
         self.numbers_of = numbers_of
         self._frames_of = frames_of
-        self.dir = None if cache_dir is None or not dataset_id else Path(cache_dir) / calculator.spec.digest(dataset_id)
+        self.dir = None if cache_dir is None or not content_key else Path(cache_dir) / calculator.spec.digest(content_key)
         self._loaded: dict[int, dict[Key, np.ndarray]] = {}
         self._progress = progress
 
@@ -52,18 +61,30 @@ class DescriptorStore:
         if c in self._loaded:
             return self._loaded[c]
         path = self._chunk_path(c)
-        if path is not None and path.exists():
-            with np.load(path, allow_pickle=False) as data:
-                feats = {k: data[f"{k[0]}_{k[1]}"] for k in self.calc.spec.keys}
-        else:
+        feats = self._read_chunk(path, start, stop) if path is not None and path.exists() else None
+        if feats is None:
             feats = self.calc.compute(self._frames_of(range(start, stop)), self.max_atoms)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                (path.parent / "hypers.json").write_text(json.dumps(self.calc.spec.hypers(), indent=1))
-                tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # one per process (DDP ranks)
-                np.savez(tmp, **{f"{k[0]}_{k[1]}": v for k, v in feats.items()})
-                tmp.replace(path)
+                write_text_atomic(path.parent / "hypers.json", json.dumps(self.calc.spec.hypers(), indent=1), what="cache file")
+                with atomic_output(path, overwrite=True, what="descriptor cache file") as tmp:  # unique per process
+                    with open(tmp, "wb") as handle:
+                        np.savez(handle, **{f"{k[0]}_{k[1]}": v for k, v in feats.items()})
         self._loaded[c] = feats
+        return feats
+
+    def _read_chunk(self, path: Path, start: int, stop: int) -> dict[Key, np.ndarray] | None:
+        """A cached chunk, or None when it is unreadable or its rows do not match its structures."""
+        sizes = self.calc.sizes
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                feats = {k: data[f"{k[0]}_{k[1]}"] for k in self.calc.spec.keys}
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+            return None
+        for k, v in feats.items():
+            atoms = sum(int(np.sum(self.numbers_of(i) == k[1])) for i in range(start, stop))
+            if v.shape != (atoms, 2 * k[0] + 1, sizes[k]):
+                return None
         return feats
 
     def gather(self, indices: Sequence[int]) -> dict[Key, np.ndarray]:
@@ -88,3 +109,18 @@ class DescriptorStore:
             k: (np.concatenate([rows[i][k] for i in indices]) if indices else np.zeros((0, 2 * k[0] + 1, sizes[k])))
             for k in self.calc.spec.keys
         }
+
+
+def geometry_digest(dataset) -> str:
+    """Hash of a rho-data dataset's geometries: structure count, numbers, positions, cell, pbc."""
+    store = dataset.store
+    h = hashlib.sha256(f"structures {len(dataset)}".encode())
+    numbers = store.read_segment_rows("numbers")
+    h.update(np.asarray([len(n) for n in numbers], dtype=np.int64).tobytes())
+    for name in ("numbers", "positions"):
+        rows = numbers if name == "numbers" else store.read_segment_rows(name)
+        for row in rows:
+            h.update(np.ascontiguousarray(row, dtype=np.int64 if name == "numbers" else np.float64).tobytes())
+    for name in ("cell", "pbc"):
+        h.update(np.ascontiguousarray(store.read_column(name), dtype=np.float64).tobytes())
+    return h.hexdigest()[:32]

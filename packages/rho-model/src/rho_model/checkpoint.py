@@ -8,13 +8,17 @@ from typing import Any
 
 import torch
 
+from rho_data.atomic import atomic_output
+
 from .errors import RhoModelError
-from .model import MODEL_FORMAT, MODEL_VERSION, read_payload, state_dict_cpu
+from .model import MODEL_FORMAT, MODEL_VERSION, read_payload, require_finite_weights, state_dict_cpu
 
 
 def save_checkpoint(
     path: Path, *, model, optimizer, scheduler, epoch: int, best_val: float, bad_epochs: int, options: dict
 ) -> None:
+    """Everything a restart needs, written through a temporary file; refuses non-finite weights."""
+    require_finite_weights(model, path)
     payload = {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
@@ -30,9 +34,8 @@ def save_checkpoint(
         "torch_rng": torch.get_rng_state(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_output(path, overwrite=True, what="checkpoint") as tmp:
+        torch.save(payload, tmp)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -45,6 +48,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
+def checkpoint_files(folder: Path) -> list[Path]:
+    """The checkpoints of a run folder, oldest epoch first."""
+    return sorted(p for p in folder.glob("epoch_*.pt") if p.name[len("epoch_") : -len(".pt")].isdigit())
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
-    files = sorted(folder.glob("epoch_*.pt"))
+    files = checkpoint_files(folder)
     return files[-1] if files else None

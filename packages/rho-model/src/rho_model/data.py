@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from rho_data import AuxiliaryBasis, BlockSparseOverlap
+from rho_data.checks import require_finite
 
 from .errors import RhoModelError
 from .layout import BatchLayout, Key, key_name
@@ -49,8 +50,22 @@ def load_records(
     for i, s, f in zip(indices, structures, per):
         if need_reference and (s.coefficients is None or s.overlap is None):
             raise RhoModelError(f"{dataset.path}: structure {i}: has no reference coefficients or overlap")
+        check_finite_structure(dataset.path, int(i), s)
         records.append(Record(int(i), s.numbers, s.positions, s.coefficients, s.projections, s.overlap, f))
     return records
+
+
+def check_finite_structure(path, index: int, structure) -> None:
+    """Refuse training data holding NaN or infinity, naming the file, the structure and the quantity."""
+    label = getattr(structure, "label", "")
+    for what, values in (
+        ("positions", structure.positions),
+        ("coefficients", structure.coefficients),
+        ("projections", structure.projections),
+        ("overlap", structure.overlap.values if structure.overlap is not None else None),
+    ):
+        if values is not None:
+            require_finite(values, what, path=path, structure=index, label=label, error=RhoModelError)
 
 
 class Batch:

@@ -19,7 +19,7 @@ from .chunking import Call, plan_calls, row_positions, rows_to_positions
 from .errors import RhoModelError
 from .layout import Key
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass
@@ -74,8 +74,9 @@ class DescriptorSpec:
             tuple(tuple(k) for k in hypers["keys"]),
         )
 
-    def digest(self, dataset_id: str) -> str:
-        text = json.dumps({"hypers": self.hypers(), "dataset": dataset_id, "format": CACHE_FORMAT}, sort_keys=True)
+    def digest(self, content_key: str) -> str:
+        """Cache folder name: these hyperparameters and the data's content key (see cache.geometry_digest)."""
+        text = json.dumps({"hypers": self.hypers(), "content": content_key, "format": CACHE_FORMAT}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

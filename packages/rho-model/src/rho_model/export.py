@@ -6,15 +6,32 @@ from pathlib import Path
 
 import torch
 
+from rho_data.atomic import atomic_output, check_output_location
+
 from .model import load_model, save_model
 
 
-def export_model(model_path: str | Path, output: str | Path, *, torchscript: bool = True) -> dict[str, str]:
+def export_model(
+    model_path: str | Path,
+    output: str | Path,
+    *,
+    torchscript: bool = True,
+    overwrite: bool = False,
+    net_file: str | Path | None = None,
+    trust_model_code: bool = False,
+) -> dict[str, str]:
     """Copy a trained model to ``output`` (weights-only format) and, where the modules allow it,
-    write ``output`` with suffix ``.ts`` holding the TorchScript network (features -> coefficients)."""
-    model = load_model(model_path)
+    write ``output`` with suffix ``.ts`` holding the TorchScript network (features -> coefficients).
+
+    Both go through temporary files; an existing output is replaced only with ``overwrite``.
+    """
     output = Path(output)
-    save_model(model, output)
+    ts = output.with_suffix(".ts")
+    check_output_location(output, overwrite=overwrite, what="exported model")
+    if torchscript:
+        check_output_location(ts, overwrite=overwrite, what="TorchScript file")
+    model = load_model(model_path, net_file=net_file, trust_model_code=trust_model_code)
+    save_model(model, output, overwrite=overwrite)
     written = {"model": str(output)}
     if torchscript:
         try:
@@ -22,7 +39,7 @@ def export_model(model_path: str | Path, output: str | Path, *, torchscript: boo
         except Exception as err:  # noqa: BLE001 - user networks may not be scriptable
             written["torchscript"] = f"not written: {type(err).__name__}: {str(err).splitlines()[0]}"
         else:
-            ts = output.with_suffix(".ts")
-            scripted.save(str(ts))
+            with atomic_output(ts, overwrite=overwrite, what="TorchScript file") as tmp:
+                scripted.save(str(tmp))
             written["torchscript"] = str(ts)
     return written

@@ -11,6 +11,8 @@ so equivariance is kept. Model files hold only tensors and plain data (loaded wi
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,6 +20,9 @@ import torch
 from metatensor.torch import Labels, TensorBlock, TensorMap
 from metatensor.torch.learn import nn as mnn
 from torch import nn
+
+from rho_data.atomic import atomic_output
+from rho_data.yaml_input import short_repr
 
 from .errors import RhoModelError
 from .layout import Key, key_name
@@ -164,7 +169,7 @@ def head_metadata(config: dict[str, Any]) -> tuple[Labels, list[Labels], list[La
 def _load_user_net(source: str, origin: str):
     namespace: dict[str, Any] = {"__name__": "rho_model_user_net", "__file__": origin}
     try:
-        exec(compile(source, origin, "exec"), namespace)  # noqa: S102 - the user's own model file
+        exec(compile(source, origin, "exec"), namespace)  # noqa: S102 - a net.py the user named for this call
     except Exception as err:  # noqa: BLE001 - report any failure of user code in one line
         raise RhoModelError(f"{origin}: the model file failed to load: {type(err).__name__}: {err}") from None
     if "net" not in namespace or not callable(namespace["net"]):
@@ -226,8 +231,12 @@ def _is_tensormap(value: Any) -> bool:
     return isinstance(value, torch.ScriptObject) and str(value._type()).endswith("TensorMap")
 
 
-def build_model(config: dict[str, Any]) -> RhoModel:
-    """A model with freshly initialised head from a full model config (see :func:`model_config`)."""
+def build_model(config: dict[str, Any], *, net_source: str | None = None, net_origin: str = "net.py") -> RhoModel:
+    """A model with freshly initialised head from a full model config (see :func:`model_config`).
+
+    A user network (``model.type: python``) is built from ``net_source``, code the caller read
+    from a file the user named; the ``net_source`` stored in a config is never run from here.
+    """
     dtype, device = DTYPES[config["dtype"]], config.get("device", "cpu")
     kind = config["model"]["type"]
     in_keys, in_props, out_props = head_metadata(config)
@@ -235,9 +244,11 @@ def build_model(config: dict[str, Any]) -> RhoModel:
         head: torch.nn.Module = linear_head(in_keys, in_props, out_props, dtype, device)
     elif kind == "deep":
         head = deep_head(in_keys, in_props, out_props, list(config["model"]["layers"]), dtype, device)
-    else:
-        origin = config["model"]["net_file"] or "net.py"
-        net = _load_user_net(config["net_source"], origin)
+    elif kind == "python":
+        if net_source is None:
+            raise RhoModelError(f"{net_origin}: a python network needs its net.py source (none was given)")
+        origin = net_origin
+        net = _load_user_net(net_source, origin)
         try:
             head = net(in_keys, in_props, out_props, dtype, device)
         except Exception as err:  # noqa: BLE001 - user code fails in many ways
@@ -247,10 +258,59 @@ def build_model(config: dict[str, Any]) -> RhoModel:
         if not isinstance(head, torch.nn.Module):
             raise RhoModelError(f"{origin}: net(...) must return a torch.nn.Module, got {type(head).__name__}")
         _check_user_keys(head, in_keys, in_props, origin, dtype, device)
+    else:
+        raise RhoModelError(f"model.type {short_repr(kind)} is not one of linear, deep, python")
     model = RhoModel(config, head)
     if kind == "python":
-        _check_user_head(model, config["model"]["net_file"] or "net.py")
+        _check_user_head(model, net_origin)
     return model
+
+
+def read_net_file(path: str | Path) -> str:
+    """The text of a user's net.py named on the command line or in the options."""
+    path = Path(path)
+    if path.is_dir():
+        raise RhoModelError(f"{path}: is a directory, not a net.py file")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise RhoModelError(f"{path}: the network file is not UTF-8 text") from None
+    except OSError as err:
+        raise RhoModelError(f"{path}: cannot read the network file ({err.strerror})") from None
+
+
+def network_source(
+    config: dict[str, Any],
+    origin: str | Path,
+    *,
+    net_file: str | Path | None = None,
+    trust_model_code: bool = False,
+    show: Callable[[str], None] | None = None,
+) -> tuple[str | None, str]:
+    """(source, origin) of the user network a saved model needs; (None, "") for other models.
+
+    Code stored in a model file is never run silently: it comes from ``net_file`` (a file the user
+    names for this call) or, with ``trust_model_code``, from the model file after ``show`` (default:
+    standard error) has printed it.
+    """
+    if config.get("model", {}).get("type") != "python":
+        return None, ""
+    if net_file is not None:
+        return read_net_file(net_file), str(net_file)
+    stored = config.get("net_source")
+    if trust_model_code:
+        if not isinstance(stored, str):
+            raise RhoModelError(f"{origin}: holds a python network but no network code; pass --net FILE")
+        (show or _to_stderr)(f"running the network code stored in {origin}:\n{stored}")
+        return stored, f"{origin} (stored net.py)"
+    raise RhoModelError(
+        f"{origin}: holds a user network (model.type python), whose code is never run on loading; "
+        "pass --net FILE with its net.py, or --trust-model-code to print and run the code stored in the file"
+    )
+
+
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def state_dict_cpu(model: torch.nn.Module) -> dict[str, Any]:
@@ -258,17 +318,17 @@ def state_dict_cpu(model: torch.nn.Module) -> dict[str, Any]:
     return {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in model.state_dict().items()}
 
 
-def save_model(model: RhoModel, path: str | Path) -> None:
+def save_model(model: RhoModel, path: str | Path, *, overwrite: bool = True) -> None:
+    """Weights and config (plain data) through a temporary file; refuses non-finite weights."""
+    require_finite_weights(model, path)
     payload = {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
         "config": json.dumps(model.config),
         "state_dict": state_dict_cpu(model),
     }
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_output(path, overwrite=overwrite, what="model file") as tmp:
+        torch.save(payload, tmp)
 
 
 def read_payload(path: str | Path, what: str = "model") -> dict:
@@ -288,14 +348,53 @@ def read_payload(path: str | Path, what: str = "model") -> dict:
     return payload
 
 
-def load_model(path: str | Path, device: str = "cpu") -> RhoModel:
-    """Rebuild a saved model (needs only rho-model)."""
+def require_finite_weights(model: torch.nn.Module, where: str | Path) -> None:
+    """Refuse a model whose parameters or buffers hold NaN or infinity (a wrong model is never kept)."""
+    for name, value in model.state_dict().items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise RhoModelError(f"{where}: the model's {name} holds non-finite values (NaN or infinity); nothing was written")
+
+
+def load_model(
+    path: str | Path,
+    device: str = "cpu",
+    *,
+    net_file: str | Path | None = None,
+    trust_model_code: bool = False,
+    show: Callable[[str], None] | None = None,
+) -> RhoModel:
+    """Rebuild a saved model (needs only rho-model); a python network needs ``net_file`` or ``trust_model_code``."""
     payload = read_payload(path)
-    config = json.loads(payload["config"])
+    config = model_config_of(payload, path)
     config["device"] = device
-    model = build_model(config)
+    source, origin = network_source(config, path, net_file=net_file, trust_model_code=trust_model_code, show=show)
+    model = build_from_payload(config, payload, path, source, origin)
+    return model.to(device)
+
+
+def model_config_of(payload: dict, path: str | Path) -> dict[str, Any]:
+    """The JSON config of a model file or checkpoint, checked to be a mapping with the keys a model needs."""
+    try:
+        config = json.loads(payload["config"])
+    except (KeyError, TypeError, ValueError):
+        raise RhoModelError(f"{path}: the file holds no readable model config") from None
+    needed = ("keys", "basis", "descriptor", "feature_sizes", "input_sizes", "out_sizes", "model", "dtype")
+    if not isinstance(config, dict) or any(k not in config for k in needed) or not isinstance(config["model"], dict):
+        raise RhoModelError(f"{path}: the model config is incomplete (needs {', '.join(needed)})")
+    if config["dtype"] not in DTYPES:
+        raise RhoModelError(f"{path}: unknown dtype {short_repr(config['dtype'])} in the model config")
+    return config
+
+
+def build_from_payload(config: dict[str, Any], payload: dict, path: str | Path, source: str | None, origin: str) -> RhoModel:
+    """The model of ``config`` with the weights of ``payload`` (one-line errors for a damaged file)."""
+    try:
+        model = build_model(config, net_source=source, net_origin=origin or str(path))
+    except (KeyError, TypeError, IndexError) as err:
+        raise RhoModelError(f"{path}: the model config is damaged ({type(err).__name__}: {err})") from None
     try:
         model.load_state_dict(payload["state_dict"])
-    except RuntimeError as err:
-        raise RhoModelError(f"{path}: weights do not match the model config ({str(err).splitlines()[0]})") from None
-    return model.to(device)
+    except (RuntimeError, KeyError, TypeError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise RhoModelError(f"{path}: weights do not match the model config ({first})") from None
+    return model

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,13 +12,13 @@ import torch
 from rho_data import AuxiliaryBasis
 from rho_data.elements import atomic_number
 
-from .cache import DescriptorStore
+from .cache import DescriptorStore, geometry_digest
 from .data import Batch, Record
 from .descriptors import DescriptorSpec, LambdaSoap
 from .errors import RhoModelError
 from .exact import SharedRows, best_start, cross_validate, split_weights
 from .layout import BatchLayout, Key, basis_keys, key_name
-from .model import DTYPES, RhoModel, build_model
+from .model import DTYPES, RhoModel, build_model, read_net_file
 from .nn import linear_modules
 
 
@@ -35,7 +34,7 @@ def descriptor_store(options: dict, dataset, *, progress=None, spec: DescriptorS
         lambda idx: [dataset[i].to_ase() for i in idx],
         len(dataset),
         dataset.numbers,
-        dataset_id=dataset.dataset_id,
+        content_key=geometry_digest(dataset) if options["descriptor"]["cache_dir"] is not None else "",
         cache_dir=options["descriptor"]["cache_dir"],
         chunk=options["descriptor"]["cache_chunk"],
         max_atoms=options["descriptor"]["max_atoms"],
@@ -263,7 +262,10 @@ def fit_exact(
     )
     if not info.converged:
         log(f"warning: CG stopped at relative residual {info.relative_residual:.2e} above the tolerance {fit_options['cg_tol']}")
-    set_linear_weights(model, problem.weights(z))
+    weights = problem.weights(z)
+    if not all(bool(torch.isfinite(w).all()) for w in weights.values()):
+        raise RhoModelError(f"exact fit at alpha {alpha:.1e}: the solution holds non-finite values (NaN or infinity)")
+    set_linear_weights(model, weights)
     return {
         "alpha": alpha,
         "iterations": info.iterations,
@@ -289,11 +291,7 @@ def new_model(
     stats = feature_statistics(train_records, spec.keys, options, whiten=condition)
     net_source = None
     if options["model"]["type"] == "python":
-        path = Path(options["model"]["net_file"])
-        try:
-            net_source = path.read_text()
-        except OSError as err:
-            raise RhoModelError(f"{path}: cannot read the model file ({err.strerror})") from None
+        net_source = read_net_file(options["model"]["net_file"])
     config = model_config(
         options,
         basis,
@@ -305,7 +303,7 @@ def new_model(
         net_source=net_source,
     )
     torch.manual_seed(int(options["seed"]))
-    model = build_model(config)
+    model = build_model(config, net_source=net_source, net_origin=str(options["model"]["net_file"]))
     baselines = baseline_means(train_records, spec.keys, basis) if options["model"]["baseline"] else {}
     out_t = one_centre_inverse_sqrt(train_records, basis) if condition else None
     set_statistics(model, stats, baselines, out_t)

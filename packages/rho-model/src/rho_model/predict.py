@@ -10,6 +10,9 @@ import numpy as np
 import torch
 
 from rho_data import AuxiliaryBasis, Provenance, Structure, create_predictions
+from rho_data.atomic import atomic_output, check_output_location
+from rho_data.checks import require_finite
+from rho_data.yaml_input import short_repr
 
 from . import __version__
 from .chunking import row_positions, rows_to_positions
@@ -38,8 +41,17 @@ class Predictor:
         self.max_atoms = int(max_atoms)
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu", max_atoms: int = 500) -> Predictor:
-        return cls(load_model(path, device), device, max_atoms)
+    def load(
+        cls,
+        path: str | Path,
+        device: str = "cpu",
+        max_atoms: int = 500,
+        *,
+        net_file: str | Path | None = None,
+        trust_model_code: bool = False,
+    ) -> Predictor:
+        """A saved model; a python network needs ``net_file`` or ``trust_model_code`` (see :func:`load_model`)."""
+        return cls(load_model(path, device, net_file=net_file, trust_model_code=trust_model_code), device, max_atoms)
 
     def predict(self, frames: Sequence[Any]) -> list[np.ndarray]:
         """One flat coefficient vector (canonical order) per ase.Atoms."""
@@ -95,43 +107,55 @@ def predict_file(
     overwrite: bool = False,
     max_atoms: int = 500,
     on_batch: Callable[[int], None] | None = None,
+    net_file: str | Path | None = None,
+    trust_model_code: bool = False,
 ) -> int:
     """Write a rho-data predictions file in the order of the input (or of ``indices``).
 
     ``batch_size`` structures are read and written together; inside a batch, featomic is
-    called on at most ``max_atoms`` atoms at a time.
+    called on at most ``max_atoms`` atoms at a time. The file is written under a temporary
+    name and only replaces ``output`` once every structure is predicted (a failing or killed
+    run leaves the old file as it was); a non-finite prediction is an error naming the structure.
     """
-    predictor = Predictor.load(model_path, device, max_atoms)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise RhoModelError(f"--batch-size must be an integer >= 1, got {short_repr(batch_size)}")
+    if isinstance(max_atoms, bool) or not isinstance(max_atoms, int) or max_atoms < 1:
+        raise RhoModelError(f"--max-atoms must be an integer >= 1, got {short_repr(max_atoms)}")
+    check_output_location(output, overwrite=overwrite, what="predictions file")
+    predictor = Predictor.load(model_path, device, max_atoms, net_file=net_file, trust_model_code=trust_model_code)
     input_path = Path(input_path)
     items, total, ds = _frames_of_input(input_path, indices)
-    basis = predictor.basis
-    dataset_id = ""
-    if ds is not None:
-        check_basis(predictor.config, ds.basis, str(input_path))
-        basis, dataset_id = ds.basis, ds.dataset_id
-    prov = Provenance(
-        producer="rho-model",
-        producer_version=__version__,
-        fit_metric="overlap",
-        extra={"model": str(model_path), "input": str(input_path)},
-    )
-    writer = create_predictions(output, basis, dataset_id=dataset_id, provenance=prov, overwrite=overwrite)
-    done = 0
     try:
-        chunk: list = []
-        for item in items:
-            chunk.append(item)
-            if len(chunk) == batch_size:
-                done += _write_chunk(predictor, writer, chunk, ds is not None)
-                chunk = []
-                if on_batch:
-                    on_batch(done)
-        if chunk:
-            done += _write_chunk(predictor, writer, chunk, ds is not None)
-            if on_batch:
-                on_batch(done)
+        basis = predictor.basis
+        dataset_id = ""
+        if ds is not None:
+            check_basis(predictor.config, ds.basis, str(input_path))
+            basis, dataset_id = ds.basis, ds.dataset_id
+        prov = Provenance(
+            producer="rho-model",
+            producer_version=__version__,
+            fit_metric="overlap",
+            extra={"model": str(model_path), "input": str(input_path)},
+        )
+        with atomic_output(output, overwrite=overwrite, what="predictions file") as tmp:
+            writer = create_predictions(tmp, basis, dataset_id=dataset_id, provenance=prov)
+            done = 0
+            try:
+                chunk: list = []
+                for item in items:
+                    chunk.append(item)
+                    if len(chunk) == batch_size:
+                        done += _write_chunk(predictor, writer, chunk, ds is not None)
+                        chunk = []
+                        if on_batch:
+                            on_batch(done)
+                if chunk:
+                    done += _write_chunk(predictor, writer, chunk, ds is not None)
+                    if on_batch:
+                        on_batch(done)
+            finally:
+                writer.close()
     finally:
-        writer.close()
         if ds is not None:
             ds.close()
     return done
@@ -140,5 +164,6 @@ def predict_file(
 def _write_chunk(predictor: Predictor, writer, chunk, from_dataset: bool) -> int:
     coefs = predictor.predict([atoms for _, atoms, _ in chunk])
     for (i, atoms, label), c in zip(chunk, coefs):
+        require_finite(c, "the predicted coefficients", structure=i, label=label, error=RhoModelError)
         writer.append(Structure.from_ase(atoms, label=label, coefficients=c, dataset_index=i if from_dataset else -1))
     return len(chunk)

@@ -1,4 +1,4 @@
-"""Train/validation/test indices: rho-data split files or seed + fractions."""
+"""Train/validation/test indices: rho-data split files (always checked against the dataset) or seed + fractions."""
 
 from __future__ import annotations
 
@@ -8,24 +8,30 @@ from pathlib import Path
 import numpy as np
 
 from rho_data import split as rho_data_split
+from rho_data.atomic import atomic_output
 
 from .errors import RhoModelError
 
 
-def read_index_file(path: str | Path, n_structures: int) -> list[int]:
-    """Plain text, one integer per line, '#' comments (rho-data's split format, read by rho-data)."""
-    return [int(i) for i in rho_data_split.read_index_file(path, n_structures=n_structures)]
+def read_index_file(path: str | Path, *, dataset_id: str, n_structures: int) -> list[int]:
+    """rho-data's split format, read by rho-data: refuses a split of another dataset and indices out of range."""
+    return [int(i) for i in rho_data_split.read_index_file(path, dataset_id=dataset_id, n_structures=n_structures)]
 
 
-def write_index_file(path: str | Path, indices: Sequence[int], comment: str) -> None:
-    Path(path).write_text(f"# {comment}\n" + "".join(f"{int(i)}\n" for i in indices))
+def write_index_file(path: str | Path, indices: Sequence[int], *, dataset_id: str, comment: str) -> None:
+    """rho-data's split format (with the ``dataset_id`` header), written through a temporary file."""
+    with atomic_output(path, overwrite=True, what="split file") as tmp:
+        rho_data_split.write_index_file(tmp, np.asarray(list(indices), dtype=np.int64), dataset_id=dataset_id, comment=comment)
 
 
-def make_splits(n_structures: int, data_options: dict) -> dict[str, list[int]]:
+def make_splits(n_structures: int, data_options: dict, dataset_id: str) -> dict[str, list[int]]:
     """From the index files named in the options, else a seeded random split by fractions."""
     files = {name: data_options[name] for name in ("train", "val", "test")}
     if files["train"] is not None:
-        splits = {name: (read_index_file(p, n_structures) if p is not None else []) for name, p in files.items()}
+        splits = {
+            name: (read_index_file(p, dataset_id=dataset_id, n_structures=n_structures) if p is not None else [])
+            for name, p in files.items()
+        }
     else:
         order = np.random.default_rng(int(data_options["seed"])).permutation(n_structures)
         f_train, f_val, f_test = data_options["fractions"]

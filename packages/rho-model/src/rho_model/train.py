@@ -16,15 +16,16 @@ import numpy as np
 import torch
 
 from rho_data import open_dataset
+from rho_data.atomic import write_text_atomic
 
 from . import distributed as ddp
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_files, latest_checkpoint, load_checkpoint, save_checkpoint
 from .data import Batch, Record, load_records
 from .descriptors import DescriptorSpec
 from .errors import RhoModelError
 from .layout import key_name
-from .model import DTYPES, RhoModel, build_model, load_model, save_model
-from .options import dump_options
+from .model import DTYPES, RhoModel, build_from_payload, model_config_of, network_source, read_payload, save_model
+from .options import dump_options, validate
 from .pipeline import check_basis, descriptor_store, fit_exact, new_model
 from .schedules import make_optimizer, make_scheduler, step_scheduler
 from .splits import make_splits, write_index_file
@@ -123,19 +124,33 @@ def run_training(
     init_model: str | Path | None = None,
     echo: Callable[[str], None] | None = print,
     progress=None,
+    overwrite: bool = False,
+    net_file: str | Path | None = None,
+    trust_model_code: bool = False,
 ) -> dict[str, Any]:
-    """Train (exact linear fit and/or gradient training) and write everything under ``out_dir``."""
+    """Train (exact linear fit and/or gradient training) and write everything under ``out_dir``.
+
+    A folder that already holds a run (:func:`existing_run`) is refused unless ``restart``
+    (continue it) or ``overwrite`` (replace it). A python network of an ``init_model`` or a
+    checkpoint is built from ``net_file`` (or, with ``trust_model_code``, from the printed
+    code stored in the file), never silently from the file.
+    """
     out = Path(out_dir)
     device = str(options["device"])
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RhoModelError("options: device 'cuda' requested but torch sees no GPU")
+    ckpt_dir = out / "checkpoints"
+    found = existing_run(out)
+    if found is not None and not restart and not overwrite:
+        raise RhoModelError(
+            f"{out}: already holds a run ({found.name}); pass --restart to continue it or --overwrite to replace it"
+        )
+    if out.exists() and not out.is_dir():
+        raise RhoModelError(f"{out}: is not a directory")
     ctx = ddp.init(device)
     dtype = DTYPES[options["dtype"]]
     torch.manual_seed(int(options["seed"]))
     np.random.seed(int(options["seed"]) % 2**32)
-    if ctx.main:
-        out.mkdir(parents=True, exist_ok=True)
-    ckpt_dir = out / "checkpoints"
     resume = None
     if restart:
         last = latest_checkpoint(ckpt_dir)
@@ -143,6 +158,17 @@ def run_training(
             raise RhoModelError(f"{ckpt_dir}: --restart found no checkpoint to continue from")
         resume = load_checkpoint(last)
         options = json.loads(resume["options"])
+        validate(options)
+    start_payload, start_origin, cfg, net = None, "", {}, (None, "")
+    if resume is not None or init_model is not None:  # the model to start from, read before anything is written
+        start_payload = resume if resume is not None else read_payload(init_model)
+        start_origin = str(last) if resume is not None else str(init_model)
+        cfg = model_config_of(start_payload, start_origin)
+        cfg["device"] = device
+        net = network_source(cfg, start_origin, net_file=net_file, trust_model_code=trust_model_code)
+    if ctx.main:
+        out.mkdir(parents=True, exist_ok=True)
+    stale = [] if restart else checkpoint_files(ckpt_dir)  # of the run being replaced (--overwrite)
     log = RunLog(out, echo, ctx.main, append=restart)
     ds = None
     try:
@@ -150,17 +176,19 @@ def run_training(
             log.line(f"data parallel: {ctx.world} processes ({'nccl' if device.startswith('cuda') else 'gloo'})")
         ds = open_dataset(dataset_path)
         if ctx.main and not restart:
-            (out / "options.yaml").write_text(dump_options(options))
-        splits = make_splits(len(ds), options["data"])
+            write_text_atomic(out / "options.yaml", dump_options(options), what="options file")
+        splits = make_splits(len(ds), options["data"], ds.dataset_id)
         if ctx.main:
             (out / "splits").mkdir(exist_ok=True)
             for name, idx in splits.items():
                 write_index_file(
-                    out / "splits" / f"{name}.idx", idx, f"{name} indices of {Path(dataset_path).name} ({ds.dataset_id})"
+                    out / "splits" / f"{name}.idx",
+                    idx,
+                    dataset_id=ds.dataset_id,
+                    comment=f"{name} indices of {Path(dataset_path).name}",
                 )
         spec = None
-        if resume is not None or init_model is not None:
-            cfg = json.loads(resume["config"]) if resume is not None else json.loads(load_model_config(init_model))
+        if start_payload is not None:
             check_basis(cfg, ds.basis, str(dataset_path))
             spec = DescriptorSpec.from_hypers(cfg["descriptor"])
         store = descriptor_store(options, ds, progress=progress, spec=spec)
@@ -171,11 +199,8 @@ def run_training(
         gradient = options["fit"]["method"] == "gradient"
         summary: dict[str, Any] = {"splits": {k: len(v) for k, v in splits.items()}}
 
-        if resume is not None:
-            model = build_model({**json.loads(resume["config"]), "device": device})
-            model.load_state_dict(resume["state_dict"])
-        elif init_model is not None:
-            model = load_model(init_model, device)
+        if start_payload is not None:
+            model = build_from_payload(cfg, start_payload, start_origin, *net).to(device)
         else:
             model = new_model(options, ds, train, store.calc.spec, store.calc.sizes, gradient=gradient)
             if options["model"]["type"] == "linear" and (not gradient or options["training"]["warm_start"]):
@@ -185,15 +210,16 @@ def run_training(
         if not gradient:
             if ctx.main:
                 save_model(model, out / "model.pt")
-                (out / "fit.json").write_text(json.dumps(summary, indent=1))
+                _remove(stale)
+                write_text_atomic(out / "fit.json", json.dumps(summary, indent=1), what="fit summary")
             ddp.finish(ctx)
             return summary
 
         summary["gradient"] = _gradient_loop(
-            model, train, val, ds.basis, options, out, ckpt_dir, resume, log, ctx, dtype, device, progress
+            model, train, val, ds.basis, options, out, ckpt_dir, resume, log, ctx, dtype, device, progress, stale
         )
         if ctx.main:
-            (out / "fit.json").write_text(json.dumps(summary, indent=1))
+            write_text_atomic(out / "fit.json", json.dumps(summary, indent=1), what="fit summary")
         ddp.finish(ctx)
         return summary
     finally:
@@ -202,13 +228,25 @@ def run_training(
             ds.close()
 
 
-def load_model_config(path) -> str:
-    from .model import read_payload
+def existing_run(folder: Path) -> Path | None:
+    """The file that makes ``folder`` a run: its model.pt, last.pt or a checkpoint (None for a new folder)."""
+    if not folder.is_dir():
+        return None
+    for name in ("model.pt", "last.pt"):
+        if (folder / name).exists():
+            return folder / name
+    files = checkpoint_files(folder / "checkpoints")
+    return files[-1] if files else None
 
-    return read_payload(path)["config"]
+
+def _remove(files: list[Path]) -> None:
+    """Drop the checkpoints of a replaced run once the new run has written its own result."""
+    for path in files:
+        path.unlink(missing_ok=True)
+    files.clear()
 
 
-def _gradient_loop(model, train, val, basis, options, out, ckpt_dir, resume, log, ctx, dtype, device, progress) -> dict:
+def _gradient_loop(model, train, val, basis, options, out, ckpt_dir, resume, log, ctx, dtype, device, progress, stale) -> dict:
     training = options["training"]
     frozen = freeze(model, training["freeze"])
     if frozen:
@@ -232,6 +270,8 @@ def _gradient_loop(model, train, val, basis, options, out, ckpt_dir, resume, log
     form, cutoff = options["loss"]["form"], options["loss"]["pair_cutoff"]
     epochs = int(training["epochs"])
     task = progress.add_task("training", total=epochs, completed=start_epoch - 1) if progress is not None and ctx.main else None
+    epoch = start_epoch - 1
+    saved = (out / "model.pt").exists() and resume is not None
     for epoch in range(start_epoch, epochs + 1):
         t0 = time.perf_counter()
         order = np.random.default_rng([int(options["seed"]), epoch]).permutation(len(train))
@@ -242,6 +282,11 @@ def _gradient_loop(model, train, val, basis, options, out, ckpt_dir, resume, log
             batch = Batch(mine, basis, dtype=dtype, device=device, pair_cutoff=cutoff)
             optimizer.zero_grad(set_to_none=True)
             loss = batch_loss(net, batch, form) * (ctx.world / len(chunk))
+            if not bool(torch.isfinite(loss)):
+                raise RhoModelError(
+                    f"epoch {epoch}: the training loss is {float(loss)} (diverged); nothing of this epoch was kept: "
+                    "lower training.lr or set training.grad_clip"
+                )
             loss.backward()
             if training["grad_clip"] is not None:
                 torch.nn.utils.clip_grad_norm_(params, float(training["grad_clip"]))
@@ -264,15 +309,21 @@ def _gradient_loop(model, train, val, basis, options, out, ckpt_dir, resume, log
             }
         )
         improved = val_loss < best_val
+        if not math.isfinite(val_loss):
+            raise RhoModelError(f"epoch {epoch}: the validation loss is {val_loss} (diverged): lower training.lr")
         if improved:
             best_val, bad = val_loss, 0
             if ctx.main:
                 save_model(model, out / "model.pt")
+                saved = True
+                _remove(stale)
         else:
             bad += 1
         if ctx.main and (epoch % int(training["checkpoint_every"]) == 0 or epoch == epochs):
+            ckpt = ckpt_dir / f"epoch_{epoch:06d}.pt"
+            stale[:] = [p for p in stale if p != ckpt]  # replaced in place, atomically
             save_checkpoint(
-                ckpt_dir / f"epoch_{epoch:06d}.pt",
+                ckpt,
                 model=model,
                 optimizer=optimizer,
                 scheduler=scheduler,
@@ -281,11 +332,15 @@ def _gradient_loop(model, train, val, basis, options, out, ckpt_dir, resume, log
                 bad_epochs=bad,
                 options=options,
             )
+            _remove(stale)
         if task is not None:
             progress.advance(task)
         if training["early_stopping"] is not None and bad >= int(training["early_stopping"]):
             log.line(f"early stopping at epoch {epoch}: no improvement of val_loss for {bad} epochs")
             break
     if ctx.main:
+        if not saved:  # no epoch ran (training.epochs 0): the starting model is the result
+            save_model(model, out / "model.pt")
         save_model(model, out / "last.pt")
-    return {"best_val_loss": best_val, "epochs": epoch}
+        _remove(stale)
+    return {"best_val_loss": best_val if math.isfinite(best_val) else None, "epochs": epoch}
