@@ -113,7 +113,7 @@ def test_bad_runs_are_reported_and_the_others_imported(ch4_ri_tree, tmp_path):
     # resume: fix one run and import again; only it is added
     shutil.rmtree(root / "b-missing")
     copy_run(ch4_ri_tree / "000000", root / "b-missing")
-    report = import_tree(root, tmp_path / "out.h5")
+    report = import_tree(root, tmp_path / "out.h5", append=True)
     assert report.imported == ["b-missing"] and sorted(report.skipped) == ["a-good", "z-good"]
 
 

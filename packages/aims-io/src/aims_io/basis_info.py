@@ -13,7 +13,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from rho_data.yaml_input import short_repr
+
 from .errors import AimsIOError
+from .layout import read_text
 
 _ATOM = re.compile(r"^\s*atom\s+(\d+)\s*$")
 _L = re.compile(r"^\s*For L\s*=\s*(\d+)\s+there are\s+(\d+)\s+radial functions\s*$")
@@ -28,7 +31,7 @@ def read_basis_info(path: str | Path) -> list[tuple[int, ...]]:
     atoms: list[tuple[int, ...]] = []
     current: int | None = None
     counts: list[int] = []
-    for k, line in enumerate(path.read_text().splitlines(), 1):
+    for k, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         if m := _ATOM.match(line):
@@ -37,17 +40,17 @@ def read_basis_info(path: str | Path) -> list[tuple[int, ...]]:
             current, counts = int(m.group(1)), []
         elif m := _L.match(line):
             if current is None or int(m.group(1)) != len(counts):
-                raise AimsIOError(f"line {k}: unexpected {line.strip()!r}", path=path)
+                raise AimsIOError(f"line {k}: unexpected {short_repr(line.strip())}", path=path)
             counts.append(int(m.group(2)))
         elif m := _END.match(line):
             if current is None or int(m.group(1)) != current or int(m.group(2)) != len(counts) - 1:
-                raise AimsIOError(f"line {k}: {line.strip()!r} does not close the block of atom {current}", path=path)
+                raise AimsIOError(f"line {k}: {short_repr(line.strip())} does not close the block of atom {current}", path=path)
             if current != len(atoms) + 1:
                 raise AimsIOError(f"line {k}: atom {current} out of order (expected {len(atoms) + 1})", path=path)
             atoms.append(tuple(counts))
             current = None
         else:
-            raise AimsIOError(f"line {k}: cannot read {line.strip()!r}", path=path)
+            raise AimsIOError(f"line {k}: cannot read {short_repr(line.strip())}", path=path)
     if current is not None:
         raise AimsIOError(f"ends inside the block of atom {current} (truncated?)", path=path)
     if not atoms:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -10,19 +11,21 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from rho_data import RhoDataError
-from rho_data.cli_support import exit_on, print_error, progress_bar, version_callback
+from rho_data.cli_support import RhoTyper, print_error, progress_bar, version_callback
 
 from . import __version__
 from .errors import AimsIOError
 
-app = typer.Typer(
+console = Console()
+errors = Console(stderr=True)
+#: Every command goes through one error path: bad input -> one red line, exit code 1, no traceback.
+app = RhoTyper(
     help="FHI-aims for rho: prepare and run SCF / RI-fit / rebuild runs, check them, import them into rho-data.",
     no_args_is_help=True,
     add_completion=False,
+    errors=(AimsIOError,),
+    error_console=errors,
 )
-console = Console()
-errors = Console(stderr=True)
 
 
 @app.callback()
@@ -36,10 +39,6 @@ def main(
     ),
 ) -> None:
     """aims-io command line."""
-
-
-#: Bad input -> one red line, exit code 1, no traceback.
-user_errors = exit_on(AimsIOError, RhoDataError, console=errors)
 
 
 def _progress() -> Progress:
@@ -70,7 +69,6 @@ def options() -> None:
 
 
 @app.command()
-@user_errors
 def prepare(
     stage: str = typer.Argument(..., help="scf or ri."),
     structures: Path | None = typer.Argument(None, help="scf: structures file readable by ASE (xyz, extxyz, ...)."),
@@ -118,7 +116,6 @@ def prepare(
 
 
 @app.command()
-@user_errors
 def run(
     stage: str = typer.Argument(..., help="scf, ri or rebuild/<name>."),
     work: Path = WORK,
@@ -156,7 +153,6 @@ def run(
 
 
 @app.command()
-@user_errors
 def status(
     stage: str = typer.Argument(..., help="scf, ri or rebuild/<name>."),
     work: Path = WORK,
@@ -166,7 +162,9 @@ def status(
     from .layout import run_dirs, stage_dir
     from .status import stage_states
 
-    states = stage_states(run_dirs(stage_dir(work, stage)))
+    if not stage_dir(work, stage).is_dir():
+        raise AimsIOError(f"no run directories for stage '{stage}' (run `aims-io prepare` first)", path=stage_dir(work, stage))
+    states = stage_states(run_dirs(stage_dir(work, stage)))  # a query: reads only, writes nothing
     if as_json:
         for s in states:
             console.print(
@@ -187,19 +185,37 @@ def status(
 
 
 @app.command("import")
-@user_errors
 def import_(
     root: Path = typer.Argument(..., help="Root of a tree of finished RI-fit runs (e.g. <work>/ri)."),
-    out: Path = typer.Argument(..., help="rho-data dataset to create (or append to)."),
+    out: Path = typer.Argument(..., help="rho-data dataset to create (or, with --append, to add to)."),
     threshold: float = typer.Option(0.0, help="Drop off-diagonal overlap atom-pair blocks with max |S| <= this."),
+    append: bool = typer.Option(False, "--append", help="Add to an existing dataset the runs it lacks (resume)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset (once the new one is complete)."),
+    require_converged: bool = typer.Option(
+        False, "--require-converged", help="Refuse runs whose SCF did not converge (default: import them with a warning)."
+    ),
 ) -> None:
     """Import RI-fit runs into one rho-data dataset; failed runs are reported, the rest imported."""
     from .importer import find_runs, import_tree
 
+    if append and overwrite:
+        raise AimsIOError("--append and --overwrite exclude each other")
+    if not math.isfinite(threshold) or threshold < 0:
+        raise AimsIOError(f"--threshold must be a finite number >= 0, got {threshold}")
     total = len(find_runs(root))
     with _progress() as progress:
         task = progress.add_task("importing", total=total)
-        report = import_tree(root, out, threshold=threshold, on_progress=lambda run_dir, err: progress.advance(task))
+        report = import_tree(
+            root,
+            out,
+            threshold=threshold,
+            append=append,
+            overwrite=overwrite,
+            require_converged=require_converged,
+            on_progress=lambda run_dir, err: progress.advance(task),
+        )
+    for _run_dir, message in report.warnings:
+        print_error(errors, message, label="warning")
     console.print(
         f"{out}: imported {len(report.imported)}, already present {len(report.skipped)}, failed {len(report.failed)}",
         highlight=False,
@@ -212,7 +228,6 @@ def import_(
 
 
 @app.command()
-@user_errors
 def export(
     predictions: Path = typer.Argument(..., help="rho-data predictions file."),
     dataset: Path = typer.Argument(..., help="The dataset the predictions belong to (made by aims-io import)."),
@@ -230,7 +245,6 @@ def export(
 
 
 @app.command()
-@user_errors
 def parse(path: Path = typer.Argument(..., help="An aims.out file.")) -> None:
     """Print what aims-io reads from an aims.out, as JSON."""
     from .aimsout import parse_aims_out

@@ -22,6 +22,7 @@ from ase.data import chemical_symbols
 from . import __version__
 from .errors import AimsIOError
 from .geometry import Geometry
+from .layout import read_text, write_text
 from .settings import check_keyword, check_value
 
 STAGES = ("scf", "ri", "rebuild")
@@ -96,18 +97,18 @@ def control_text(stage: str, dft: dict, geometry: Geometry) -> str:
         lines += cube_lines(geometry, dft)
     text = "\n".join(lines) + "\n"
     for z in sorted({int(z) for z in geometry.numbers}):
-        text += "\n" + species_file(dft["species_defaults"], z).read_text().rstrip("\n") + "\n"
+        text += "\n" + read_text(species_file(dft["species_defaults"], z)).rstrip("\n") + "\n"
     return text
 
 
 def write_control(path: str | Path, stage: str, dft: dict, geometry: Geometry) -> None:
-    Path(path).write_text(control_text(stage, dft, geometry))
+    write_text(path, control_text(stage, dft, geometry), what="control.in")
 
 
 def read_keywords(path: str | Path) -> dict[str, str]:
     """The first value of each keyword of a control.in before the species sections."""
     out: dict[str, str] = {}
-    for raw in Path(path).read_text().splitlines():
+    for raw in read_text(path).splitlines():
         words = raw.split("#", 1)[0].split(None, 1)
         if not words:
             continue

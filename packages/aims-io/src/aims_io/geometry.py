@@ -13,7 +13,10 @@ from pathlib import Path
 import numpy as np
 from ase.data import atomic_numbers, chemical_symbols
 
+from rho_data.yaml_input import short_repr
+
 from .errors import AimsIOError
+from .layout import read_text, write_text
 
 
 @dataclass
@@ -67,7 +70,7 @@ def geometry_text(geometry: Geometry, *, where: str = "geometry.in") -> str:
 
 
 def write_geometry(geometry: Geometry, path: str | Path) -> None:
-    Path(path).write_text(geometry_text(geometry, where=str(path)))
+    write_text(path, geometry_text(geometry, where=str(path)), what="geometry.in")
 
 
 def read_geometry(path: str | Path) -> Geometry:
@@ -76,7 +79,7 @@ def read_geometry(path: str | Path) -> Geometry:
     if not path.is_file():
         raise AimsIOError("missing file", path=path)
     cell, numbers, positions, ghost, frac = [], [], [], [], []
-    for k, raw in enumerate(path.read_text().splitlines(), 1):
+    for k, raw in enumerate(read_text(path).splitlines(), 1):
         words = raw.split("#", 1)[0].split()
         if not words:
             continue
@@ -86,14 +89,14 @@ def read_geometry(path: str | Path) -> Geometry:
         try:
             xyz = [float(w) for w in words[1:4]]
         except ValueError:
-            raise AimsIOError(f"line {k}: cannot read coordinates from {raw.strip()!r}", path=path) from None
+            raise AimsIOError(f"line {k}: cannot read coordinates from {short_repr(raw.strip())}", path=path) from None
         if len(xyz) != 3:
-            raise AimsIOError(f"line {k}: expected 3 coordinates in {raw.strip()!r}", path=path)
+            raise AimsIOError(f"line {k}: expected 3 coordinates in {short_repr(raw.strip())}", path=path)
         if kind == "lattice_vector":
             cell.append(xyz)
             continue
         if len(words) < 5:
-            raise AimsIOError(f"line {k}: no species in {raw.strip()!r}", path=path)
+            raise AimsIOError(f"line {k}: no species in {short_repr(raw.strip())}", path=path)
         species = words[4]
         element = species.split("_")[0]
         if element not in atomic_numbers or element == "X":

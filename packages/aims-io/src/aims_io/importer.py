@@ -3,8 +3,13 @@
 Every directory under the root that holds a ``geometry.in`` is a run. A run that cannot be
 imported (unfinished, truncated or missing files, sizes that disagree, NaN, an unsupported
 FHI-aims version, another basis or version than the dataset's) is reported with its run
-directory and file, and the others are still imported. Importing into an existing dataset
-appends the runs it does not hold yet (resume).
+directory and file, and the others are still imported. A new dataset is written to a unique
+temporary file and appears under its name only when complete; an existing one is refused unless
+``append`` (add the runs it does not hold yet: resume) or ``overwrite`` (build a new dataset,
+which replaces the old one only when complete).
+
+A run whose SCF did not converge is imported with ``scf_converged = 0`` and a warning naming
+it, or refused with ``require_converged``.
 
 The dataset's basis is read from ``basis_info.out`` (numeric radial functions: counts only),
 the overlap is stored block-sparse by atom pairs, and the metadata are: energy (hartree,
@@ -16,6 +21,8 @@ are present, n_electrons_fit, fit_squared_error and fit_nmae_percent.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +37,10 @@ from rho_data import (
     Structure,
     create_dataset,
 )
+from rho_data.atomic import atomic_output, check_output_location
 
 from . import __version__
-from .aimsout import HARTREE_EV, parse_aims_out
+from .aimsout import HARTREE_EV, AimsOutput, parse_aims_out
 from .basis_info import read_basis_info
 from .control import read_keywords
 from .errors import AimsIOError
@@ -54,11 +62,15 @@ METADATA = [
 ]
 
 
+Progress = Callable[[str, str | None], None]
+
+
 @dataclass
 class ImportReport:
     imported: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # already in the dataset
     failed: list[tuple[str, str]] = field(default_factory=list)  # (run dir, message)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (run dir, message): imported all the same
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -71,6 +83,27 @@ def find_runs(root: Path) -> list[Path]:
 def _label(root: Path, run_dir: Path) -> str:
     rel = str(run_dir.relative_to(root))
     return "." if rel == "." else rel
+
+
+def _scf_output(run_dir: Path, ri_aims: AimsOutput) -> tuple[AimsOutput, Path, AimsOutput | None]:
+    """The aims.out that tells the SCF facts: the SCF run's when the RI run records it, else the RI run's.
+
+    Returns (that output, its path, the SCF run's output or None).
+    """
+    info = read_json(run_dir / RUN_INFO)
+    if info.get("scf_dir") and (Path(info["scf_dir"]) / "aims.out").is_file():
+        path = Path(info["scf_dir"]) / "aims.out"
+        scf_out = parse_aims_out(path)
+        return scf_out, path, scf_out
+    return ri_aims, run_dir / "aims.out", None
+
+
+def _not_converged(run_dir: Path) -> AimsIOError | None:
+    """An error naming the run when its SCF did not converge (else None)."""
+    source, path, _ = _scf_output(run_dir, parse_aims_out(run_dir / "aims.out"))
+    if source.scf_converged:
+        return None
+    return AimsIOError("the SCF did not converge (no 'Self-consistency cycle converged.')", path=path)
 
 
 def _scan(run_dir: Path) -> tuple[str, dict[str, tuple[int, ...]]]:
@@ -96,11 +129,7 @@ def _scan(run_dir: Path) -> tuple[str, dict[str, tuple[int, ...]]]:
 
 def _metadata(run: RIRun) -> dict[str, float]:
     run_dir = run.run_dir
-    info = read_json(run_dir / RUN_INFO)
-    scf_out = None
-    if info.get("scf_dir") and (Path(info["scf_dir"]) / "aims.out").is_file():
-        scf_out = parse_aims_out(Path(info["scf_dir"]) / "aims.out")
-    source = scf_out or run.aims
+    source, _, scf_out = _scf_output(run_dir, run.aims)
     meta: dict[str, float] = {}
     if source.total_energy_ev is not None:
         meta["energy"] = source.total_energy_ev / HARTREE_EV
@@ -155,34 +184,110 @@ def _provenance(root: Path, first: Path, version: str, commit: str | None, thres
     )
 
 
+def _open_output(out: Path, *, append: bool, overwrite: bool) -> RhoWriter | None:
+    """Check the output before any work: the writer of an existing dataset to append to, or None.
+
+    Refuses a directory, a missing or read-only directory, and an existing dataset without
+    ``append`` or ``overwrite``.
+    """
+    if out.exists() and not out.is_dir() and not (append or overwrite):
+        raise AimsIOError("already exists (pass --append to add the runs it lacks, or --overwrite to replace it)", path=out)
+    if append and out.is_file():
+        if not os.access(out, os.R_OK | os.W_OK):
+            raise AimsIOError("cannot append: the dataset is not writable", path=out)
+        writer = RhoWriter(out)
+        if writer.provenance.producer != "aims-io":
+            writer.close()
+            raise AimsIOError(f"was written by '{writer.provenance.producer}', not aims-io", path=out)
+        return writer
+    check_output_location(out, overwrite=True, what="dataset")
+    return None
+
+
+def _fail(report: ImportReport, run_dir: Path, message: str, on_progress: Progress | None) -> None:
+    report.failed.append((str(run_dir), message))
+    if on_progress:
+        on_progress(str(run_dir), message)
+
+
 def import_tree(
-    root: str | Path, out: str | Path, *, threshold: float = 0.0, on_progress: Callable[[str, str | None], None] | None = None
+    root: str | Path,
+    out: str | Path,
+    *,
+    threshold: float = 0.0,
+    on_progress: Progress | None = None,
+    append: bool = False,
+    overwrite: bool = False,
+    require_converged: bool = False,
 ) -> ImportReport:
-    """Import every run under ``root`` into the dataset ``out`` (created or appended to)."""
+    """Import every run under ``root`` into the dataset ``out``.
+
+    A new ``out`` (or, with ``overwrite``, the replacement of an existing one) is written to a
+    unique temporary file and renamed when complete; with ``append`` the runs an existing
+    dataset lacks are added to it, one committed structure at a time. Runs whose SCF did not
+    converge are imported with a warning, or refused with ``require_converged``.
+    """
     root, out = Path(root), Path(out)
     report = ImportReport()
     runs = find_runs(root)
     if not runs:
         raise AimsIOError("holds no run directories (no geometry.in below it)", path=root)
-    writer: RhoWriter | None = None
-    done: set[str] = set()
-    if out.exists():
-        writer = RhoWriter(out)
-        if writer.provenance.producer != "aims-io":
+    writer = _open_output(out, append=append, overwrite=overwrite)
+    try:
+        done = set(writer.labels()) if writer else set()
+        scanned = _scan_all(root, runs, done, report, on_progress, require_converged)
+        _check_versions_and_basis(scanned, writer, report, on_progress)
+        with contextlib.ExitStack() as stack:
+            if writer is None and scanned:
+                first = next(iter(scanned))
+                version, _ = scanned[first]
+                basis = AuxiliaryBasis.from_counts(_basis_counts(scanned))
+                provenance = _provenance(root, first, version, parse_aims_out(first / "aims.out").commit, threshold)
+                target = stack.enter_context(atomic_output(out, overwrite=overwrite, what="dataset"))
+                writer = create_dataset(target, basis, provenance, metadata=METADATA)
+                stack.callback(writer.close)  # closed before the complete file is renamed to `out`
+            _append_runs(root, runs, done, scanned, writer, report, on_progress, threshold, out)
+    finally:
+        if writer is not None:
             writer.close()
-            raise AimsIOError(f"was written by '{writer.provenance.producer}', not aims-io", path=out)
-        done = set(writer.labels())
-    # pass 1: versions and basis counts (cheap), to fix the dataset's basis and version
+    return report
+
+
+def _scan_all(
+    root: Path, runs: list[Path], done: set[str], report: ImportReport, on_progress: Progress | None, require_converged: bool
+) -> dict[Path, tuple[str, dict]]:
+    """Pass 1: version, basis counts and SCF convergence of each run (cheap)."""
     scanned: dict[Path, tuple[str, dict]] = {}
     for run_dir in runs:
         if _label(root, run_dir) in done:
             continue
         try:
-            scanned[run_dir] = _scan(run_dir)
+            scan = _scan(run_dir)
+            problem = _not_converged(run_dir)
         except (AimsIOError, RhoDataError) as err:
-            report.failed.append((str(run_dir), str(err)))
-            if on_progress:
-                on_progress(str(run_dir), str(err))
+            _fail(report, run_dir, str(err), on_progress)
+            continue
+        if problem is not None and require_converged:
+            _fail(report, run_dir, f"{problem}; refused (--require-converged)", on_progress)
+            continue
+        if problem is not None:
+            report.warnings.append((str(run_dir), f"{problem}; imported with scf_converged = 0"))
+        scanned[run_dir] = scan
+    return scanned
+
+
+def _basis_counts(scanned: dict[Path, tuple[str, dict]]) -> dict[str, tuple[int, ...]]:
+    counts: dict[str, tuple[int, ...]] = {}
+    for _, per_element in scanned.values():
+        for sym, c in per_element.items():
+            counts.setdefault(sym, c)
+    return counts
+
+
+def _check_versions_and_basis(
+    scanned: dict[Path, tuple[str, dict]], writer: RhoWriter | None, report: ImportReport, on_progress: Progress | None
+) -> None:
+    """Drop (as failed) runs of another FHI-aims version or basis than the dataset's (or the first run's)."""
     version = writer.provenance.producer_version if writer else None
     basis_counts: dict[str, tuple[int, ...]] = {s: writer.basis[s].n_radial for s in writer.basis.symbols} if writer else {}
     for run_dir, (run_version, per_element) in list(scanned.items()):
@@ -197,6 +302,9 @@ def import_tree(
                     f"basis of {sym} {list(counts)} differs from the dataset's {list(basis_counts[sym])}",
                     "basis_info.out",
                 )
+        lacking = sorted(set(per_element) - set(writer.basis.symbols)) if writer else []
+        if problem is None and lacking:
+            problem, file = f"has elements {lacking} the dataset's basis lacks", "basis_info.out"
         if problem is not None:
             report.failed.append((str(run_dir), str(AimsIOError(problem, path=run_dir / file))))
             if on_progress:
@@ -205,55 +313,46 @@ def import_tree(
             continue
         for sym, counts in per_element.items():
             basis_counts.setdefault(sym, counts)
-    if writer is None and scanned:
-        first = next(iter(scanned))
-        commit = parse_aims_out(first / "aims.out").commit
-        basis = AuxiliaryBasis.from_counts(basis_counts)
-        writer = create_dataset(out, basis, _provenance(root, first, str(version), commit, threshold), metadata=METADATA)
-    elif writer is not None and scanned:
-        for run_dir, (_, pe) in list(scanned.items()):
-            lacking = sorted(set(pe) - set(writer.basis.symbols))
-            if lacking:
-                report.failed.append(
-                    (
-                        str(run_dir),
-                        str(AimsIOError(f"has elements {lacking} the dataset's basis lacks", path=run_dir / "basis_info.out")),
-                    )
-                )
-                del scanned[run_dir]
-    # pass 2: read and append, one run at a time (memory: one run)
-    try:
-        for run_dir in runs:
-            label = _label(root, run_dir)
-            if label in done:
-                report.skipped.append(label)
-                if on_progress:
-                    on_progress(str(run_dir), None)
-                continue
-            if run_dir not in scanned:
-                continue
-            try:
-                run = read_ri_run(run_dir, threshold=threshold)
-                structure = Structure(
-                    numbers=run.geometry.numbers,
-                    positions=run.geometry.positions,
-                    cell=run.geometry.cell,
-                    pbc=run.geometry.pbc,
-                    label=label,
-                    coefficients=run.coefficients,
-                    projections=run.projections,
-                    overlap=run.overlap,
-                    metadata=_metadata(run),
-                )
-                writer.append(structure)  # type: ignore[union-attr]
-                report.imported.append(label)
-                if on_progress:
-                    on_progress(str(run_dir), None)
-            except (AimsIOError, RhoDataError) as err:
-                report.failed.append((str(run_dir), str(err)))
-                if on_progress:
-                    on_progress(str(run_dir), str(err))
-    finally:
-        if writer is not None:
-            writer.close()
-    return report
+
+
+def _append_runs(
+    root: Path,
+    runs: list[Path],
+    done: set[str],
+    scanned: dict[Path, tuple[str, dict]],
+    writer: RhoWriter | None,
+    report: ImportReport,
+    on_progress: Progress | None,
+    threshold: float,
+    out: Path,
+) -> None:
+    """Pass 2: read and append, one run at a time (memory: one run)."""
+    for run_dir in runs:
+        label = _label(root, run_dir)
+        if label in done:
+            report.skipped.append(label)
+            if on_progress:
+                on_progress(str(run_dir), None)
+            continue
+        if run_dir not in scanned or writer is None:
+            continue
+        try:
+            run = read_ri_run(run_dir, threshold=threshold)
+            structure = Structure(
+                numbers=run.geometry.numbers,
+                positions=run.geometry.positions,
+                cell=run.geometry.cell,
+                pbc=run.geometry.pbc,
+                label=label,
+                coefficients=run.coefficients,
+                projections=run.projections,
+                overlap=run.overlap,
+                metadata=_metadata(run),
+            )
+            writer.append(structure)
+            report.imported.append(label)
+            if on_progress:
+                on_progress(str(run_dir), None)
+        except (AimsIOError, RhoDataError) as err:
+            message = str(err).replace(str(writer.path), str(out))  # name the dataset, not its temporary file
+            _fail(report, run_dir, message, on_progress)

@@ -19,6 +19,8 @@ import json
 import re
 from pathlib import Path
 
+from rho_data.atomic import write_text_atomic
+
 from .errors import AimsIOError
 
 RUN_INFO = "aims-io-run.json"
@@ -52,13 +54,34 @@ def run_dirs(stage_path: str | Path) -> list[Path]:
 
 
 def read_json(path: Path) -> dict:
+    """The JSON object in ``path``; ``{}`` when it is missing or unreadable (bookkeeping files only)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):  # missing, not UTF-8, not JSON
         return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_text(path: str | Path) -> str:
+    """The text of an input file: one-line errors for a missing, unreadable or non-UTF-8 file."""
+    path = Path(path)
+    if path.is_dir():
+        raise AimsIOError("is a directory, not a file", path=path)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise AimsIOError("missing file", path=path) from None
+    except UnicodeDecodeError as err:
+        raise AimsIOError(f"is not UTF-8 text (byte {err.start})", path=path) from None
+    except OSError as err:
+        raise AimsIOError(f"cannot read: {err.strerror}", path=path) from None
 
 
 def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    tmp.replace(path)
+    """Replace ``path`` by ``data`` as JSON, through a unique temporary file (never half written)."""
+    write_text(path, json.dumps(data, indent=1, sort_keys=True))
+
+
+def write_text(path: str | Path, text: str, *, what: str = "file") -> None:
+    """Every file aims-io writes goes through here: a unique temporary file, renamed when complete."""
+    write_text_atomic(path, text, overwrite=True, what=what)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rho_data.atomic import atomic_output
+
 from .control import write_control
 from .errors import AimsIOError
 from .geometry import Geometry, read_geometry, write_geometry
@@ -74,7 +76,8 @@ def coefficients_digest(values: np.ndarray) -> str:
 
 def write_coefficients(path: Path, values: np.ndarray) -> None:
     """One value per line, full double precision (what FHI-aims reads with ri_density_restart)."""
-    np.savetxt(path, np.asarray(values, dtype=np.float64), fmt="%.17E")
+    with atomic_output(path, overwrite=True, what="coefficient file") as tmp:
+        np.savetxt(tmp, np.asarray(values, dtype=np.float64), fmt="%.17E")
 
 
 def prepare_rebuild(run_dir: Path, geometry: Geometry, aims_coefficients: np.ndarray, settings: dict, info: dict) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rho_data import BlockSparseOverlap
+from rho_data.yaml_input import short_repr
 
 from .aimsout import AimsOutput, parse_aims_out, tail
 from .basis_info import n_functions, read_basis_info
@@ -52,7 +53,7 @@ def read_finished_aims_out(run_dir: Path) -> AimsOutput:
             path=run_dir / "aims.out",
         )
     if aims.version_number is None:
-        raise AimsIOError(f"cannot read the FHI-aims version (got {aims.version!r})", path=run_dir / "aims.out")
+        raise AimsIOError(f"cannot read the FHI-aims version (got {short_repr(aims.version)})", path=run_dir / "aims.out")
     return aims
 
 

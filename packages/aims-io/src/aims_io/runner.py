@@ -17,6 +17,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from rho_data.yaml_input import short_repr
+
 from .aimsout import tail
 from .errors import AimsIOError
 from .layout import FAILED_FILE, JOB_FILE, write_json
@@ -36,7 +38,7 @@ def aims_argv(settings: dict) -> list[str]:
 
 def pending(dirs: list[Path]) -> tuple[list[Path], list[RunState]]:
     """Run directories to (re)run: not started or failed. Also returns every state."""
-    states = stage_states(dirs)
+    states = stage_states(dirs, record=True)
     return [s.run_dir for s in states if s.state not in (FINISHED, RUNNING)], states
 
 
@@ -58,7 +60,7 @@ def run_one_local(run_dir: Path, argv: list[str]) -> RunState:
         with open(run_dir / "aims.out", "wb") as out, open(run_dir / "aims.err", "wb") as err:
             code = subprocess.run(argv, cwd=run_dir, stdout=out, stderr=err, env=env, check=False).returncode
     except OSError as exc:
-        code, reason = -1, f"cannot start {argv[0]!r}: {exc.strerror}"
+        code, reason = -1, f"cannot start {short_repr(argv[0])}: {exc.strerror}"
     else:
         reason = ""
     job["ended"] = time.time()

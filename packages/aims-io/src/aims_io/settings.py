@@ -8,6 +8,7 @@ next to the results (``aims-io.yaml`` in the work directory).
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -16,10 +17,13 @@ from typing import Any
 
 import yaml
 
+from rho_data.jobscript import JobScriptError, refuse_control_characters
 from rho_data.settings import merge_settings
 from rho_data.settings import parse_override as rho_parse_override
+from rho_data.yaml_input import load_yaml_file, parse_yaml_text, short_repr
 
 from .errors import AimsIOError
+from .layout import write_text
 
 SETTINGS_FILE = "aims-io.yaml"
 
@@ -33,7 +37,20 @@ def defaults_text() -> str:
 
 
 def defaults() -> dict:
-    return yaml.safe_load(defaults_text())
+    return parse_yaml_text(defaults_text(), source="aims-io defaults")
+
+
+#: Settings whose default is null: the type a value must have when given.
+_NULLABLE: dict[str, type] = {
+    "dft.default_initial_moment": float,
+    "dft.species_defaults": str,
+    "dft.default_max_l_prodbas": int,
+    "hpc.partition": str,
+    "hpc.account": str,
+    "hpc.array_parallel": int,
+}
+#: Settings that may be null although their default is not (null means empty).
+_EMPTY_OK = ("dft.extra_keywords", "hpc.sbatch_options", "hpc.setup_lines")
 
 
 def _merge(base: dict, update: Mapping, source: str) -> None:
@@ -46,42 +63,81 @@ def _merge(base: dict, update: Mapping, source: str) -> None:
     )
 
 
+def _number(value: Any, name: str, source: str, kind: type) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise AimsIOError(f"setting '{name}' must be a number, got {short_repr(value)}", path=source)
+    if not math.isfinite(value):
+        raise AimsIOError(f"setting '{name}' must be a finite number, got {short_repr(value)}", path=source)
+    if kind is int:
+        if value != int(value):
+            raise AimsIOError(f"setting '{name}' must be a whole number, got {short_repr(value)}", path=source)
+        return int(value)
+    return float(value)
+
+
 def _coerce(default: Any, value: Any, name: str, source: str) -> Any:
-    if value is None or default is None:
-        return value
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise AimsIOError(f"setting '{name}' must be true or false, got {value!r}", path=source)
-        return value
-    if isinstance(default, (int, float)) and not isinstance(default, bool):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise AimsIOError(f"setting '{name}' must be a number, got {value!r}", path=source)
-        return type(default)(value) if isinstance(default, float) else value
-    if isinstance(default, str) and not isinstance(value, str):
-        raise AimsIOError(f"setting '{name}' must be text, got {value!r}", path=source)
-    if isinstance(default, list) and not isinstance(value, list):
-        raise AimsIOError(f"setting '{name}' must be a list, got {value!r}", path=source)
-    if isinstance(default, dict) and not isinstance(value, Mapping):
-        raise AimsIOError(f"setting '{name}' must be a mapping, got {value!r}", path=source)
+    """``value`` checked against the type of the default (or of :data:`_NULLABLE`)."""
+    value = _typed(default, value, name, source)
+    if name.startswith("hpc.") and value is not None:
+        _refuse_control(value, name, source)
     return value
 
 
+def _typed(default: Any, value: Any, name: str, source: str) -> Any:
+    if value is None:
+        if default is None or name in _EMPTY_OK:
+            return value
+        raise AimsIOError(f"setting '{name}' must not be null (default: {short_repr(default)})", path=source)
+    if default is None:
+        kind = _NULLABLE.get(name, str)
+        if kind is str:
+            if not isinstance(value, str):
+                raise AimsIOError(f"setting '{name}' must be text, got {short_repr(value)}", path=source)
+            return value
+        return _number(value, name, source, kind)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise AimsIOError(f"setting '{name}' must be true or false, got {short_repr(value)}", path=source)
+        return value
+    if isinstance(default, (int, float)):
+        return _number(value, name, source, type(default))
+    if isinstance(default, str) and not isinstance(value, str):
+        raise AimsIOError(f"setting '{name}' must be text, got {short_repr(value)}", path=source)
+    if isinstance(default, list) and not isinstance(value, list):
+        raise AimsIOError(f"setting '{name}' must be a list, got {short_repr(value)}", path=source)
+    if isinstance(default, dict) and not isinstance(value, Mapping):
+        raise AimsIOError(f"setting '{name}' must be a mapping, got {short_repr(value)}", path=source)
+    return value
+
+
+def _refuse_control(value: Any, name: str, source: str) -> None:
+    """No control character (newline, ...) in an hpc setting: they end up in job scripts."""
+    try:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                refuse_control_characters(key, f"setting '{name}' (an option name)")
+                refuse_control_characters(item, f"setting '{name}.{key}'")
+        elif isinstance(value, list):
+            for k, item in enumerate(value):
+                refuse_control_characters(item, f"setting '{name}[{k}]'")
+        else:
+            refuse_control_characters(value, f"setting '{name}'")
+    except JobScriptError as err:
+        raise AimsIOError(str(err), path=source) from None
+
+
 def parse_override(text: str) -> dict:
-    """``"dft.xc=pbe"`` -> ``{"dft": {"xc": "pbe"}}`` (the value is read as YAML)."""
-    return rho_parse_override(text, yaml.safe_load, error=AimsIOError)
+    """``"dft.xc=pbe"`` -> ``{"dft": {"xc": "pbe"}}`` (the value is read as YAML, no aliases)."""
+    return rho_parse_override(text, lambda raw: parse_yaml_text(raw, source="command line"), error=AimsIOError)
 
 
 def load_settings(paths: Sequence[str | Path] = (), overrides: Sequence[str] = ()) -> dict:
     """Defaults, then each YAML file in order, then ``section.key=value`` overrides."""
     settings = defaults()
     for path in paths:
-        path = Path(path)
-        if not path.is_file():
-            raise AimsIOError("settings file not found", path=path)
-        try:
-            user = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise AimsIOError(f"not valid YAML ({str(err).splitlines()[0]})", path=path) from None
+        user = load_yaml_file(path)
+        if user is None:
+            continue
         if not isinstance(user, Mapping):
             raise AimsIOError("a settings file must hold a mapping", path=path)
         _merge(settings, user, str(path))
@@ -91,36 +147,52 @@ def load_settings(paths: Sequence[str | Path] = (), overrides: Sequence[str] = (
     return settings
 
 
+def _at_least(settings: dict, name: str, low: float, *, strict: bool = False) -> None:
+    section, key = name.split(".")
+    value = settings[section][key]
+    if value is not None and (value <= low if strict else value < low):
+        raise AimsIOError(f"setting '{name}' must be {'>' if strict else '>='} {low:g}, got {short_repr(value)}")
+
+
 def validate(settings: dict) -> None:
+    """Choices, ranges and consistency of the merged settings (types were checked while merging)."""
     dft, hpc = settings["dft"], settings["hpc"]
     if dft["spin"] not in ("none", "collinear"):
-        raise AimsIOError(f"setting 'dft.spin' must be none or collinear, got {dft['spin']!r}")
+        raise AimsIOError(f"setting 'dft.spin' must be none or collinear, got {short_repr(dft['spin'])}")
     if dft["spin"] == "collinear" and dft["default_initial_moment"] is None:
         raise AimsIOError("setting 'dft.spin' is collinear: FHI-aims then needs 'dft.default_initial_moment'")
     if hpc["backend"] not in ("local", "slurm"):
-        raise AimsIOError(f"setting 'hpc.backend' must be local or slurm, got {hpc['backend']!r}")
-    if int(hpc["max_parallel"]) < 1:
-        raise AimsIOError(f"setting 'hpc.max_parallel' must be >= 1, got {hpc['max_parallel']}")
+        raise AimsIOError(f"setting 'hpc.backend' must be local or slurm, got {short_repr(hpc['backend'])}")
+    for name in ("hpc.max_parallel", "hpc.nodes", "hpc.ntasks", "hpc.array_parallel", "dft.elsi_restart_write"):
+        _at_least(settings, name, 1)
+    _at_least(settings, "dft.default_max_l_prodbas", 0)
+    _at_least(settings, "dft.default_prodbas_acc", 0, strict=True)
+    _at_least(settings, "dft.cube_padding", 0)
+    points = dft["cube_points"]
+    if len(points) != 3 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 2 for n in points):
+        raise AimsIOError(f"setting 'dft.cube_points' must be 3 integers >= 2, got {short_repr(points)}")
     if not str(hpc["aims_command"]).strip():
         raise AimsIOError("setting 'hpc.aims_command' is empty")
+    if not str(hpc["time"]).strip():
+        raise AimsIOError("setting 'hpc.time' is empty")
     for name in ("xc", "relativistic"):
         check_value(f"dft.{name}", dft[name])
     for key, value in (dft["extra_keywords"] or {}).items():
         check_keyword(str(key))
         check_value(f"dft.extra_keywords.{key}", value)
     for key, value in (hpc["sbatch_options"] or {}).items():
-        if not _SAFE_KEYWORD.match(str(key).replace("-", "_")):
-            raise AimsIOError(f"setting 'hpc.sbatch_options': bad option name {key!r}")
-        if "\n" in str(value):
-            raise AimsIOError(f"setting 'hpc.sbatch_options.{key}' must be one line")
-    for line in hpc["setup_lines"] or []:
-        if not isinstance(line, str) or "\n" in line:
-            raise AimsIOError(f"setting 'hpc.setup_lines': each entry must be one line of text, got {line!r}")
+        if not isinstance(key, str) or not _SAFE_KEYWORD.match(key.replace("-", "_")):
+            raise AimsIOError(f"setting 'hpc.sbatch_options': bad option name {short_repr(key)}")
+        if isinstance(value, (Mapping, list)):
+            raise AimsIOError(f"setting 'hpc.sbatch_options.{key}' must be a single value, got {short_repr(value)}")
+    for k, line in enumerate(hpc["setup_lines"] or []):
+        if not isinstance(line, str):
+            raise AimsIOError(f"setting 'hpc.setup_lines[{k}]' must be one line of text, got {short_repr(line)}")
 
 
 def check_keyword(keyword: str) -> str:
     if not _SAFE_KEYWORD.match(keyword):
-        raise AimsIOError(f"'{keyword}' is not a valid FHI-aims keyword name")
+        raise AimsIOError(f"{short_repr(keyword)} is not a valid FHI-aims keyword name")
     return keyword
 
 
@@ -130,12 +202,13 @@ def check_value(name: str, value: Any) -> str:
         return ".true." if value else ".false."
     text = str(value)
     if not _SAFE_VALUE.match(text):
-        raise AimsIOError(f"setting '{name}' = {text!r}: only letters, digits, spaces and _ . + - : are allowed")
+        raise AimsIOError(f"setting '{name}' = {short_repr(text)}: only letters, digits, spaces and _ . + - : are allowed")
     return text
 
 
 def dump(settings: dict, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(copy.deepcopy(settings), sort_keys=False))
+    """Write the expanded settings (through a unique temporary file)."""
+    write_text(path, yaml.safe_dump(copy.deepcopy(settings), sort_keys=False), what="settings file")
 
 
 def merge_into(settings: dict, update: Mapping, source: str = "options") -> dict:

@@ -4,7 +4,8 @@
 - running: its SLURM array task is still queued or running (one ``squeue`` call per
   status), or its local process is alive;
 - failed: it was started and is neither; the reason (the last lines of aims.out) is recorded
-  in ``aims-io-failed.json``;
+  in ``aims-io-failed.json`` by the commands that run FHI-aims (``status`` is a query: it
+  only reads);
 - not started: never submitted.
 """
 
@@ -53,7 +54,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def run_state(run_dir: Path, active_slurm: set[str] | None = None, record: bool = True) -> RunState:
+def run_state(run_dir: Path, active_slurm: set[str] | None = None, record: bool = False) -> RunState:
+    """The state of one run; with ``record`` (commands that run FHI-aims, never queries such as
+    ``status``) a failure seen for the first time is written to ``aims-io-failed.json``."""
     if aims_finished(run_dir):
         return RunState(run_dir, FINISHED)
     job = read_json(run_dir / JOB_FILE)
@@ -80,11 +83,11 @@ def run_state(run_dir: Path, active_slurm: set[str] | None = None, record: bool 
     return RunState(run_dir, FAILED, reason)
 
 
-def stage_states(dirs: list[Path]) -> list[RunState]:
-    """States of many runs with one squeue call when any ran on SLURM."""
+def stage_states(dirs: list[Path], *, record: bool = False) -> list[RunState]:
+    """States of many runs with one squeue call when any ran on SLURM (writes nothing unless ``record``)."""
     active = None
     if any(read_json(d / JOB_FILE).get("backend") == "slurm" for d in dirs if not aims_finished(d)):
         from .slurm import active_tasks
 
         active = active_tasks()
-    return [run_state(d, active) for d in dirs]
+    return [run_state(d, active, record=record) for d in dirs]
