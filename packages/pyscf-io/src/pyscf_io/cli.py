@@ -5,32 +5,32 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from rho_data.cli_support import print_error, version_callback
+from rho_data.atomic import check_output_location
+from rho_data.cli_support import RhoTyper, print_error, version_callback
+from rho_data.yaml_input import short_repr
 
 from . import __version__
 from .config import DEFAULT_YAML, load_settings
 from .errors import PyscfIoError
-from .geometry import read_structures
+from .geometry import check_index, read_structures
 from .workdir import WorkDir
 
-app = typer.Typer(
+console = Console()
+err_console = Console(stderr=True)
+app = RhoTyper(
     help="Reference electron densities with PySCF (density-fitted SCF + RI fit), written as rho-data datasets.",
     no_args_is_help=True,
     add_completion=False,
+    errors=(PyscfIoError,),
+    error_console=err_console,
 )
-console = Console()
-err_console = Console(stderr=True)
 _show_version = version_callback(f"pyscf-io {__version__}", console)
-
-
-def _fail(message: str) -> None:
-    print_error(err_console, message)
-    raise typer.Exit(1)
 
 
 def _print_failures(lines: list[str]) -> None:
@@ -58,10 +58,33 @@ def _overrides(**cli) -> dict:
     return {names.get(k, k): v for k, v in cli.items()}
 
 
+def _warn(line: str) -> None:
+    print_error(err_console, line, label="warning")
+
+
+def _workdir_path(output: Path, workdir: Path | None) -> Path:
+    return workdir or output.with_name(output.name + ".work")
+
+
 def _prepare(
-    geometry: list[Path], output: Path, config: Path | None, index: str | None, workdir: Path | None, overrides: dict
+    geometry: list[Path],
+    output: Path,
+    config: Path | None,
+    index: str | None,
+    workdir: Path | None,
+    overrides: dict,
+    before_creating: Callable[[dict], None] | None = None,
 ) -> tuple[WorkDir, dict]:
+    """Settings, input structures and the work directory (created or reopened); bad input is one line.
+
+    The output's directory is checked first (it must exist and be writable) so that no work
+    directory is created for an output that cannot be written.
+    """
+    check_index(index)
     settings = load_settings(config, overrides)
+    check_output_location(output, overwrite=True, what="dataset")
+    if before_creating is not None:
+        before_creating(settings)
     structures, problems = [], []
     for path in geometry:
         found, trouble = read_structures(path, index)
@@ -69,7 +92,11 @@ def _prepare(
         problems += trouble
     if not structures:
         raise PyscfIoError("no structure could be read: " + "; ".join(f"{p.source}: {p.message}" for p in problems))
-    wd = WorkDir.prepare(workdir or output.with_name(output.name + ".work"), settings, structures, problems, output)
+    wd = WorkDir.prepare(_workdir_path(output, workdir), settings, structures, problems, output)
+    wd.remove_stale_temporaries()
+    lost = wd.recover_lost()
+    if lost:
+        _warn(lost)
     return wd, settings
 
 
@@ -79,7 +106,7 @@ def _finish(wd: WorkDir, output: Path | None, overwrite: bool) -> None:
 
     c = counts(wd)
     if c["done"]:
-        n = merge_workdir(wd, output, overwrite)
+        n = merge_workdir(wd, output, overwrite, warn=_warn)
         console.print(f"wrote {n} structures to {output or wd.manifest()['output']}")
     console.print(summary_table(wd))
     _print_failures(failure_lines(wd))
@@ -117,38 +144,39 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Compute every structure locally and write the dataset (resumable: a rerun skips finished ones)."""
+    from .disk import require_space_for_run
     from .local import run_local
+    from .merge import check_output
 
-    try:
-        wd, settings = _prepare(
-            geometry,
-            output,
-            config,
-            index,
-            workdir,
-            _overrides(
-                workers=workers,
-                threads=threads,
-                xc=xc,
-                basis=basis,
-                aux_basis=aux_basis,
-                etb_beta=etb_beta,
-                metric=metric,
-                charge=charge,
-                spin=spin,
-                grid_level=grid_level,
-                conv_tol=conv_tol,
-                max_cycle=max_cycle,
-            ),
-        )
-        pending = wd.pending(retry_failed)
-        skipped = wd.manifest()["n_structures"] - len(pending)
-        if skipped:
-            console.print(f"{skipped} structures already finished in {wd.path}; computing {len(pending)}")
-        run_local(wd, pending, settings["workers"], settings["threads"], show_progress=not quiet, console=console)
-        _finish(wd, output, overwrite)
-    except PyscfIoError as err:
-        _fail(str(err))
+    wd, settings = _prepare(
+        geometry,
+        output,
+        config,
+        index,
+        workdir,
+        _overrides(
+            workers=workers,
+            threads=threads,
+            xc=xc,
+            basis=basis,
+            aux_basis=aux_basis,
+            etb_beta=etb_beta,
+            metric=metric,
+            charge=charge,
+            spin=spin,
+            grid_level=grid_level,
+            conv_tol=conv_tol,
+            max_cycle=max_cycle,
+        ),
+    )
+    check_output(output, wd.manifest()["run_id"], overwrite)  # before the expensive work
+    pending = wd.pending(retry_failed)
+    skipped = wd.manifest()["n_structures"] - len(pending)
+    if skipped:
+        console.print(f"{skipped} structures already finished in {wd.path}; computing {len(pending)}")
+    require_space_for_run(wd.path, output, wd.context(), wd.structures(), pending)
+    run_local(wd, pending, settings["workers"], settings["threads"], show_progress=not quiet, console=console)
+    _finish(wd, output, overwrite)
 
 
 @app.command()
@@ -166,34 +194,33 @@ def submit(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Compute failed structures again."),
 ) -> None:
     """Submit the pending structures as a SLURM job array plus a merge job; follow with 'pyscf-io status'."""
+    from .slurm import check_job_settings
     from .slurm import submit as do_submit
 
-    try:
-        wd, settings = _prepare(
-            geometry,
-            output,
-            config,
-            index,
-            workdir,
-            {
-                "slurm.partition": partition,
-                "slurm.account": account,
-                "slurm.time": time_limit,
-                "slurm.cpus_per_task": cpus,
-                "slurm.structures_per_task": structures_per_task,
-            },
-        )
-        record = do_submit(wd, settings, retry_failed)
-        if record is None:
-            console.print(f"every structure in {wd.path} has finished; merging")
-            _finish(wd, output, False)
-            return
-        console.print(
-            f"submitted array job {record['array_job']} ({record['tasks']} tasks, {record['structures']} structures) "
-            f"and merge job {record['merge_job']}; follow with: pyscf-io status {wd.path}"
-        )
-    except PyscfIoError as err:
-        _fail(str(err))
+    wd, settings = _prepare(
+        geometry,
+        output,
+        config,
+        index,
+        workdir,
+        {
+            "slurm.partition": partition,
+            "slurm.account": account,
+            "slurm.time": time_limit,
+            "slurm.cpus_per_task": cpus,
+            "slurm.structures_per_task": structures_per_task,
+        },
+        before_creating=lambda settings: check_job_settings(_workdir_path(output, workdir), settings),
+    )
+    record = do_submit(wd, settings, retry_failed)
+    if record is None:
+        console.print(f"every structure in {wd.path} has finished; merging")
+        _finish(wd, output, False)
+        return
+    console.print(
+        f"submitted array job {record['array_job']} ({record['tasks']} tasks, {record['structures']} structures) "
+        f"and merge job {record['merge_job']}; follow with: pyscf-io status {wd.path}"
+    )
 
 
 @app.command()
@@ -205,29 +232,26 @@ def status(
     from .report import counts, failure_lines, summary_table
     from .slurm import jobs, queue
 
-    try:
-        wd = WorkDir(workdir)
-        while True:
-            console.print(summary_table(wd, title=f"pyscf-io status of {wd.path}"))
-            submitted = jobs(wd)
-            if submitted:
-                states = queue([j["array_job"] for j in submitted] + [j["merge_job"] for j in submitted])
-                if states is None:
-                    console.print("squeue is not available here")
-                else:
-                    for j in submitted:
-                        array, merge = states.get(j["array_job"], []), states.get(j["merge_job"], [])
-                        summary = ", ".join(f"{s}: {array.count(s)}" for s in sorted(set(array))) or "not in queue"
-                        console.print(
-                            f"submission {j['submission']}: array job {j['array_job']} ({summary}); "
-                            f"merge job {j['merge_job']} ({merge[0] if merge else 'not in queue'})"
-                        )
-            _print_failures(failure_lines(wd))
-            if watch is None or counts(wd)["pending"] == 0:
-                break
-            time.sleep(watch)
-    except PyscfIoError as err:
-        _fail(str(err))
+    wd = WorkDir(workdir)
+    while True:
+        console.print(summary_table(wd, title=f"pyscf-io status of {wd.path}"))
+        submitted = jobs(wd)
+        if submitted:
+            states = queue([j["array_job"] for j in submitted] + [j["merge_job"] for j in submitted])
+            if states is None:
+                console.print("squeue is not available here")
+            else:
+                for j in submitted:
+                    array, merge = states.get(j["array_job"], []), states.get(j["merge_job"], [])
+                    summary = ", ".join(f"{s}: {array.count(s)}" for s in sorted(set(array))) or "not in queue"
+                    console.print(
+                        f"submission {j['submission']}: array job {j['array_job']} ({summary}); "
+                        f"merge job {j['merge_job']} ({merge[0] if merge else 'not in queue'})"
+                    )
+        _print_failures(failure_lines(wd))
+        if watch is None or counts(wd)["pending"] == 0:
+            break
+        time.sleep(watch)
 
 
 @app.command()
@@ -238,12 +262,13 @@ def merge(
 ) -> None:
     """Merge the finished structures of a work directory into one dataset (input order)."""
     from .merge import merge_workdir
+    from .report import counts
 
-    try:
-        n = merge_workdir(WorkDir(workdir), output, overwrite)
-        console.print(f"wrote {n} structures to {output or WorkDir(workdir).manifest()['output']}")
-    except PyscfIoError as err:
-        _fail(str(err))
+    wd = WorkDir(workdir)
+    n = merge_workdir(wd, output, overwrite, warn=_warn)
+    console.print(f"wrote {n} structures to {output or wd.manifest()['output']}")
+    if counts(wd)["pending"]:
+        raise PyscfIoError(f"{wd.path}: {counts(wd)['pending']} structures are pending; run or submit again to compute them")
 
 
 @app.command("run-task")
@@ -255,24 +280,44 @@ def run_task(
     """Compute one chunk of structures (what a SLURM array task runs)."""
     from . import task
 
+    wd = WorkDir(workdir)
+    indices = _read_chunk(chunks, task_id, wd.manifest()["n_structures"])
+    states = wd.states()
+    settings = wd.settings()
+    task.set_threads(_cpus(settings["slurm"]["cpus_per_task"]))
+    job = os.environ.get("SLURM_ARRAY_JOB_ID", "nojob")
+    part = task.new_part_name(f"slurm-{job}_{task_id}")
+    for i in indices:
+        if states.get(i, {}).get("status") == "done":
+            console.print(f"structure {i}: already done")
+            continue
+        state = task.run_structure(str(wd.path), i, part)
+        detail = f"fit {state['fit_nmae_percent']:.3f} %NMAE" if state["status"] == "done" else state["reason"]
+        console.print(
+            f"structure {i} ({state['label']}): {state['status']} in {state['time_s']:.1f} s; {detail}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _read_chunk(chunks: Path, task_id: int, n_structures: int) -> list[int]:
+    """The structure indices of chunk ``task_id`` of a chunk file written by ``submit``."""
     try:
-        wd = WorkDir(workdir)
-        indices = json.loads(chunks.read_text())[task_id]
-        states = wd.states()
-        settings = wd.settings()
-        task.set_threads(int(os.environ.get("SLURM_CPUS_PER_TASK", settings["slurm"]["cpus_per_task"])))
-        job = os.environ.get("SLURM_ARRAY_JOB_ID", "nojob")
-        part = task.new_part_name(f"slurm-{job}_{task_id}")
-        for i in indices:
-            if states.get(i, {}).get("status") == "done":
-                console.print(f"structure {i}: already done")
-                continue
-            state = task.run_structure(str(wd.path), i, part)
-            detail = f"fit {state['fit_nmae_percent']:.3f} %NMAE" if state["status"] == "done" else state["reason"]
-            console.print(
-                f"structure {i} ({state['label']}): {state['status']} in {state['time_s']:.1f} s; {detail}",
-                highlight=False,
-                soft_wrap=True,
-            )
-    except (PyscfIoError, OSError, IndexError, json.JSONDecodeError) as err:
-        _fail(f"{workdir}: task {task_id}: {err}")
+        data = json.loads(chunks.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PyscfIoError(f"{chunks}: unreadable chunk list ({str(err).splitlines()[0][:120]})") from None
+    if not isinstance(data, list) or not 0 <= task_id < len(data):
+        raise PyscfIoError(f"{chunks}: has no chunk {task_id}")
+    chunk = data[task_id]
+    if not isinstance(chunk, list) or not all(isinstance(i, int) and 0 <= i < n_structures for i in chunk):
+        raise PyscfIoError(f"{chunks}: chunk {task_id} is not a list of structure numbers below {n_structures}")
+    return chunk
+
+
+def _cpus(default: int) -> int:
+    value = os.environ.get("SLURM_CPUS_PER_TASK")
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise PyscfIoError(f"SLURM_CPUS_PER_TASK must be a positive integer, got {short_repr(value)}")
+    return int(value)

@@ -7,6 +7,7 @@ that the documentation of every key sits next to its value. Unknown keys are err
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -14,7 +15,10 @@ from typing import Any
 
 import yaml
 
+from rho_data import RhoDataError
+from rho_data.atomic import write_text_atomic
 from rho_data.settings import merge_settings
+from rho_data.yaml_input import load_yaml_file, short_repr
 
 from .errors import PyscfIoError
 
@@ -108,36 +112,78 @@ def _merge(base: dict, update: Mapping, source: str) -> None:
     merge_settings(base, update, error=lambda message: PyscfIoError(f"{source}: {message}"))
 
 
-def _validate(settings: dict, source: str) -> None:
-    flat = {**{k: v for k, v in settings.items() if k != "slurm"}, **settings["slurm"]}
-    for key, value in flat.items():
-        types = _TYPES[key]
-        if isinstance(value, bool) or not isinstance(value, types):
-            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-            raise PyscfIoError(f"{source}: setting '{key}' must be {names}, got {value!r}")
+def _type_names(types: tuple[type, ...]) -> str:
+    return " or ".join("null" if t is type(None) else t.__name__ for t in types)
+
+
+#: (lower bound, inclusive?, upper bound, inclusive?) of the numeric settings; None: unbounded.
+_RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
+    "charge": (-1000, True, 1000, True),
+    "spin": (0, True, 1000, True),
+    "grid_level": (0, True, 9, True),
+    "scf_conv_tol": (0, False, 1, True),
+    "scf_max_cycle": (1, True, None, True),
+    "min_distance": (0, True, None, True),
+    "etb_beta": (1, False, None, True),
+    "fit_rcond": (0, False, 1, False),
+    "overlap_threshold": (0, True, 1, False),
+    "workers": (1, True, 4096, True),
+    "threads": (1, True, 4096, True),
+    "cpus_per_task": (1, True, 4096, True),
+    "structures_per_task": (1, True, None, True),
+    "max_concurrent": (1, True, None, True),
+}
+_NON_EMPTY = ("xc", "basis", "aux_basis", "time")
+
+
+def _range_text(low, low_in, high, high_in) -> str:
+    parts = []
+    if low is not None:
+        parts.append(f"{'>=' if low_in else '>'} {low:g}")
+    if high is not None:
+        parts.append(f"{'<=' if high_in else '<'} {high:g}")
+    return " and ".join(parts)
+
+
+def _check_value(name: str, key: str, value: Any, source: str) -> None:
+    """One setting: its type, its range; the error names the file and the key."""
+    types = _TYPES[key]
+    if isinstance(value, bool) or not isinstance(value, types):
+        raise PyscfIoError(f"{source}: setting '{name}' must be {_type_names(types)}, got {short_repr(value)}")
+    if key in _NON_EMPTY and not value.strip():
+        raise PyscfIoError(f"{source}: setting '{name}' must not be empty")
+    if isinstance(value, float) and not math.isfinite(value) or float in types and isinstance(value, int) and abs(value) > 1e300:
+        raise PyscfIoError(f"{source}: setting '{name}' must be a finite number, got {short_repr(value)}")
+    if key in _RANGES and value is not None:
+        low, low_in, high, high_in = _RANGES[key]
+        below = low is not None and (value < low or (value == low and not low_in))
+        above = high is not None and (value > high or (value == high and not high_in))
+        if below or above:
+            raise PyscfIoError(
+                f"{source}: setting '{name}' must be {_range_text(low, low_in, high, high_in)}, got {short_repr(value)}"
+            )
+    if key in ("extra_sbatch", "setup"):
+        for k, line in enumerate(value):
+            if not isinstance(line, str):
+                raise PyscfIoError(f"{source}: setting '{name}[{k}]' must be a string, got {short_repr(line)}")
+
+
+def validate_settings(settings: dict, source: str) -> None:
+    """Check the type and range of every setting (in place: choices lower-cased, floats as float)."""
+    if not isinstance(settings.get("slurm"), dict):
+        raise PyscfIoError(f"{source}: setting 'slurm' must be a mapping, got {short_repr(settings.get('slurm'))}")
+    missing = sorted({*DEFAULTS} - {*settings}) + sorted(f"slurm.{k}" for k in {*DEFAULTS["slurm"]} - {*settings["slurm"]})
+    if missing:
+        raise PyscfIoError(f"{source}: setting '{missing[0]}' is missing")
+    for key, value in settings.items():
+        if key != "slurm":
+            _check_value(key, key, value, source)
+    for key, value in settings["slurm"].items():
+        _check_value(f"slurm.{key}", key, value, source)
     for key, choices in _CHOICES.items():
         settings[key] = settings[key].lower()
         if settings[key] not in choices:
-            raise PyscfIoError(f"{source}: setting '{key}' must be one of {choices}, got {settings[key]!r}")
-    positive = ("grid_level", "scf_max_cycle", "workers", "threads")
-    for key in positive:
-        if settings[key] < (0 if key == "grid_level" else 1):
-            raise PyscfIoError(f"{source}: setting '{key}' must be positive, got {settings[key]!r}")
-    if settings["spin"] < 0:
-        raise PyscfIoError(f"{source}: setting 'spin' (2S) must be >= 0, got {settings['spin']}")
-    if not settings["etb_beta"] > 1.0:
-        raise PyscfIoError(f"{source}: setting 'etb_beta' must be > 1, got {settings['etb_beta']}")
-    for key in ("scf_conv_tol", "fit_rcond"):
-        if not settings[key] > 0:
-            raise PyscfIoError(f"{source}: setting '{key}' must be > 0, got {settings[key]}")
-    if settings["overlap_threshold"] < 0:
-        raise PyscfIoError(f"{source}: setting 'overlap_threshold' must be >= 0, got {settings['overlap_threshold']}")
-    for key in ("cpus_per_task", "structures_per_task"):
-        if settings["slurm"][key] < 1:
-            raise PyscfIoError(f"{source}: setting 'slurm.{key}' must be >= 1, got {settings['slurm'][key]}")
-    for key in ("extra_sbatch", "setup"):
-        if not all(isinstance(line, str) for line in settings["slurm"][key]):
-            raise PyscfIoError(f"{source}: setting 'slurm.{key}' must be a list of strings")
+            raise PyscfIoError(f"{source}: setting '{key}' must be one of {choices}, got {short_repr(settings[key])}")
     for key in ("scf_conv_tol", "fit_rcond", "overlap_threshold", "etb_beta", "min_distance"):
         settings[key] = float(settings[key])
 
@@ -145,17 +191,13 @@ def _validate(settings: dict, source: str) -> None:
 def load_settings(config: str | PathLike | None = None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Defaults, updated by the YAML file ``config`` and then by ``overrides`` (None values ignored).
 
-    ``overrides`` uses flat keys; ``slurm.<key>`` addresses the SLURM section.
+    ``overrides`` uses flat keys; ``slurm.<key>`` addresses the SLURM section. The file is read
+    with :func:`rho_data.yaml_input.load_yaml_file` (no aliases, bounded size, UTF-8).
     """
     settings = copy.deepcopy(DEFAULTS)
     if config is not None:
         path = Path(config)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise PyscfIoError(f"{path}: no such settings file") from None
-        except yaml.YAMLError as err:
-            raise PyscfIoError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        data = _read_yaml(path)
         if data is not None:
             if not isinstance(data, Mapping):
                 raise PyscfIoError(f"{path}: a settings file must be a mapping of settings, got {type(data).__name__}")
@@ -169,8 +211,30 @@ def load_settings(config: str | PathLike | None = None, overrides: Mapping[str, 
         else:
             nested[key] = value
     _merge(settings, nested, "command line")
-    _validate(settings, str(config) if config is not None else "settings")
+    validate_settings(settings, str(config) if config is not None else "settings")
     return settings
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return load_yaml_file(path)
+    except PyscfIoError:
+        raise
+    except RhoDataError as err:
+        raise PyscfIoError(str(err)) from None
+
+
+def read_settings_file(path: str | PathLike) -> dict[str, Any]:
+    """The expanded settings a work directory holds (``settings.yaml``), checked like user settings."""
+    path = Path(path)
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise PyscfIoError(f"{path}: not a pyscf-io settings file (a mapping of settings), got {type(data).__name__}")
+    unknown = sorted(map(str, {*data} - {*DEFAULTS}))
+    if unknown:
+        raise PyscfIoError(f"{path}: unknown setting '{unknown[0]}'")
+    validate_settings(data, str(path))
+    return data
 
 
 def physics(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -179,5 +243,5 @@ def physics(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def dump_settings(settings: Mapping[str, Any], path: str | PathLike) -> None:
-    """Write the fully expanded settings as YAML."""
-    Path(path).write_text(yaml.safe_dump(dict(settings), sort_keys=False))
+    """Write the fully expanded settings as YAML (atomically, replacing the file)."""
+    write_text_atomic(path, yaml.safe_dump(dict(settings), sort_keys=False), what="settings file")

@@ -16,6 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rho_data.yaml_input import short_repr
+
+from .errors import PyscfIoError
+
 
 @dataclass(frozen=True)
 class InputStructure:
@@ -75,10 +79,26 @@ def _selection(index: str | None):
 
     if index is None or index == "":
         return slice(None)
+    bad = ValueError(f"index {short_repr(index)} is not an integer or a slice like ':10' or '::2'")
     try:
-        return string2index(index)
+        selection = string2index(index)
     except ValueError:
-        raise ValueError(f"index '{index}' is not an integer or a slice like ':10' or '::2'") from None
+        raise bad from None
+    if isinstance(selection, slice):
+        if selection.step == 0:
+            raise ValueError(f"index {short_repr(index)}: the step of a slice must not be 0")
+        return selection
+    if isinstance(selection, int):
+        return selection
+    raise bad
+
+
+def check_index(index: str | None) -> None:
+    """Refuse a bad ``--index`` value before anything is read (one line)."""
+    try:
+        _selection(index)
+    except ValueError as err:
+        raise PyscfIoError(f"--index: {err}") from None
 
 
 def _integer(info: dict, key: str) -> int | None:

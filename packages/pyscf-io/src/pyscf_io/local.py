@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -16,7 +17,8 @@ from concurrent.futures.process import BrokenProcessPool
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from . import task
-from .errors import PyscfIoError
+from .disk import HDF5_SLACK
+from .errors import DISK_FULL, DiskFull, PyscfIoError
 from .workdir import WorkDir
 
 _PART: dict[str, str] = {}
@@ -29,6 +31,13 @@ def _init_worker(threads: int) -> None:
 
 def _run_in_worker(workdir: str, index: int) -> dict:
     return task.run_structure(workdir, index, _PART["name"])
+
+
+def _disk_nearly_full(wd: WorkDir) -> bool:
+    try:
+        return shutil.disk_usage(wd.parts_dir).free < HDF5_SLACK
+    except OSError:
+        return False
 
 
 def progress_bar(console=None) -> Progress:
@@ -84,15 +93,22 @@ def run_local(
         os.environ["OMP_NUM_THREADS"] = str(threads)
         try:
             ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,))
+            try:
                 futures = [pool.submit(_run_in_worker, str(wd.path), i) for i in indices]
-                try:
-                    for future in as_completed(futures):
-                        done(future.result())
-                except BrokenProcessPool as err:
-                    raise PyscfIoError(
-                        f"{wd.path}: a worker process died ({err}); finished structures are kept, run again to continue"
-                    ) from None
+                for future in as_completed(futures):
+                    done(future.result())
+            except BrokenProcessPool as err:
+                pool.shutdown(wait=True, cancel_futures=True)
+                if _disk_nearly_full(wd):
+                    raise DiskFull(f"{wd.path}: a worker process died: {DISK_FULL}") from None
+                raise PyscfIoError(
+                    f"{wd.path}: a worker process died ({err}); finished structures are kept, run again to continue"
+                ) from None
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # a full disk stops the run: start nothing more
+                raise
+            pool.shutdown(wait=True)
         finally:
             if previous is None:
                 os.environ.pop("OMP_NUM_THREADS", None)

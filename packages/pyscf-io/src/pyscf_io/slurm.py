@@ -7,79 +7,106 @@ writes the chunk list and an sbatch script whose array task k runs
 
 with the Python of this environment (shell-quoted arguments; no code in strings), and a
 merge job that runs after the whole array (``--dependency=afterany``). ``queue`` asks
-``squeue`` once; nothing here waits in a loop.
+``squeue`` once; nothing here waits in a loop. Both scripts are written through
+:class:`rho_data.jobscript.JobScript`, which refuses a control character (a newline would start
+a new shell line, even inside a ``#SBATCH`` line or a quoted word) in any value, naming the
+setting it came from; directive values are also shell-quoted, commands are quoted word by word.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from rho_data.jobscript import JobScript, refuse_control_characters, sbatch, shell_command
+
 from .errors import PyscfIoError
 from .workdir import WorkDir, write_json_atomic
 
-
-def _command(*args: str) -> str:
-    return " ".join(shlex.quote(a) for a in (sys.executable, "-m", "pyscf_io", *args))
+WORKDIR_SETTING = "the work directory path (--workdir, or the output path + '.work')"
 
 
-def _header(name: str, slurm: dict, log: Path, cpus: int) -> list[str]:
-    lines = [
-        "#!/bin/bash",
-        f"#SBATCH --job-name={shlex.quote(name)}",
-        f"#SBATCH --output={shlex.quote(str(log))}",
-        f"#SBATCH --cpus-per-task={cpus}",
-        "#SBATCH --ntasks=1",
-        f"#SBATCH --time={slurm['time']}",
-    ]
+def _command(*args: str, setting: str) -> str:
+    return shell_command([sys.executable, "-m", "pyscf_io", *args], setting=setting)
+
+
+def _header(script: JobScript, name: str, slurm: dict, log: Path, cpus: int) -> JobScript:
+    script.directive("--job-name", name, setting="the job name")
+    script.directive("--output", shlex.quote(refuse_control_characters(str(log), WORKDIR_SETTING)), setting=WORKDIR_SETTING)
+    script.directive("--cpus-per-task", cpus, setting="slurm.cpus_per_task")
+    script.directive("--ntasks", 1)
+    script.directive("--time", shlex.quote(refuse_control_characters(slurm["time"], "slurm.time")), setting="slurm.time")
     for key in ("partition", "account", "mem"):
         if slurm[key]:
-            lines.append(f"#SBATCH --{key}={slurm[key]}")
-    lines += [f"#SBATCH {opt}" for opt in slurm["extra_sbatch"]]
-    return lines
+            value = shlex.quote(refuse_control_characters(slurm[key], f"slurm.{key}"))
+            script.directive(f"--{key}", value, setting=f"slurm.{key}")
+    for k, option in enumerate(slurm["extra_sbatch"]):
+        script.directive(option, setting=f"slurm.extra_sbatch[{k}]")
+    return script
+
+
+def _setup(script: JobScript, slurm: dict) -> None:
+    script.command("set -euo pipefail")
+    for k, line in enumerate(slurm["setup"]):
+        script.command(line, setting=f"slurm.setup[{k}]")
+
+
+def build_scripts(workdir: Path, settings: dict, n_chunks: int, number: int) -> tuple[JobScript, JobScript, Path]:
+    """The array and merge scripts of submission ``number`` (every value checked), and the chunk file's path."""
+    slurm = settings["slurm"]
+    slurm_dir = workdir / "slurm"
+    chunk_file = slurm_dir / f"chunks-{number}.json"
+    array = _header(JobScript(), "pyscf-io", slurm, slurm_dir / "logs" / f"task-{number}-%A_%a.out", slurm["cpus_per_task"])
+    throttle = f"%{slurm['max_concurrent']}" if slurm["max_concurrent"] else ""
+    array.directive("--array", f"0-{n_chunks - 1}{throttle}", setting="slurm.max_concurrent")
+    _setup(array, slurm)
+    array.command('export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"')
+    task = _command("run-task", str(workdir), "--chunks", str(chunk_file), "--task-id", setting=WORKDIR_SETTING)
+    array.command(task + ' "$SLURM_ARRAY_TASK_ID"', setting=WORKDIR_SETTING)
+    merge = _header(JobScript(), "pyscf-io-merge", slurm, slurm_dir / "logs" / f"merge-{number}-%j.out", 1)
+    _setup(merge, slurm)
+    merge.command(_command("merge", str(workdir), setting=WORKDIR_SETTING), setting=WORKDIR_SETTING)
+    return array, merge, chunk_file
+
+
+def check_job_settings(workdir: Path, settings: dict) -> None:
+    """Refuse (one line naming the setting) a work directory or setting that cannot go into a job script.
+
+    Called before the work directory is created, so that nothing is left behind.
+    """
+    array, merge, _ = build_scripts(Path(os.path.abspath(workdir)), settings, 1, 1)
+    array.text()
+    merge.text()
 
 
 def write_scripts(wd: WorkDir, settings: dict, chunks: list[list[int]], number: int) -> tuple[Path, Path]:
     """The array script and the merge script of submission ``number``."""
-    slurm = settings["slurm"]
+    array, merge, chunk_file = build_scripts(wd.path, settings, len(chunks), number)
+    array.text(), merge.text()  # refuse a bad value before writing anything
     wd.slurm_dir.mkdir(exist_ok=True)
     (wd.slurm_dir / "logs").mkdir(exist_ok=True)
-    chunk_file = wd.slurm_dir / f"chunks-{number}.json"
     write_json_atomic(chunk_file, chunks)
-    array = _header("pyscf-io", slurm, wd.slurm_dir / "logs" / f"task-{number}-%A_%a.out", slurm["cpus_per_task"])
-    throttle = f"%{slurm['max_concurrent']}" if slurm["max_concurrent"] else ""
-    array.append(f"#SBATCH --array=0-{len(chunks) - 1}{throttle}")
-    array += [
-        "set -euo pipefail",
-        *slurm["setup"],
-        'export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"',
-        _command("run-task", str(wd.path), "--chunks", str(chunk_file), "--task-id") + ' "$SLURM_ARRAY_TASK_ID"',
-    ]
-    merge = _header("pyscf-io-merge", slurm, wd.slurm_dir / "logs" / f"merge-{number}-%j.out", 1)
-    merge += ["set -euo pipefail", *slurm["setup"], _command("merge", str(wd.path))]
-    array_path = wd.slurm_dir / f"array-{number}.sbatch"
-    merge_path = wd.slurm_dir / f"merge-{number}.sbatch"
-    array_path.write_text("\n".join(array) + "\n")
-    merge_path.write_text("\n".join(merge) + "\n")
+    array_path = array.write(wd.slurm_dir / f"array-{number}.sbatch")
+    merge_path = merge.write(wd.slurm_dir / f"merge-{number}.sbatch")
     return array_path, merge_path
-
-
-def _sbatch(*args: str) -> str:
-    if shutil.which("sbatch") is None:
-        raise PyscfIoError("sbatch is not on PATH: SLURM is not available on this machine")
-    done = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise PyscfIoError(f"sbatch failed: {done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout.strip().split(";")[0]
 
 
 def jobs(wd: WorkDir) -> list[dict]:
     path = wd.slurm_dir / "jobs.json"
-    return json.loads(path.read_text()) if path.exists() else []
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PyscfIoError(f"{path}: unreadable list of submitted jobs ({str(err).splitlines()[0][:120]})") from None
+    if not isinstance(data, list) or not all(isinstance(j, dict) and {"array_job", "merge_job"} <= set(j) for j in data):
+        raise PyscfIoError(f"{path}: not a list of submitted jobs")
+    return data
 
 
 def submit(wd: WorkDir, settings: dict, retry_failed: bool = False) -> dict | None:
@@ -91,8 +118,8 @@ def submit(wd: WorkDir, settings: dict, retry_failed: bool = False) -> dict | No
     chunks = [pending[k : k + size] for k in range(0, len(pending), size)]
     number = len(jobs(wd)) + 1
     array_script, merge_script = write_scripts(wd, settings, chunks, number)
-    array_id = _sbatch(str(array_script))
-    merge_id = _sbatch(f"--dependency=afterany:{array_id}", str(merge_script))
+    array_id = sbatch([str(array_script)], error=PyscfIoError)
+    merge_id = sbatch([f"--dependency=afterany:{array_id}", str(merge_script)], error=PyscfIoError)
     record = {
         "submission": number,
         "array_job": array_id,

@@ -17,7 +17,8 @@ from rho_data import RhoWriter, create_dataset
 
 from .compute import compute_structure
 from .context import EXTRAS, METADATA, RunContext
-from .errors import PyscfIoError
+from .disk import HDF5_SLACK, abandon_hdf5, disk_full, disk_full_error, ensure_space, structure_bytes
+from .errors import DISK_FULL, DiskFull, PyscfIoError
 from .workdir import WorkDir
 
 _CACHE: dict[str, tuple[WorkDir, RunContext, list]] = {}
@@ -43,16 +44,31 @@ def new_part_name(prefix: str) -> str:
 
 
 def append_to_part(part: Path, ctx: RunContext, structure) -> int:
-    """Commit one structure to a part file (created on first use); returns its row."""
-    writer = (
-        RhoWriter(part)
-        if part.exists()
-        else create_dataset(part, ctx.basis(), ctx.provenance(), metadata=METADATA, extras=EXTRAS)
-    )
+    """Commit one structure to a part file (created on first use); returns its row.
+
+    The free space is checked first (cheap); a write that still fails for lack of space leaves
+    the part file with the structures committed before (see :mod:`pyscf_io.disk`).
+    """
+    ensure_space(part.parent, 2 * structure_bytes(structure) + HDF5_SLACK)
+    writer = None
     try:
-        return writer.append(structure)
-    finally:
-        writer.close()
+        writer = (
+            RhoWriter(part)
+            if part.exists()
+            else create_dataset(part, ctx.basis(), ctx.provenance(), metadata=METADATA, extras=EXTRAS)
+        )
+        row = writer.append(structure)
+    except BaseException as err:
+        if writer is not None and disk_full(err):
+            abandon_hdf5(writer)
+            raise disk_full_error(str(part.parent)) from None
+        if writer is not None:
+            writer.close()
+        if disk_full(err):
+            raise disk_full_error(str(part.parent)) from None
+        raise
+    writer.close()
+    return row
 
 
 def run_structure(workdir: str, index: int, part_name: str) -> dict:
@@ -74,9 +90,13 @@ def run_structure(workdir: str, index: int, part_name: str) -> dict:
             "n_electrons": structure.metadata["n_electrons"],
             "energy": structure.metadata["energy"],
         }
+    except DiskFull:
+        raise  # not a property of the structure: stop the run, record nothing
     except PyscfIoError as err:
         state = {"status": "failed", "label": inp.label, "reason": str(err), "time_s": time.perf_counter() - t0}
     except Exception as err:  # noqa: BLE001 - a PySCF failure on one structure must not stop the others
+        if disk_full(err):  # e.g. PySCF's scratch files
+            raise DiskFull(f"{wd.path}: structure {index}: {DISK_FULL}") from None
         last = traceback.extract_tb(err.__traceback__)[-1]
         state = {
             "status": "failed",

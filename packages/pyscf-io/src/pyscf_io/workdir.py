@@ -17,6 +17,7 @@ computes only what is missing. Structures are numbered in input order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -25,18 +26,43 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-import yaml
+from rho_data import RhoDataError, open_dataset
+from rho_data.atomic import disk_full, os_error_message, remove_stale_temporaries, temporary_path
 
-from .config import dump_settings, physics
+from .config import dump_settings, physics, read_settings_file
 from .context import RunContext
-from .errors import PyscfIoError
+from .errors import DISK_FULL, DiskFull, PyscfIoError
 from .geometry import InputProblem, InputStructure
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    """Write ``data`` as JSON through a unique temporary file, then rename (replacing ``path``).
+
+    Cheaper than :func:`rho_data.atomic.write_text_atomic` (no directory scan per file: a run
+    writes one state file per structure); stale temporaries are removed by
+    :meth:`WorkDir.remove_stale_temporaries` when a run starts. A full disk or an unwritable
+    directory is one line.
+    """
+    tmp = temporary_path(path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if disk_full(err):
+            raise DiskFull(f"{path}: cannot be written: {DISK_FULL}") from None
+        raise PyscfIoError(f"cannot write {os_error_message(err)}") from None
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PyscfIoError(f"{path}: missing: not a complete pyscf-io work directory ({what})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PyscfIoError(f"{path}: unreadable {what} ({str(err).splitlines()[0][:120]})") from None
 
 
 @dataclass
@@ -57,19 +83,26 @@ class WorkDir:
         return self.path / "slurm"
 
     def manifest(self) -> dict:
-        try:
-            return json.loads((self.path / "manifest.json").read_text())
-        except FileNotFoundError:
-            raise PyscfIoError(f"{self.path}: not a pyscf-io work directory (no manifest.json)") from None
+        if not self.path.is_dir():
+            raise PyscfIoError(f"{self.path}: not a pyscf-io work directory (no such directory)")
+        if not (self.path / "manifest.json").exists():
+            raise PyscfIoError(f"{self.path}: not a pyscf-io work directory (no manifest.json)")
+        data = _read_json(self.path / "manifest.json", "manifest")
+        if not isinstance(data, dict) or not {"run_id", "output", "n_structures"} <= set(data):
+            raise PyscfIoError(f"{self.path / 'manifest.json'}: not a pyscf-io manifest")
+        return data
 
     def settings(self) -> dict:
-        return yaml.safe_load((self.path / "settings.yaml").read_text())
+        return read_settings_file(self.path / "settings.yaml")
 
     def structures(self) -> list[InputStructure]:
-        return [InputStructure.from_json(d) for d in json.loads((self.path / "structures.json").read_text())]
+        try:
+            return [InputStructure.from_json(d) for d in _read_json(self.path / "structures.json", "structure list")]
+        except (TypeError, KeyError, ValueError) as err:
+            raise PyscfIoError(f"{self.path / 'structures.json'}: not a pyscf-io structure list ({err})") from None
 
     def context(self) -> RunContext:
-        data = json.loads((self.path / "basis.json").read_text())
+        data = _read_json(self.path / "basis.json", "basis file")
         return RunContext.from_json(self.settings(), data)
 
     def problems(self) -> list[InputProblem]:
@@ -100,7 +133,7 @@ class WorkDir:
                     f"{wd.path}: this work directory holds a run with other settings ({', '.join(changed)}); "
                     "use another --workdir"
                 )
-            if json.loads((wd.path / "structures.json").read_text()) != structures_json:
+            if _read_json(wd.path / "structures.json", "structure list") != structures_json:
                 raise PyscfIoError(f"{wd.path}: this work directory holds a run of other structures; use another --workdir")
             manifest = wd.manifest()
             manifest["output"] = str(Path(output).resolve())
@@ -114,7 +147,7 @@ class WorkDir:
         numbers = {z for s in structures for z in s.numbers}
         ctx = RunContext.build(settings, numbers, run_id) if numbers else RunContext(settings, {}, {}, {}, run_id)
         write_json_atomic(wd.path / "basis.json", ctx.to_json())
-        (wd.path / "structures.json").write_text(json.dumps(structures_json))
+        write_json_atomic(wd.path / "structures.json", structures_json)
         dump_settings(settings, wd.path / "settings.yaml")
         manifest = {
             "format": 1,
@@ -137,14 +170,79 @@ class WorkDir:
         out = {}
         for f in sorted(self.state_dir.glob("*.json")):
             try:
-                data = json.loads(f.read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
-            out[int(data["index"])] = data
+                data = json.loads(f.read_text(encoding="utf-8"))
+                index = int(data["index"])
+            except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError):
+                continue  # unreadable: the structure counts as pending and is computed again
+            if f.name == self.state_path(index).name:
+                out[index] = data
         return out
+
+    def forget(self, indices: list[int]) -> None:
+        """Mark structures pending again (their state files are removed)."""
+        for i in indices:
+            with contextlib.suppress(FileNotFoundError):
+                self.state_path(i).unlink()
+
+    def lost_structures(self) -> tuple[list[int], list[str]]:
+        """Structures recorded done whose data cannot be read: ``(indices, part files at fault)``.
+
+        A part file that is missing, truncated or damaged, or shorter than the row a state names,
+        loses the data of those structures; every row is read, as the merge will read it.
+        """
+        lost: list[int] = []
+        bad_parts: list[str] = []
+        by_part: dict[str, list[tuple[int, int]]] = {}
+        for i, state in sorted(self.states().items()):
+            if state.get("status") != "done":
+                continue
+            part, row = state.get("part"), state.get("row")
+            if not isinstance(part, str) or not isinstance(row, int) or "/" in part or part.startswith("."):
+                lost.append(i)
+                continue
+            by_part.setdefault(part, []).append((i, row))
+        for part, rows in by_part.items():
+            try:
+                with open_dataset(self.parts_dir / part) as ds:
+                    n = len(ds)
+                    for i, row in rows:
+                        if not 0 <= row < n:
+                            lost.append(i)
+                            continue
+                        try:
+                            ds[row]
+                        except (RhoDataError, OSError, KeyError, ValueError, RuntimeError):
+                            lost.append(i)
+            except (RhoDataError, OSError, KeyError, ValueError, RuntimeError):
+                lost += [i for i, _ in rows]
+            if any(i in lost for i, _ in rows):
+                bad_parts.append(part)
+        return sorted(lost), bad_parts
+
+    def recover_lost(self) -> str | None:
+        """Mark structures whose data is gone pending again; returns the warning line (None: nothing lost)."""
+        lost, parts = self.lost_structures()
+        if not lost:
+            return None
+        self.forget(lost)
+        shown = ", ".join(str(i) for i in lost[:20]) + (f" and {len(lost) - 20} more" if len(lost) > 20 else "")
+        files = ", ".join(parts[:3]) + (" ..." if len(parts) > 3 else "")
+        return (
+            f"{self.path}: the data of {len(lost)} finished structures (input order {shown}) is gone "
+            f"(part file missing, truncated or damaged: {files or 'bad state'}); they are pending again and will be recomputed"
+        )
+
+    def remove_stale_temporaries(self) -> None:
+        """Temporary files left by killed writers of this work directory (they must not fill the disk)."""
+        for folder in (self.path, self.state_dir, self.slurm_dir):
+            if not folder.is_dir():
+                continue
+            for tmp in folder.glob(".*.tmp"):
+                name = tmp.name[1:].rsplit(".", 3)[0]
+                remove_stale_temporaries(folder / name)
 
     def pending(self, retry_failed: bool = False) -> list[int]:
         """Structure indices still to compute (in input order)."""
         states = self.states()
-        n = self.manifest()["n_structures"]
+        n = int(self.manifest()["n_structures"])
         return [i for i in range(n) if i not in states or (retry_failed and states[i].get("status") == "failed")]
