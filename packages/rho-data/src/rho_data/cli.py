@@ -10,19 +10,22 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .cli_support import exit_on, print_error, progress_bar, version_callback
+from .atomic import check_output_location
+from .cli_support import RhoTyper, print_error, progress_bar, version_callback
 from .elements import symbol
 from .errors import RhoDataError
 from .files import open_file
 from .schema import SCHEMA_VERSION
 
-app = typer.Typer(
+console = Console()
+errors = Console(stderr=True)
+app = RhoTyper(
     help="The rho-data HDF5 dataset format: inspect, check, split, merge, export and upgrade files.",
     no_args_is_help=True,
     add_completion=False,
+    errors=(RhoDataError,),
+    error_console=errors,
 )
-console = Console()
-errors = Console(stderr=True)
 
 
 @app.callback()
@@ -38,11 +41,7 @@ def main(
     """rho-data command line."""
 
 
-user_errors = exit_on(RhoDataError, console=errors)
-
-
 @app.command()
-@user_errors
 def info(path: Path = typer.Argument(..., help="A rho-data file.")) -> None:
     """Summary table: kind, structures, elements, basis sizes, producer, version, size."""
     with open_file(path) as f:
@@ -86,7 +85,6 @@ def info(path: Path = typer.Argument(..., help="A rho-data file.")) -> None:
 
 
 @app.command()
-@user_errors
 def validate(path: Path = typer.Argument(..., help="A rho-data file.")) -> None:
     """Check every invariant; print each failure (file, structure, field) and exit 1 if any."""
     from .validate import validate_file
@@ -102,7 +100,6 @@ def validate(path: Path = typer.Argument(..., help="A rho-data file.")) -> None:
 
 
 @app.command()
-@user_errors
 def split(
     path: Path = typer.Argument(..., help="The dataset to split."),
     sizes: list[float] = typer.Option(
@@ -111,28 +108,41 @@ def split(
     names: list[str] = typer.Option(["train", "val", "test"], "--name", "-n", help="Part names, one per size."),
     seed: int = typer.Option(0, help="Seed of the shuffle."),
     output: Path = typer.Option(Path("splits"), "--output", "-o", help="Directory for the index files <name>.idx."),
+    overwrite: bool = typer.Option(False, help="Replace index files that exist."),
 ) -> None:
     """Reproducible train/val/test index files from a seed and fractions or counts."""
     from .split import split_indices, write_index_file
 
     if len(names) != len(sizes):
         raise RhoDataError(f"{len(sizes)} sizes but {len(names)} names")
+    if len(set(names)) != len(names):
+        raise RhoDataError(f"part names repeat: {names}")
+    for name in names:
+        if not name or "/" in name or name in (".", ".."):
+            raise RhoDataError(f"part name {name!r} is not a plain file name")
     with open_file(path, "dataset") as f:
         n, dataset_id = len(f), f.dataset_id
     parts = split_indices(n, sizes, seed)
-    output.mkdir(parents=True, exist_ok=True)
-    for name, indices in zip(names, parts):
+    if not output.is_dir():
+        try:
+            output.mkdir(parents=True)
+        except OSError as err:
+            raise RhoDataError(f"cannot create the directory for the index files: {err.strerror}", path=output) from None
+    targets = [output / f"{name}.idx" for name in names]
+    for target in targets:  # every part is checked before any is written
+        check_output_location(target, overwrite=overwrite, what="index file")
+    for name, target, indices in zip(names, targets, parts):
         write_index_file(
-            output / f"{name}.idx",
+            target,
             indices,
             dataset_id=dataset_id,
             comment=f"split of {path.name} ({n} structures): part '{name}', sizes {list(sizes)}, seed {seed}",
+            overwrite=overwrite,
         )
-        console.print(f"{output / f'{name}.idx'}: {len(indices)} structures")
+        console.print(f"{target}: {len(indices)} structures")
 
 
 @app.command()
-@user_errors
 def merge(
     output: Path = typer.Argument(..., help="The merged file to write."),
     inputs: list[Path] = typer.Argument(..., help="Files to merge, in order."),
@@ -148,49 +158,59 @@ def merge(
 
 
 @app.command()
-@user_errors
 def export(
     path: Path = typer.Argument(..., help="A dataset or predictions file."),
     output: Path = typer.Option(..., "--output", "-o", help="The .mts file for the coefficients."),
     projections: Path | None = typer.Option(None, help="Also write the projections to this .mts file."),
     overlap: Path | None = typer.Option(None, help="Also write the overlap atom-pair blocks to this .mts file."),
     indices: Path | None = typer.Option(None, help="Only the structures of this index file (from 'split')."),
+    overwrite: bool = typer.Option(False, help="Replace .mts files that exist."),
 ) -> None:
     """Export coefficients (and projections, overlaps) as metatensor TensorMaps (.mts)."""
     from . import mts
     from .split import read_index_file
 
+    targets = [p for p in (output, projections, overlap) if p is not None]
+    if len({p.resolve() for p in targets}) != len(targets):
+        raise RhoDataError("give a different file for each of --output, --projections and --overlap")
+    for target in targets:  # before any work
+        check_output_location(target, overwrite=overwrite, what="export")
     with open_file(path) as f:
         if f.kind == "grids":
             raise RhoDataError("grid files have no coefficients to export", path=path)
+        if projections is not None and not f.has_projections:
+            raise RhoDataError("stores no projections", path=path)
+        if overlap is not None and not f.has_overlap:
+            raise RhoDataError("stores no overlap", path=path)
         selection = range(len(f)) if indices is None else read_index_file(indices, dataset_id=f.dataset_id, n_structures=len(f))
         structures = [f[int(i)] for i in selection]
         systems = [int(i) for i in selection]
         numbers = [s.numbers for s in structures]
-        mts.save(output, mts.coefficients_to_tensormap(numbers, [s.coefficients for s in structures], f.basis, systems))
+        mts.save(
+            output,
+            mts.coefficients_to_tensormap(numbers, [s.coefficients for s in structures], f.basis, systems),
+            overwrite=overwrite,
+        )
         console.print(f"{output}: coefficients of {len(structures)} structures")
         if projections is not None:
-            if not f.has_projections:
-                raise RhoDataError("stores no projections", path=path)
-            mts.save(projections, mts.coefficients_to_tensormap(numbers, [s.projections for s in structures], f.basis, systems))
+            tensor = mts.coefficients_to_tensormap(numbers, [s.projections for s in structures], f.basis, systems)
+            mts.save(projections, tensor, overwrite=overwrite)
             console.print(f"{projections}: projections")
         if overlap is not None:
-            if not f.has_overlap:
-                raise RhoDataError("stores no overlap", path=path)
-            mts.save(overlap, mts.overlap_to_tensormap(numbers, [s.overlap for s in structures], systems))
+            mts.save(overlap, mts.overlap_to_tensormap(numbers, [s.overlap for s in structures], systems), overwrite=overwrite)
             console.print(f"{overlap}: overlap blocks")
 
 
 @app.command()
-@user_errors
 def upgrade(
     path: Path = typer.Argument(..., help="A rho-data file of an older schema version."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the upgraded file here instead of in place."),
+    overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
 ) -> None:
     """Upgrade a file to the current schema version, one step at a time."""
     from .upgrade import upgrade_file
 
-    steps = upgrade_file(path, output)
+    steps = upgrade_file(path, output, overwrite=overwrite)
     if len(steps) == 1:
         console.print(f"{path}: already at schema version {steps[0][0]}.{steps[0][1]}")
     else:

@@ -18,6 +18,7 @@ from .provenance import Provenance
 from .records import Grid, Structure
 from .schema import KINDS, SCHEMA_NAME, SCHEMA_VERSION, STANDARD_METADATA, UNITS, columns_of, segments_of
 from .store import Column, RaggedStore, lock_for_writing, open_h5
+from .yaml_input import short_repr
 
 
 # ---- header (everything but the structures) -----------------------------------------------------
@@ -36,28 +37,88 @@ def _write_basis(h5: h5py.File, basis: AuxiliaryBasis) -> None:
             g.create_dataset("coefficients", data=np.concatenate([f.coefficients for f in element.gaussians]).astype(np.float64))
 
 
+def _text(attrs, name: str, path, where: str = "root", default: str | None = None) -> str:
+    """A text attribute, or a one-line error naming it when it is missing or not text."""
+    if name not in attrs:
+        if default is not None:
+            return default
+        raise RhoDataError(f"the {where} attribute '{name}' is missing", path=path)
+    value = attrs[name]
+    if isinstance(value, (bytes, np.bytes_)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise RhoDataError(f"the {where} attribute '{name}' is not UTF-8 text", path=path) from None
+    if not isinstance(value, str):
+        raise RhoDataError(f"the {where} attribute '{name}' must be text, got {short_repr(value)}", path=path)
+    return value
+
+
+def _names(value: object) -> list[str]:
+    """A list-of-names attribute (a scalar counts as one name)."""
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(np.asarray(value)).reshape(-1)]
+
+
+def _array(group: h5py.Group, name: str, kinds: str, path) -> np.ndarray:
+    """A 1-D dataset of one of the dtype ``kinds`` ('iu': integers, 'f': floats), or a one-line error."""
+    where = f"{group.name}/{name}"
+    if not isinstance(group.get(name), h5py.Dataset):
+        raise RhoDataError(f"{where} is missing or not a dataset", path=path)
+    value = np.asarray(group[name][()])
+    if value.ndim != 1 or value.dtype.kind not in kinds:
+        expected = {"iu": "integers", "f": "floats"}.get(kinds, kinds)
+        raise RhoDataError(f"{where} must be a 1-D array of {expected}, got {value.dtype} of shape {value.shape}", path=path)
+    return value
+
+
 def _read_basis(h5: h5py.File, path) -> AuxiliaryBasis:
     if "basis" not in h5:
         raise RhoDataError("the file has no /basis group", path=path)
+    if not isinstance(h5["basis"], h5py.Group):
+        raise RhoDataError("/basis is not a group", path=path)
     elements = {}
     for sym, g in h5["basis"].items():
+        if not isinstance(g, h5py.Group):
+            raise RhoDataError(f"/basis/{sym} is not a group", path=path)
         gaussians = None
-        if str(g.attrs.get("radial_type", "numeric")) == "gaussian":
-            ls, nprim = g["function_l"][()], g["function_nprim"][()]
-            exps, coefs = g["exponents"][()], g["coefficients"][()]
+        radial_type = _text(g.attrs, "radial_type", path, where=f"/basis/{sym}", default="numeric")
+        if radial_type not in ("gaussian", "numeric"):
+            raise RhoDataError(
+                f"/basis/{sym}: radial_type must be 'gaussian' or 'numeric', got {short_repr(radial_type)}", path=path
+            )
+        n_radial = _array(g, "n_radial", "iu", path)
+        if radial_type == "gaussian":
+            ls, nprim = _array(g, "function_l", "iu", path), _array(g, "function_nprim", "iu", path)
+            exps, coefs = _array(g, "exponents", "f", path), _array(g, "coefficients", "f", path)
+            if len(ls) != len(nprim) or int(nprim.sum()) != len(exps) or len(exps) != len(coefs):
+                raise RhoDataError(
+                    f"/basis/{sym}: function_l, function_nprim, exponents and coefficients disagree in length", path=path
+                )
             starts = np.concatenate([[0], np.cumsum(nprim)])
             gaussians = tuple(
                 GaussianRadial(int(l), tuple(exps[a:b]), tuple(coefs[a:b])) for l, a, b in zip(ls, starts[:-1], starts[1:])
             )
-        elements[sym] = ElementBasis(sym, tuple(int(n) for n in g["n_radial"][()]), gaussians)
+        elements[sym] = ElementBasis(sym, tuple(int(n) for n in n_radial), gaussians)
     return AuxiliaryBasis(elements)
+
+
+def _version(value: object, path) -> tuple[int, int]:
+    """The root attribute ``schema_version`` as (major, minor), or a one-line error."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iu" or array.shape != (2,):
+        raise RhoDataError(
+            f"the root attribute 'schema_version' must be two integers (major, minor), got {short_repr(value)}", path=path
+        )
+    return int(array[0]), int(array[1])
 
 
 def _check_header(h5: h5py.File, path) -> tuple[int, int]:
     schema = h5.attrs.get("schema")
-    if schema is None or str(schema) != SCHEMA_NAME:
-        raise RhoDataError(f"not a rho-data file (root attribute 'schema' is {schema!r}, expected '{SCHEMA_NAME}')", path=path)
-    version = tuple(int(v) for v in h5.attrs.get("schema_version", (0, 0)))
+    if schema is None or not isinstance(schema, (str, bytes)) or _text(h5.attrs, "schema", path) != SCHEMA_NAME:
+        raise RhoDataError(
+            f"not a rho-data file (root attribute 'schema' is {short_repr(schema)}, expected '{SCHEMA_NAME}')", path=path
+        )
+    version = _version(h5.attrs.get("schema_version", (0, 0)), path)
     if version[0] != SCHEMA_VERSION[0]:
         newer = "a newer" if version[0] > SCHEMA_VERSION[0] else "an older"
         hint = "install a newer rho-data" if version[0] > SCHEMA_VERSION[0] else "run 'rho-data upgrade'"
@@ -94,39 +155,49 @@ class RhoFile:
         self.h5 = _h5 if _h5 is not None else open_h5(path, "r")
         try:
             self.version = _check_header(self.h5, path)
-            self.kind = str(self.h5.attrs["kind"])
+            self.kind = _text(self.h5.attrs, "kind", path)
             if self.kind not in KINDS:
-                raise RhoDataError(f"unknown file kind '{self.kind}'", path=path)
+                raise RhoDataError(f"unknown file kind {short_repr(self.kind)}", path=path)
+            for name in ("file_id", "dataset_id"):
+                _text(self.h5.attrs, name, path)
+            _text(self.h5.attrs, "target", path, default="")
             self.basis = _read_basis(self.h5, path) if self.kind != "grids" or "basis" in self.h5 else AuxiliaryBasis({})
             self.provenance = Provenance.from_attrs(self.h5["provenance"].attrs) if "provenance" in self.h5 else Provenance()
             self.extra_names: list[str] = list(_names_under(self.h5, "structures/extras"))
             self.store = RaggedStore(
                 self.h5, _columns_in_file(self.h5, self.kind), segments_of(self.kind, tuple(self.extra_names)), path
             )
+            self.metadata_names: list[str] = (
+                _names(self.h5["structures/metadata"].attrs["columns"]) if "structures/metadata" in self.h5 else []
+            )
+            if "structures/metadata" in self.h5 and len(self.metadata_names) != self.h5["structures/metadata"].shape[1]:
+                raise RhoDataError("/structures/metadata: the 'columns' attribute does not name every column", path=path)
+            self.field_names: list[str] = list(_names_under(self.h5, "structures/fields"))
         except KeyError as err:
             self.h5.close()
             raise RhoDataError(f"incomplete rho-data file, missing {err}", path=path) from None
-        except RhoDataError:
+        except RhoDataError as err:
             self.h5.close()
+            if err.path is None:  # errors of the basis or provenance name no file
+                raise RhoDataError(str(err), path=path) from None
             raise
-        self.metadata_names: list[str] = (
-            [str(n) for n in self.h5["structures/metadata"].attrs["columns"]] if "structures/metadata" in self.h5 else []
-        )
-        self.field_names: list[str] = list(_names_under(self.h5, "structures/fields"))
+        except (TypeError, ValueError, AttributeError, IndexError) as err:  # a layout no check above foresaw
+            self.h5.close()
+            raise RhoDataError(f"damaged or not a rho-data file of this version: {str(err).splitlines()[0]}", path=path) from None
 
     # identity
     @property
     def file_id(self) -> str:
-        return str(self.h5.attrs["file_id"])
+        return _text(self.h5.attrs, "file_id", self.path)
 
     @property
     def dataset_id(self) -> str:
         """The dataset this file belongs to (its own id for a dataset)."""
-        return str(self.h5.attrs["dataset_id"])
+        return _text(self.h5.attrs, "dataset_id", self.path)
 
     @property
     def target(self) -> str:
-        return str(self.h5.attrs.get("target", ""))
+        return _text(self.h5.attrs, "target", self.path, default="")
 
     @property
     def has_projections(self) -> bool:

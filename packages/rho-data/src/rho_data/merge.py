@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
 
+from .atomic import atomic_output, check_output_location, exclusive_lock
 from .errors import RhoDataError
 from .files import RhoFile, RhoWriter, open_file
 from .provenance import Provenance
@@ -35,52 +35,58 @@ def merge_files(
 
     The inputs must be of one kind with the same auxiliary basis, the same defining settings
     (producer, functional, AO and auxiliary basis, fit metric, target), the same metadata,
-    extras and fields, and (predictions, grids) the same dataset. The output is written to a
-    temporary file and renamed into place, so a killed merge leaves no partial output.
+    extras and fields, and (predictions, grids) the same dataset. A lock on ``output`` is taken
+    before anything is opened (a second merge into the same output is refused at once); the
+    output is written to a temporary file unique to this process and published only when
+    complete, so a failed or killed merge leaves the old output as it was. Without
+    ``overwrite`` an output that another process created meanwhile is refused.
     Returns the number of structures written.
     """
     if not inputs:
         raise RhoDataError("merge needs at least one input file")
     output = Path(output)
-    if output.exists() and not overwrite:
-        raise RhoDataError("already exists (pass overwrite to replace it)", path=output)
-    opened = [open_file(p) for p in inputs]
-    try:
-        first = opened[0]
-        for f in opened[1:]:
-            _check_compatible(first, f)
-        tmp = output.with_name(output.name + ".tmp")
-        extra = dict(first.provenance.extra)
-        extra["merged_from"] = [f.file_id for f in opened]
-        p = first.provenance
-        provenance = Provenance(p.producer, p.producer_version, p.functional, p.ao_basis, p.aux_basis, p.fit_metric, extra=extra)
-        writer = RhoWriter.create(
-            tmp,
-            first.kind,
-            basis=first.basis if first.basis.elements else None,
-            provenance=provenance,
-            target=first.target,
-            dataset_id=first.dataset_id if first.kind != "dataset" else None,
-            projections=first.has_projections,
-            overlap=first.has_overlap,
-            metadata=first.metadata_names,
-            fields=first.field_names,
-            extras=first.extra_names,
-            overwrite=True,
-        )
-        count = 0
-        with writer:
+    what = "merged file"
+    check_output_location(output, overwrite=overwrite, what=what)  # before the lock: names a missing directory
+    with exclusive_lock(output, what=what):  # before anything is opened or written
+        opened = []
+        try:
+            for p in inputs:
+                opened.append(open_file(p))
+            first = opened[0]
+            for f in opened[1:]:
+                _check_compatible(first, f)
+            extra = dict(first.provenance.extra)
+            extra["merged_from"] = [f.file_id for f in opened]
+            p = first.provenance
+            provenance = Provenance(
+                p.producer, p.producer_version, p.functional, p.ao_basis, p.aux_basis, p.fit_metric, extra=extra
+            )
+            count = 0
+            with atomic_output(output, overwrite=overwrite, what=what) as tmp:
+                writer = RhoWriter.create(
+                    tmp,
+                    first.kind,
+                    basis=first.basis if first.basis.elements else None,
+                    provenance=provenance,
+                    target=first.target,
+                    dataset_id=first.dataset_id if first.kind != "dataset" else None,
+                    projections=first.has_projections,
+                    overlap=first.has_overlap,
+                    metadata=first.metadata_names,
+                    fields=first.field_names,
+                    extras=first.extra_names,
+                )
+                with writer:
+                    for f in opened:
+                        for structure in f:
+                            writer.append(structure)
+                            count += 1
+                            if progress is not None:
+                                progress(1)
+            return count
+        finally:
             for f in opened:
-                for structure in f:
-                    writer.append(structure)
-                    count += 1
-                    if progress is not None:
-                        progress(1)
-        os.replace(tmp, output)
-        return count
-    finally:
-        for f in opened:
-            f.close()
+                f.close()
 
 
 def _check_compatible(first: RhoFile, other: RhoFile) -> None:

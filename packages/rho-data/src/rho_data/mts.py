@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .atomic import atomic_output
 from .basis import AuxiliaryBasis
 from .errors import RhoDataError
 from .overlap import BlockSparseOverlap
@@ -134,7 +135,9 @@ def tensormap_to_overlaps(
     return [BlockSparseOverlap.from_blocks(basis.atom_sizes(z), b) for z, b in zip(numbers, blocks)]
 
 
-def save(path, tensor: TensorMap) -> None:
-    """Write a TensorMap as a metatensor ``.mts`` file."""
+def save(path, tensor: TensorMap, *, overwrite: bool = True) -> None:
+    """Write a TensorMap as a metatensor ``.mts`` file (through a temporary file: a failure keeps the old one)."""
     _require()
-    metatensor.save(str(path), tensor)
+    with atomic_output(path, overwrite=overwrite, what="export") as tmp:
+        with open(tmp, "wb") as handle:
+            metatensor.save(handle, tensor)

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
+from .errors import RhoDataError
+
 
 @dataclass(frozen=True)
 class Provenance:
@@ -32,5 +34,10 @@ class Provenance:
             for k in ("producer", "producer_version", "functional", "ao_basis", "aux_basis", "fit_metric", "created")
             if k in attrs
         }
-        extra = json.loads(str(attrs.get("extra", "{}")))
+        try:
+            extra = json.loads(str(attrs.get("extra", "{}")))
+        except ValueError:
+            raise RhoDataError("the provenance attribute 'extra' is not valid JSON") from None
+        if not isinstance(extra, dict):
+            raise RhoDataError("the provenance attribute 'extra' must be a JSON object")
         return cls(**values, extra=extra)

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_text_atomic
 from .errors import RhoDataError
+from .yaml_input import short_repr
 
 
 def split_indices(n: int, sizes: Sequence[float], seed: int) -> list[np.ndarray]:
@@ -42,19 +44,27 @@ def split_indices(n: int, sizes: Sequence[float], seed: int) -> list[np.ndarray]
     return [np.sort(order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def write_index_file(path: str | PathLike, indices: np.ndarray, *, dataset_id: str, comment: str = "") -> None:
+def write_index_file(
+    path: str | PathLike, indices: np.ndarray, *, dataset_id: str, comment: str = "", overwrite: bool = True
+) -> None:
+    """Write an index file through a temporary file (without ``overwrite`` an existing one is refused)."""
+    comment = " ".join(comment.splitlines())  # one comment line, whatever it holds
     lines = [f"# dataset_id: {dataset_id}"] + ([f"# {comment}"] if comment else [])
     lines += [str(int(i)) for i in indices]
-    Path(path).write_text("\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n", overwrite=overwrite, what="index file")
 
 
 def read_index_file(path: str | PathLike, *, dataset_id: str | None = None, n_structures: int | None = None) -> np.ndarray:
     """Indices of an index file, checked against the dataset it is used with."""
     path = Path(path)
+    if path.is_dir():
+        raise RhoDataError("is a directory, not an index file", path=path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as err:
         raise RhoDataError(f"cannot read index file: {err.strerror}", path=path) from None
+    except UnicodeDecodeError as err:
+        raise RhoDataError(f"is not an index file: not UTF-8 text (byte {err.start})", path=path) from None
     found_id = None
     values = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -65,9 +75,12 @@ def read_index_file(path: str | PathLike, *, dataset_id: str | None = None, n_st
         if not line:
             continue
         try:
-            values.append(int(line))
+            value = int(line)
         except ValueError:
-            raise RhoDataError(f"line {number} is not an integer index: '{line}'", path=path) from None
+            raise RhoDataError(f"line {number} is not an integer index: {short_repr(line)}", path=path) from None
+        if not -(2**62) < value < 2**62:
+            raise RhoDataError(f"line {number}: index {short_repr(value)} is out of range", path=path)
+        values.append(value)
     indices = np.array(values, dtype=np.int64)
     if dataset_id is not None and found_id is not None and found_id != dataset_id:
         raise RhoDataError(f"is a split of dataset {found_id}, not of dataset {dataset_id}", path=path)

@@ -128,9 +128,16 @@ class RaggedStore:
         self.path = path
         self.columns = {c.name: c for c in columns}
         self.segments = list(segments)
+        if not isinstance(h5.get(INDEX), h5py.Dataset):
+            raise RhoDataError(f"/{INDEX} is missing or not a dataset", path=path)
         self._index = h5[INDEX]
-        stored = [str(c) for c in self._index.attrs.get("columns", [])]
+        stored = [str(c) for c in np.atleast_1d(np.asarray(self._index.attrs.get("columns", []))).reshape(-1)]
         expected = index_columns(self.segments)
+        if stored == expected and (self._index.dtype.kind not in "iu" or self._index.shape[1:] != (len(expected),)):
+            raise RhoDataError(
+                f"/{INDEX} must hold {len(expected)} integer columns, got {self._index.dtype} of shape {self._index.shape}",
+                path=path,
+            )
         if stored != expected:
             missing = [c for c in expected if c not in stored]
             extra = [c for c in stored if c not in expected]
@@ -139,7 +146,19 @@ class RaggedStore:
                 f"unexpected {extra}): damaged, or written by an incompatible development version",
                 path=path,
             )
-        self._datasets = {name: h5[_path(name)] for name in self.columns}
+        self._datasets = {}
+        for name, col in self.columns.items():
+            dset = h5.get(_path(name))
+            if not isinstance(dset, h5py.Dataset):
+                raise RhoDataError(f"/{_path(name)} is missing or not a dataset", path=path)
+            expected_dtype = col.h5_dtype()
+            if dset.dtype.kind != expected_dtype.kind or dset.shape[1:] != col.shape:
+                raise RhoDataError(
+                    f"/{_path(name)} must hold {expected_dtype} rows of shape {col.shape}, "
+                    f"got {dset.dtype} of shape {dset.shape}",
+                    path=path,
+                )
+            self._datasets[name] = dset
         self._row_cache: dict[tuple[str, int], np.ndarray] = {}
 
     # ---- creation and reopening -------------------------------------------------------------

@@ -13,9 +13,12 @@ from os import PathLike
 from pathlib import Path
 
 import h5py
+import numpy as np
 
+from .atomic import atomic_output, check_output_location, exclusive_lock
 from .errors import RhoDataError
 from .schema import SCHEMA_NAME, SCHEMA_VERSION
+from .yaml_input import short_repr
 
 Version = tuple[int, int]
 
@@ -26,12 +29,21 @@ UPGRADES: dict[Version, tuple[Version, Callable[[h5py.File], None]]] = {}
 def file_version(path: str | PathLike) -> Version:
     try:
         with h5py.File(path, "r", swmr=True, locking=False) as h5:
-            if str(h5.attrs.get("schema", "")) != SCHEMA_NAME:
+            if h5.attrs.get("schema", "") not in (SCHEMA_NAME, SCHEMA_NAME.encode()):
                 raise RhoDataError("not a rho-data file", path=path)
-            major, minor = (int(v) for v in h5.attrs["schema_version"])
-            return major, minor
+            return _version_attribute(h5.attrs.get("schema_version"), path)
     except OSError as err:
         raise RhoDataError(f"cannot be read as HDF5: {str(err).splitlines()[0]}", path=path) from None
+
+
+def _version_attribute(value: object, path: str | PathLike) -> Version:
+    """The root attribute ``schema_version`` as (major, minor), or a one-line error."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iu" or array.shape != (2,):
+        raise RhoDataError(
+            f"the root attribute 'schema_version' must be two integers (major, minor), got {short_repr(value)}", path=path
+        )
+    return int(array[0]), int(array[1])
 
 
 def upgrade_path(version: Version) -> list[Version]:
@@ -49,19 +61,26 @@ def upgrade_path(version: Version) -> list[Version]:
     return steps
 
 
-def upgrade_file(path: str | PathLike, output: str | PathLike | None = None) -> list[Version]:
-    """Upgrade a file (in place, or into ``output``); returns the versions it went through."""
+def upgrade_file(path: str | PathLike, output: str | PathLike | None = None, *, overwrite: bool = False) -> list[Version]:
+    """Upgrade a file (in place, or into ``output``); returns the versions it went through.
+
+    The upgrade runs on a copy (a temporary file beside the target) that replaces the target
+    only when every step succeeded: a failed or killed upgrade leaves the original as it was.
+    ``output`` must not exist unless ``overwrite``.
+    """
     path = Path(path)
+    target = Path(output) if output is not None else path
+    if output is not None:
+        check_output_location(target, overwrite=overwrite, what="upgraded file")
     steps = upgrade_path(file_version(path))
     if len(steps) == 1:
         return steps
-    target = Path(output) if output is not None else path.with_name(path.name + ".upgrading")
-    shutil.copyfile(path, target)
-    with h5py.File(target, "r+", libver="latest") as h5:
-        for version in steps[:-1]:
-            next_version, step = UPGRADES[version]
-            step(h5)
-            h5.attrs["schema_version"] = list(next_version)
-    if output is None:
-        target.replace(path)
+    with exclusive_lock(target, what="upgraded file"):
+        with atomic_output(target, overwrite=output is None or overwrite, what="upgraded file") as tmp:
+            shutil.copyfile(path, tmp)
+            with h5py.File(tmp, "r+", libver="latest") as h5:
+                for version in steps[:-1]:
+                    next_version, step = UPGRADES[version]
+                    step(h5)
+                    h5.attrs["schema_version"] = list(next_version)
     return steps
