@@ -42,7 +42,10 @@ def main(
 
 
 def _progress() -> Progress:
-    return progress_bar(errors, eta=False)
+    """A progress bar on a terminal; none when stderr is a file or pipe (it then holds only errors)."""
+    progress = progress_bar(errors, eta=False)
+    progress.disable = not errors.is_terminal
+    return progress
 
 
 def _settings(work: Path, config: list[Path] | None, overrides: list[str] | None, *, use_work: bool = True) -> dict:
@@ -81,7 +84,6 @@ def prepare(
     from .settings import SETTINGS_FILE, dump
 
     settings = _settings(work, config, overrides)
-    work.mkdir(parents=True, exist_ok=True)
     if stage == "scf":
         if structures is None:
             raise AimsIOError("prepare scf needs a structures file")
@@ -95,6 +97,7 @@ def prepare(
             frames = ase.io.read(structures, ":")
         except Exception as err:  # ASE raises many types for unreadable files
             raise AimsIOError(f"ASE cannot read it: {err}", path=structures) from None
+        work.mkdir(parents=True, exist_ok=True)
         dirs = prepare_scf(
             work,
             [Geometry.from_ase(a) for a in frames],

@@ -184,6 +184,10 @@ def _provenance(root: Path, first: Path, version: str, commit: str | None, thres
     )
 
 
+class _NothingImported(Exception):
+    """Every run failed: the new dataset is discarded (an existing one is kept as it was)."""
+
+
 def _open_output(out: Path, *, append: bool, overwrite: bool) -> RhoWriter | None:
     """Check the output before any work: the writer of an existing dataset to append to, or None.
 
@@ -237,7 +241,7 @@ def import_tree(
         done = set(writer.labels()) if writer else set()
         scanned = _scan_all(root, runs, done, report, on_progress, require_converged)
         _check_versions_and_basis(scanned, writer, report, on_progress)
-        with contextlib.ExitStack() as stack:
+        with contextlib.suppress(_NothingImported), contextlib.ExitStack() as stack:
             if writer is None and scanned:
                 first = next(iter(scanned))
                 version, _ = scanned[first]
@@ -246,7 +250,11 @@ def import_tree(
                 target = stack.enter_context(atomic_output(out, overwrite=overwrite, what="dataset"))
                 writer = create_dataset(target, basis, provenance, metadata=METADATA)
                 stack.callback(writer.close)  # closed before the complete file is renamed to `out`
-            _append_runs(root, runs, done, scanned, writer, report, on_progress, threshold, out)
+                _append_runs(root, runs, done, scanned, writer, report, on_progress, threshold, out)
+                if not report.imported:
+                    raise _NothingImported  # an empty dataset never replaces one, nor appears
+            else:
+                _append_runs(root, runs, done, scanned, writer, report, on_progress, threshold, out)
     finally:
         if writer is not None:
             writer.close()

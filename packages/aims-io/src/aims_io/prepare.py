@@ -47,7 +47,10 @@ def prepare_ri(work: Path, settings: dict) -> tuple[list[Path], list[Path]]:
     Returns (prepared, skipped: SCF runs not finished).
     """
     prepared, skipped = [], []
-    for scf_dir in run_dirs(stage_dir(work, "scf")):
+    scf_dirs = run_dirs(stage_dir(work, "scf"))
+    if not scf_dirs:
+        raise AimsIOError("no SCF run directories (run `aims-io prepare scf` first)", path=stage_dir(work, "scf"))
+    for scf_dir in scf_dirs:
         if not aims_finished(scf_dir):
             skipped.append(scf_dir)
             continue
