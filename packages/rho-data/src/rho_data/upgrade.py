@@ -32,6 +32,8 @@ def file_version(path: str | PathLike) -> Version:
             if h5.attrs.get("schema", "") not in (SCHEMA_NAME, SCHEMA_NAME.encode()):
                 raise RhoDataError("not a rho-data file", path=path)
             return _version_attribute(h5.attrs.get("schema_version"), path)
+    except FileNotFoundError:
+        raise RhoDataError("no such file", path=path) from None
     except OSError as err:
         raise RhoDataError(f"cannot be read as HDF5: {str(err).splitlines()[0]}", path=path) from None
 
