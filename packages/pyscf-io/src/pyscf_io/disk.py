@@ -21,8 +21,10 @@ from rho_data.atomic import disk_full, require_free_space
 
 from .errors import DISK_FULL, DiskFull
 
-#: Room for HDF5's chunk allocation and metadata around one appended structure.
-HDF5_SLACK = 2 << 20
+#: Room for HDF5's chunk allocation and metadata of a new rho-data file (one chunk per column).
+HDF5_SLACK = 1 << 20
+#: Room for the chunks one more structure may allocate in an existing file.
+APPEND_SLACK = 256 << 10
 
 
 def structure_bytes(structure: Structure) -> int:

@@ -20,7 +20,7 @@ from rho_data import RhoDataError, create_dataset, open_dataset
 from rho_data.atomic import atomic_output, check_output_location, disk_full, write_text_atomic
 
 from .context import EXTRAS, METADATA
-from .disk import HDF5_SLACK, abandon_hdf5, disk_full_error, ensure_space
+from .disk import APPEND_SLACK, abandon_hdf5, disk_full_error, ensure_space
 from .errors import PyscfIoError
 from .workdir import WorkDir
 
@@ -90,7 +90,7 @@ def merge_workdir(
     for name in {s["part"] for _, s in done}:
         with contextlib.suppress(OSError):
             part_bytes += os.stat(wd.parts_dir / name).st_size
-    ensure_space(output.parent if str(output.parent) else Path("."), part_bytes + HDF5_SLACK)
+    ensure_space(output.parent if str(output.parent) else Path("."), part_bytes + APPEND_SLACK)
     lost: list[int] = []
     with atomic_output(output, overwrite=replace, what="dataset") as tmp:
         writer = create_dataset(tmp, ctx.basis(), ctx.provenance(), metadata=METADATA, extras=EXTRAS, overwrite=True)

@@ -17,7 +17,7 @@ from rho_data import RhoWriter, create_dataset
 
 from .compute import compute_structure
 from .context import EXTRAS, METADATA, RunContext
-from .disk import HDF5_SLACK, abandon_hdf5, disk_full, disk_full_error, ensure_space, structure_bytes
+from .disk import APPEND_SLACK, HDF5_SLACK, abandon_hdf5, disk_full, disk_full_error, ensure_space, structure_bytes
 from .errors import DISK_FULL, DiskFull, PyscfIoError
 from .workdir import WorkDir
 
@@ -49,7 +49,7 @@ def append_to_part(part: Path, ctx: RunContext, structure) -> int:
     The free space is checked first (cheap); a write that still fails for lack of space leaves
     the part file with the structures committed before (see :mod:`pyscf_io.disk`).
     """
-    ensure_space(part.parent, 2 * structure_bytes(structure) + HDF5_SLACK)
+    ensure_space(part.parent, 2 * structure_bytes(structure) + (APPEND_SLACK if part.exists() else HDF5_SLACK))
     writer = None
     try:
         writer = (
