@@ -21,7 +21,8 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rho_data import RhoFile, field_builders
+from rho_data import RhoDataError, RhoFile, field_builders
+from rho_data.yaml_input import short_repr
 
 from .errors import RhoEvalError
 
@@ -40,8 +41,14 @@ def builder_factory(dataset: RhoFile, options: Mapping[str, Any] | None = None) 
     options = dict(options or {})
     try:
         field_builders.load_field_builder(producer, **options)
-    except TypeError as err:
-        raise RhoEvalError(f"the '{producer}' field builder refused the backend options {sorted(options)}: {err}", path=dataset.path) from None
+    except RhoDataError:
+        raise
+    except Exception as err:  # unknown option (TypeError) or a value the backend cannot use
+        reason = " ".join(str(err).split())[:200] or type(err).__name__
+        raise RhoEvalError(
+            f"the '{producer}' field builder refused the backend options {short_repr(sorted(map(str, options)))}: {reason}",
+            path=dataset.path,
+        ) from None
     factory = field_builders.available_builders()[producer].load()  # type: ignore[attr-defined]
     return functools.partial(factory, **options)
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rho_data import RhoDataError
-from rho_data.cli_support import print_error, version_callback
+from rho_data.cli_support import RhoTyper, version_callback
 from rich.console import Console
 
 from . import __version__
 from .config import load_settings, parse_backend_options
+from .errors import RhoEvalError
 
-app = typer.Typer(add_completion=False, help="Evaluate predicted densities in real space against the RI and SCF densities.")
 err_console = Console(stderr=True)
+app = RhoTyper(
+    add_completion=False,
+    help="Evaluate predicted densities in real space against the RI and SCF densities.",
+    errors=(RhoEvalError,),
+    error_console=err_console,
+)
 _show_version = version_callback(f"rho-eval {__version__}", Console())
 
 
@@ -38,21 +43,17 @@ def main(
     """Evaluate PREDICTIONS against the dataset given with --reference and write a report to -o."""
     from .run import evaluate_files
 
-    try:
-        overrides = {
-            "select": select,
-            "fit_only": fit_only,
-            "workers": workers,
-            "chunk_size": chunk_size,
-            "plots": plots,
-            "slice_structure": slice_structure,
-            "cubes": cubes,
-            "cube_spacing_bohr": cube_spacing,
-        }
-        if backend_option:
-            overrides["backend"] = parse_backend_options(backend_option)
-        settings = load_settings(config, overrides)
-        evaluate_files(predictions, reference, output, settings, restart=restart)
-    except (RhoDataError, OSError) as err:
-        print_error(err_console, err)
-        raise typer.Exit(1) from None
+    overrides = {
+        "select": select,
+        "fit_only": fit_only,
+        "workers": workers,
+        "chunk_size": chunk_size,
+        "plots": plots,
+        "slice_structure": slice_structure,
+        "cubes": cubes,
+        "cube_spacing_bohr": cube_spacing,
+    }
+    if backend_option:
+        overrides["backend"] = parse_backend_options(backend_option)
+    settings = load_settings(config, overrides)
+    evaluate_files(predictions, reference, output, settings, restart=restart)

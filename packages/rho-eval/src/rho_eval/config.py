@@ -7,11 +7,13 @@ Unknown keys are errors; the expanded settings are written next to the results
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from rho_data import RhoDataError
+from rho_data.settings import merge_settings
+from rho_data.yaml_input import load_yaml_file, parse_yaml_text, short_repr
 
 from .errors import RhoEvalError
 
@@ -55,14 +57,22 @@ class Settings:
         }
         for name, value in positive.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise RhoEvalError(f"setting '{name}' must be a positive number, got {value!r}")
+                raise RhoEvalError(f"setting '{name}' must be a positive number, got {short_repr(value)}")
         for name in ("workers", "chunk_size", "slice_resolution"):
             if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
-                raise RhoEvalError(f"setting '{name}' must be an integer, got {getattr(self, name)!r}")
+                raise RhoEvalError(f"setting '{name}' must be an integer, got {short_repr(getattr(self, name))}")
         if self.slice_resolution < 2:
             raise RhoEvalError(f"setting 'slice_resolution' must be >= 2, got {self.slice_resolution}")
         if not isinstance(self.backend, dict):
-            raise RhoEvalError(f"setting 'backend' must be a mapping of backend options, got {self.backend!r}")
+            raise RhoEvalError(f"setting 'backend' must be a mapping of backend options, got {short_repr(self.backend)}")
+        for name in ("fit_only", "plots"):
+            if not isinstance(getattr(self, name), bool):
+                raise RhoEvalError(f"setting '{name}' must be true or false, got {short_repr(getattr(self, name))}")
+        for name in ("select", "cubes"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), (str, int)):
+                raise RhoEvalError(f"setting '{name}' must be text, got {short_repr(getattr(self, name))}")
+        if self.slice_structure is not None and (not isinstance(self.slice_structure, int) or isinstance(self.slice_structure, bool)):
+            raise RhoEvalError(f"setting 'slice_structure' must be a dataset index, got {short_repr(self.slice_structure)}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,27 +80,35 @@ class Settings:
 
 
 def _apply(settings: Settings, values: Mapping[str, Any], source: str) -> None:
-    known = {f.name for f in fields(Settings)}
-    unknown = sorted(set(values) - known)
+    """Merge ``values`` into ``settings`` (unknown keys refused; ``backend`` options add up key by key)."""
+    current = settings.to_dict()
+    unknown = sorted(map(str, set(values) - set(current)))
     if unknown:
-        raise RhoEvalError(f"{source}: unknown setting(s) {unknown}; known settings are {sorted(known)}")
-    for name, value in values.items():
-        if name == "backend":
-            settings.backend = {**settings.backend, **dict(value or {})} if isinstance(value, Mapping) else value
-        else:
-            setattr(settings, name, value)
+        raise RhoEvalError(f"{source}: unknown setting(s) {short_repr(unknown)}; known settings are {sorted(current)}")
+    values = dict(values)
+    backend = values.pop("backend", None)
+    merge_settings(current, values, error=lambda message: RhoEvalError(f"{source}: {message}"), free=(), noun="setting")
+    for name, value in current.items():
+        setattr(settings, name, value)
+    if backend is not None:
+        if not isinstance(backend, Mapping):
+            raise RhoEvalError(f"{source}: setting 'backend' must be a mapping of backend options, got {short_repr(backend)}")
+        for key in backend:
+            if not isinstance(key, str):
+                raise RhoEvalError(f"{source}: backend option names must be text, got {short_repr(key)}")
+        settings.backend = {**settings.backend, **dict(backend)}
 
 
 def load_settings(path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
     """Defaults, then the YAML file at ``path``, then ``overrides`` (None values are skipped)."""
     settings = Settings()
     if path is not None:
+        if not Path(path).exists():
+            raise RhoEvalError("settings file not found", path=path)
         try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except FileNotFoundError:
-            raise RhoEvalError("settings file not found", path=path) from None
-        except yaml.YAMLError as err:
-            raise RhoEvalError(f"not valid YAML: {str(err).splitlines()[0]}", path=path) from None
+            loaded = load_yaml_file(path)  # no aliases, bounded size and depth, one-line errors
+        except RhoDataError as err:
+            raise RhoEvalError(str(err)) from None
         if loaded is not None and not isinstance(loaded, dict):
             raise RhoEvalError("a settings file must hold a mapping of settings", path=path)
         _apply(settings, loaded or {}, str(path))
@@ -104,6 +122,9 @@ def parse_backend_options(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise RhoEvalError(f"backend option '{item}' must look like key=value")
-        options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+            raise RhoEvalError(f"backend option {short_repr(item)} must look like key=value")
+        try:
+            options[key.strip()] = parse_yaml_text(value, source=f"backend option '{key.strip()}'") if value.strip() else ""
+        except RhoDataError as err:
+            raise RhoEvalError(str(err)) from None
     return options

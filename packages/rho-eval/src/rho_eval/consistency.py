@@ -58,3 +58,17 @@ def dataset_indices(predictions: RhoFile, rows: Sequence[int], dataset: RhoFile,
             )
         out.append(index)
     return out
+
+
+def non_finite_coefficients(dataset: RhoFile, predictions: RhoFile | None, pairs: Sequence[tuple[int, int]]) -> list[str]:
+    """One description per evaluated structure whose RI (reference) or predicted coefficients hold a NaN or an infinity."""
+    found = []
+    for row, index in pairs:
+        sources = [("reference coefficients", dataset.path, index, dataset.store.read(index, ["coefficients"])["coefficients"])]
+        if predictions is not None:
+            sources.append(("predicted coefficients", predictions.path, row, predictions.store.read(row, ["coefficients"])["coefficients"]))
+        for what, path, number, values in sources:
+            bad = np.flatnonzero(~np.isfinite(values))
+            if len(bad):
+                found.append(f"{path}: structure {number}: {what} hold {len(bad)} non-finite value(s) (entry {int(bad[0])} = {values[bad[0]]})")
+    return found

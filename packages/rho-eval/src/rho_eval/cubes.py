@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from rho_data import Structure
+from rho_data.atomic import atomic_output
 
 from .errors import RhoEvalError
 
@@ -23,6 +24,6 @@ def write_cube(
     atoms.pbc = False
     atoms.cell = np.diag(np.array(shape, dtype=float) * spacing_bohr * Bohr)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
+    with atomic_output(path, overwrite=True, what="cube file") as tmp, tmp.open("w") as fh:
         ase_write_cube(fh, atoms, data=np.asarray(values, dtype=np.float64).reshape(shape), origin=np.asarray(origin_bohr) * Bohr, comment=comment)
     return path

@@ -88,7 +88,21 @@ def evaluate_chunk(plan: Plan, factory: BuilderFactory, pairs: Sequence[tuple[in
                 for name in coefficients:
                     if name not in grid.values:
                         raise RhoEvalError(f"the field builder returned no '{name}' field")
+                for name, values in [("grid weights", grid.weights), *((f"field '{k}'", v) for k, v in grid.values.items())]:
+                    if not np.all(np.isfinite(values)):
+                        raise RhoEvalError(f"the field builder returned non-finite {name} ({s.label or 'no label'})")
+                if s.overlap is not None and not np.all(np.isfinite(s.overlap.values)):
+                    raise RhoEvalError("the reference overlap holds non-finite values")
                 metrics = structure_metrics(grid, plan.predicted, plan.references)
+                computed = ["n_electrons_pred"] + [
+                    f"{m}_{ref}{tail}"
+                    for ref in plan.references
+                    if ref in grid.values
+                    for m, tail in (("abs_error", ""), ("norm", ""), ("nmae", "_percent"), ("squared_error", ""))
+                ]
+                wrong = [k for k in computed if not np.isfinite(metrics[k])]
+                if wrong:
+                    raise RhoEvalError(f"non-finite metrics {wrong} (a zero reference norm?)")
             except RhoEvalError as err:
                 raise RhoEvalError(str(err), path=ds.path, structure=index) from None
             record = {
@@ -104,6 +118,8 @@ def evaluate_chunk(plan: Plan, factory: BuilderFactory, pairs: Sequence[tuple[in
             if not plan.fit_only:
                 if s.overlap is not None:
                     coef = coefficient_squared_error(s.overlap, coefficients[PREDICTED], coefficients[RI])
+                    if not np.isfinite(coef):
+                        raise RhoEvalError("non-finite coefficient-space squared error", path=ds.path, structure=index)
                     record["squared_error_coef_ri"] = coef
                     record["coef_grid_rel_diff"] = relative_difference(coef, metrics["squared_error_ri"])
                 else:

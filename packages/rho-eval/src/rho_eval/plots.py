@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from rho_data.atomic import atomic_output  # noqa: E402
 from rho_data.elements import symbol  # noqa: E402
 
 NAMES = {"ri": "RI", "scf": "SCF", "ml": "predicted"}
@@ -18,8 +19,11 @@ NAMES = {"ri": "RI", "scf": "SCF", "ml": "predicted"}
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    try:
+        with atomic_output(path, overwrite=True, what="plot") as tmp:
+            fig.savefig(tmp, dpi=130, format=path.suffix.lstrip(".") or "png")
+    finally:
+        plt.close(fig)
     return path
 
 

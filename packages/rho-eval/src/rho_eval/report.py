@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import yaml
+from rho_data.atomic import atomic_output, write_text_atomic
+from rho_data.yaml_input import parse_yaml_text
 from rich.console import Console
 from rich.table import Table
 
@@ -60,7 +62,7 @@ class ResultsTable:
         self.output.mkdir(parents=True, exist_ok=True)
         config_path = self.output / CONFIG_YAML
         if config_path.exists() and self.path.exists() and not restart:
-            previous = (yaml.safe_load(config_path.read_text()) or {}).get("run")
+            previous = (parse_yaml_text(config_path.read_text(), source=str(config_path)) or {}).get("run")
             if previous != dict(identity):
                 raise RhoEvalError(
                     "holds the results of another evaluation (other files, mode, selection or backend options); "
@@ -70,9 +72,9 @@ class ResultsTable:
             self.records = self._read()
         elif self.path.exists():
             self.path.unlink()
-        config_path.write_text(yaml.safe_dump({"run": dict(identity), "settings": dict(settings)}, sort_keys=False))
+        write_text_atomic(config_path, yaml.safe_dump({"run": dict(identity), "settings": dict(settings)}, sort_keys=False))
         if not self.path.exists():
-            with self.path.open("w", newline="") as fh:
+            with atomic_output(self.path, what="metrics table") as tmp, tmp.open("w", newline="") as fh:
                 csv.writer(fh).writerow(self.columns)
 
     def _read(self) -> list[dict]:
@@ -97,11 +99,12 @@ class ResultsTable:
     def finish(self) -> list[dict]:
         """Rewrite the CSV sorted by row; returns the records in that order."""
         self.records.sort(key=lambda r: r["row"])
-        with self.path.open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(self.columns)
-            for r in self.records:
-                writer.writerow([r[c] if c in TEXT_COLUMNS else repr(r[c]) for c in self.columns])
+        with atomic_output(self.path, overwrite=True, what="metrics table") as tmp:
+            with tmp.open("w", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(self.columns)
+                for r in self.records:
+                    writer.writerow([r[c] if c in TEXT_COLUMNS else repr(r[c]) for c in self.columns])
         return self.records
 
 
@@ -133,7 +136,7 @@ def summarize(records: Sequence[dict], columns: Sequence[str], elements: Mapping
 
 def write_summary(output: Path, summary: Mapping[str, Any]) -> Path:
     path = Path(output) / SUMMARY_JSON
-    path.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(path, json.dumps(summary, indent=2, allow_nan=False) + "\n", what="summary")
     return path
 
 

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from . import __version__, plots
 from .backends import BuilderFactory, builder_factory, points_capable
 from .config import Settings
-from .consistency import check_header, dataset_indices
+from .consistency import check_header, dataset_indices, non_finite_coefficients
 from .errors import RhoEvalError
 from .evaluate import Plan, run_chunks
 from .pictures import slice_plot, write_cubes
@@ -108,6 +108,10 @@ def evaluate_files(
             pairs = list(zip(rows, dataset_indices(predictions, rows, dataset, settings.position_tolerance_angstrom)))
         else:
             pairs = [(i, i) for i in parse_selection(settings.select, len(dataset))]
+        bad = non_finite_coefficients(dataset, predictions if not settings.fit_only else None, pairs)
+        if bad:  # never averaged silently over fewer structures
+            shown = "; ".join(bad[:10]) + (f"; and {len(bad) - 10} more" if len(bad) > 10 else "")
+            raise RhoEvalError(f"{len(bad)} of {len(pairs)} structures cannot be evaluated, non-finite input: {shown}")
         producer = dataset.provenance.producer
         if factory is None:
             factory = builder_factory(dataset, settings.backend)
