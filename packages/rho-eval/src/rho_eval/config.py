@@ -112,6 +112,10 @@ def load_settings(path: Path | None = None, overrides: Mapping[str, Any] | None 
         if loaded is not None and not isinstance(loaded, dict):
             raise RhoEvalError("a settings file must hold a mapping of settings", path=path)
         _apply(settings, loaded or {}, str(path))
+        try:
+            settings.validate()
+        except RhoEvalError as err:
+            raise RhoEvalError(str(err), path=path) from None
     _apply(settings, {k: v for k, v in (overrides or {}).items() if v is not None}, "command line")
     return settings.validate()
 

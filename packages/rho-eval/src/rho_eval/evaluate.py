@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rho_data import open_dataset, open_predictions
+from rho_data import RhoDataError, open_dataset, open_predictions
 from rho_data.elements import symbol
 from rho_data.field_builders import FieldRequest
+from rho_data.yaml_input import short_repr
 
 from .backends import BuilderFactory
 from .errors import RhoEvalError
@@ -74,10 +75,21 @@ def evaluate_chunk(plan: Plan, factory: BuilderFactory, pairs: Sequence[tuple[in
             structures[index] = (row, s, coefficients)
             requests.append(FieldRequest(index=index, coefficients=coefficients))
         grids: dict[int, list] = {index: [] for _, index in pairs}
-        for request, grid in builder.build(ds, requests):
-            if request.index not in grids:
-                raise RhoEvalError(f"the field builder returned a grid for structure {request.index}, which was not requested", path=ds.path)
-            grids[request.index].append(grid)
+        try:
+            for request, grid in builder.build(ds, requests):
+                if request.index not in grids:
+                    raise RhoEvalError(f"the field builder returned a grid for structure {request.index}, which was not requested", path=ds.path)
+                grids[request.index].append(grid)
+        except RhoDataError:
+            raise
+        except (TypeError, ValueError, ArithmeticError) as err:  # most often a backend option of the wrong type
+            options = getattr(factory, "keywords", None) or {}
+            shown = ", ".join(f"{k}={short_repr(v, 40)}" for k, v in list(options.items())[:8]) or "none"
+            reason = " ".join(str(err).split())[:200]
+            raise RhoEvalError(
+                f"the field builder failed on structures {[i for _, i in pairs]} (backend options: {shown}): {type(err).__name__}: {reason}",
+                path=ds.path,
+            ) from None
         records = []
         for _, index in pairs:
             row, s, coefficients = structures[index]
