@@ -148,8 +148,15 @@ def compare_structure(s, ref, what: str) -> str | None:
 
 
 def validate(path: Path) -> str | None:
-    code, out, _ = run(["rho-data", "validate", str(path)], path.parent)
-    return None if code == 0 else f"rho-data validate {path.name}: {last_line(out)}"
+    """The checks of ``rho-data validate`` (its function, in this process: no start-up per check)."""
+    from rho_data import RhoDataError
+    from rho_data.validate import validate_file
+
+    try:
+        found = validate_file(path)
+    except (RhoDataError, OSError) as err:
+        return f"rho-data validate {path.name}: {last_line(str(err))}"
+    return f"rho-data validate: {found[0].format(path.name)}" if found else None
 
 
 def compare_rho_file(path: Path, reference: Path) -> str | None:
