@@ -120,6 +120,22 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
     assert out.read_text() == "done" and not stale.exists() and live.exists()
 
 
+def test_temporaries_of_another_host_are_kept(tmp_path):
+    """A directory shared between cluster nodes: only the node that wrote a temporary file can
+    tell whether its writer still runs, so another node's file is never removed."""
+    out = tmp_path / "out.h5"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    ours = temporary_path(out).name.split(".")
+    assert ours[-4] == str(os.getpid())  # .out.h5.<pid>.<host>.<random>.tmp
+    foreign = out.with_name(f".{out.name}.{dead_pid}.another-node.abcdef012345.tmp")
+    foreign.write_text("a writer on another node")
+    local = out.with_name(f".{out.name}.{dead_pid}.{ours[-3]}.abcdef012345.tmp")
+    local.write_text("left by a killed run here")
+    assert remove_stale_temporaries(out) == [local]
+    assert foreign.exists()
+
+
 LOCK_HOLDER = """
 import sys, time
 from rho_data.atomic import exclusive_lock

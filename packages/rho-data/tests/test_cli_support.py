@@ -118,3 +118,47 @@ def test_callback_errors_are_caught(tmp_path):
 
         result = CliRunner().invoke(app, ["run"])
     assert result.exit_code == 1 and path.read_text().strip() == "error: bad global option"
+
+
+USAGE_APP = """
+import sys
+from rho_data.cli_support import RhoTyper
+
+app = RhoTyper(help="A test CLI.")
+
+
+@app.callback()
+def main() -> None:
+    pass
+
+
+@app.command()
+def run(count: int, name: str = "x") -> None:
+    print("ran", count, name)
+
+
+app()
+"""
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "abc"], "Invalid value for 'count'"),
+        (["run"], "Missing argument"),
+        (["run", "1", "--nope"], "No such option: --nope"),
+        (["bogus"], "No such command 'bogus'"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(tmp_path, args, message):
+    """A wrong type, a missing argument or an unknown option or command: one line, exit 2, no usage box."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "cli.py"
+    script.write_text(USAGE_APP)
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], done.stderr
+    assert "Traceback" not in done.stderr and "--help" in lines[0]

@@ -20,7 +20,9 @@ import errno
 import fcntl
 import glob
 import os
+import re
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from os import PathLike
@@ -58,10 +60,19 @@ def disk_full(err: BaseException) -> bool:
     return False
 
 
+def _host() -> str:
+    """This machine's name in a form that fits one dot-separated part of a file name."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64] or "host"
+
+
 def temporary_path(path: str | PathLike) -> Path:
-    """A fresh name beside ``path`` that no other process uses: ``.NAME.<pid>.<random>.tmp``."""
+    """A fresh name beside ``path`` that no other process uses: ``.NAME.<pid>.<host>.<random>.tmp``.
+
+    The host is part of the name because a directory may be shared between the nodes of a
+    cluster: only the node that made a temporary file can tell whether its process still runs.
+    """
     path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    return path.with_name(f".{path.name}.{os.getpid()}.{_host()}.{uuid.uuid4().hex[:12]}.tmp")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -75,13 +86,16 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(path: str | PathLike) -> list[Path]:
-    """Remove temporary files of ``path`` left by processes that no longer run; returns them."""
+    """Remove temporary files of ``path`` left by processes of this host that no longer run
+    (names without a host, ``.NAME.<pid>.<random>.tmp``, count as this host's); returns them."""
     path = Path(path)
     removed = []
+    host = _host()
     with contextlib.suppress(OSError):
         for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
             parts = candidate.name[len(path.name) + 2 :].split(".")
-            if len(parts) == 3 and parts[0].isdigit() and not _pid_alive(int(parts[0])):
+            ours = len(parts) == 3 or (len(parts) == 4 and parts[1] == host)
+            if ours and parts[0].isdigit() and not _pid_alive(int(parts[0])):
                 with contextlib.suppress(OSError):
                     candidate.unlink()
                     removed.append(candidate)

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from typer.core import TyperCommand, TyperGroup
 
 from .atomic import disk_full, os_error_message
 from .errors import RhoDataError
@@ -69,15 +70,55 @@ def exit_on(*error_types: type[Exception], console: Console) -> Callable[[Callab
     return decorate
 
 
+_usage_console = Console(stderr=True)
+#: click's UsageError (typer re-exports only its subclass BadParameter; newer typers vendor click).
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def _one_line_usage_errors(method: Callable) -> Callable:
+    """Wrap ``make_context`` or ``invoke``: a command-line usage error (wrong type, missing
+    argument or command, unknown option) becomes one line and exit code 2 instead of click's
+    usage box."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except _UsageError as err:
+            if type(err).__name__ == "NoArgsIsHelpError":
+                raise  # no arguments: the help text, as typer shows it
+            path = err.ctx.command_path if err.ctx is not None else self.name
+            print_error(_usage_console, f"{err.format_message()} (see '{path} --help')")
+            raise typer.Exit(err.exit_code) from None
+
+    return wrapper
+
+
+class RhoCommand(TyperCommand):
+    """A typer command whose usage errors are one line (see :func:`_one_line_usage_errors`)."""
+
+    make_context = _one_line_usage_errors(TyperCommand.make_context)
+
+
+class RhoGroup(TyperGroup):
+    """A typer group whose usage errors are one line (see :func:`_one_line_usage_errors`)."""
+
+    make_context = _one_line_usage_errors(TyperGroup.make_context)
+    invoke = _one_line_usage_errors(TyperGroup.invoke)
+
+
 class RhoTyper(typer.Typer):
-    """A ``typer.Typer`` whose every command (and callback) goes through :func:`exit_on`."""
+    """A ``typer.Typer`` whose every command (and callback) goes through :func:`exit_on`, and
+    whose command-line usage errors are one line with exit code 2."""
 
     def __init__(self, *args, errors: tuple[type[Exception], ...] = (), error_console: Console | None = None, **kwargs):
         kwargs.setdefault("pretty_exceptions_enable", False)
+        kwargs.setdefault("cls", RhoGroup)
         super().__init__(*args, **kwargs)
         self._user_errors = exit_on(*errors, console=error_console or Console(stderr=True))
 
     def command(self, *args, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("cls", RhoCommand)
         register = super().command(*args, **kwargs)
         return lambda function: register(self._user_errors(function))
 
