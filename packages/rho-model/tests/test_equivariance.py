@@ -9,7 +9,6 @@ from scipy.spatial.transform import Rotation
 from rho_model.layout import BatchLayout
 from rho_model.predict import Predictor
 
-
 EXAMPLE_NET = Path(__file__).resolve().parents[1] / "examples" / "net.py"
 NET_FILES: dict[Path, Path] = {}  # model file -> the net.py its python network needs
 
