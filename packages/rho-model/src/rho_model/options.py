@@ -38,7 +38,8 @@ DEFAULTS: dict[str, Any] = {
         # at most this many atoms (centres) per featomic call: small structures are grouped up
         # to it, larger non-periodic ones are cut into compact pieces with their cutoff halo
         "max_atoms": 500,
-        # structures per descriptor cache file (null cache_dir = no cache)
+        # structures per descriptor cache file; cache_dir: a relative path is inside the run
+        # folder (-o), an absolute one can be shared by runs; null = no cache
         "cache_chunk": 100,
         "cache_dir": "descriptor-cache",
     },

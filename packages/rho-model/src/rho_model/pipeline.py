@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,9 +23,18 @@ from .model import DTYPES, RhoModel, build_model, read_net_file
 from .nn import linear_modules
 
 
-def descriptor_store(options: dict, dataset, *, progress=None, spec: DescriptorSpec | None = None) -> DescriptorStore:
-    """Cached lambda-SOAP features of every structure of a rho-data dataset."""
+def descriptor_store(
+    options: dict, dataset, *, progress=None, spec: DescriptorSpec | None = None, base_dir: str | Path | None = None
+) -> DescriptorStore:
+    """Cached lambda-SOAP features of every structure of a rho-data dataset.
+
+    A relative ``descriptor.cache_dir`` is taken relative to ``base_dir`` (the run folder in
+    :func:`rho_model.train.run_training`; the current directory when None).
+    """
     basis = dataset.basis
+    cache_dir = options["descriptor"]["cache_dir"]
+    if cache_dir is not None and base_dir is not None:
+        cache_dir = Path(base_dir) / Path(cache_dir).expanduser()
     if spec is None:
         keys = basis_keys(basis)
         spec = DescriptorSpec.from_options(options["descriptor"], keys, [atomic_number(s) for s in basis.symbols])
@@ -34,8 +44,8 @@ def descriptor_store(options: dict, dataset, *, progress=None, spec: DescriptorS
         lambda idx: [dataset[i].to_ase() for i in idx],
         len(dataset),
         dataset.numbers,
-        content_key=geometry_digest(dataset) if options["descriptor"]["cache_dir"] is not None else "",
-        cache_dir=options["descriptor"]["cache_dir"],
+        content_key=geometry_digest(dataset) if cache_dir is not None else "",
+        cache_dir=cache_dir,
         chunk=options["descriptor"]["cache_chunk"],
         max_atoms=options["descriptor"]["max_atoms"],
         progress=progress,

@@ -131,12 +131,7 @@ def predict_file(
         if ds is not None:
             check_basis(predictor.config, ds.basis, str(input_path))
             basis, dataset_id = ds.basis, ds.dataset_id
-        prov = Provenance(
-            producer="rho-model",
-            producer_version=__version__,
-            fit_metric="overlap",
-            extra={"model": str(model_path), "input": str(input_path)},
-        )
+        prov = provenance(model_path, str(input_path))
         with atomic_output(output, overwrite=overwrite, what="predictions file") as tmp:
             writer = create_predictions(tmp, basis, dataset_id=dataset_id, provenance=prov)
             done = 0
@@ -159,6 +154,40 @@ def predict_file(
         if ds is not None:
             ds.close()
     return done
+
+
+def provenance(model_path: str | Path, input_name: str) -> Provenance:
+    """Provenance of a predictions file written by rho-model."""
+    return Provenance(
+        producer="rho-model",
+        producer_version=__version__,
+        fit_metric="overlap",
+        extra={"model": str(model_path), "input": input_name},
+    )
+
+
+def write_structures(
+    output: str | Path,
+    structures: Sequence[Structure],
+    *,
+    basis: AuxiliaryBasis,
+    dataset_id: str,
+    model_path: str | Path,
+    input_name: str,
+    overwrite: bool = False,
+) -> None:
+    """Write predicted structures into a new rho-data predictions file, atomically (as :func:`predict_file`)."""
+    check_output_location(output, overwrite=overwrite, what="predictions file")
+    for i, s in enumerate(structures):
+        where = s.dataset_index if s.dataset_index >= 0 else i
+        require_finite(s.coefficients, "the predicted coefficients", structure=where, label=s.label, error=RhoModelError)
+    with atomic_output(output, overwrite=overwrite, what="predictions file") as tmp:
+        writer = create_predictions(tmp, basis, dataset_id=dataset_id, provenance=provenance(model_path, input_name))
+        try:
+            for s in structures:
+                writer.append(s)
+        finally:
+            writer.close()
 
 
 def _write_chunk(predictor: Predictor, writer, chunk, from_dataset: bool) -> int:

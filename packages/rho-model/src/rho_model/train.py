@@ -26,7 +26,7 @@ from .errors import RhoModelError
 from .layout import key_name
 from .model import DTYPES, RhoModel, build_from_payload, model_config_of, network_source, read_payload, save_model
 from .options import dump_options, validate
-from .pipeline import check_basis, descriptor_store, fit_exact, new_model
+from .pipeline import baseline_means, check_basis, descriptor_store, fit_exact, new_model
 from .schedules import make_optimizer, make_scheduler, step_scheduler
 from .splits import make_splits, write_index_file
 
@@ -34,7 +34,7 @@ from .splits import make_splits, write_index_file
 class RunLog:
     """Lines to ``log.txt`` (and a callback), epochs to ``log.csv``."""
 
-    FIELDS = ["epoch", "train_loss", "val_loss", "dt_train", "dt_val", "lr"]
+    FIELDS = ["epoch", "train_loss", "val_loss", "val_rmse_percent", "dt_train", "dt_val", "lr"]
 
     def __init__(self, folder: Path, echo: Callable[[str], None] | None, enabled: bool, append: bool):
         self.folder, self.echo, self.enabled = folder, echo, enabled
@@ -75,16 +75,54 @@ def batch_loss(model, batch: Batch, form: str) -> torch.Tensor:
     return batch.overlap.quadratic(pred - batch.reference)
 
 
+#: what the printed validation loss is: the mean over structures of the overlap-metric error.
+LOSS_NAME = "val overlap-metric loss (mean over structures of dc^T S dc = int (rho_pred - rho_ref)^2, e^2/bohr^3)"
+RMSE_NAME = "val %RMSE (SALTED: 100 sqrt(sum dc^T S dc / sum (c - cbar)^T S (c - cbar)), cbar = species-mean l=0 of train)"
+
+
 def evaluate(model, records: Sequence[Record], basis, options: dict, dtype, device) -> float:
     """Mean per-structure overlap-metric loss (no pair cutoff, overlap form)."""
+    return validation_metrics(model, records, basis, options, dtype, device)["loss"]
+
+
+def validation_metrics(
+    model, records: Sequence[Record], basis, options: dict, dtype, device, means: dict[str, np.ndarray | None] | None = None
+) -> dict[str, float]:
+    """``loss``: mean per-structure overlap-metric loss (no pair cutoff, overlap form); with the
+    species means ``means`` of the training set's l = 0 coefficients (:func:`baseline_means`) also
+    ``rmse_percent``, SALTED's coefficient %RMSE 100 sqrt(sum dc^T S dc / sum (c - cbar)^T S (c - cbar))."""
     if not records:
-        return float("nan")
-    total = 0.0
+        return {"loss": float("nan"), "rmse_percent": float("nan")}
+    total, spread = 0.0, 0.0
+    size = int(options["training"]["batch_size"])
     with torch.no_grad():
-        for start in range(0, len(records), int(options["training"]["batch_size"])):
-            batch = Batch(records[start : start + int(options["training"]["batch_size"])], basis, dtype=dtype, device=device)
+        for start in range(0, len(records), size):
+            batch = Batch(records[start : start + size], basis, dtype=dtype, device=device)
             total += float(batch_loss(model, batch, "overlap"))
-    return total / len(records)
+            if means is not None:
+                cbar = batch.assemble(_mean_blocks(batch, means))
+                spread += float(batch.overlap.quadratic(batch.reference - cbar))
+    out = {"loss": total / len(records), "rmse_percent": float("nan")}
+    if means is not None and spread > 0:
+        out["rmse_percent"] = 100.0 * math.sqrt(total / spread)
+    return out
+
+
+def _mean_blocks(batch: Batch, means: dict[str, np.ndarray | None]) -> dict[str, torch.Tensor]:
+    """Per-key blocks holding each atom's species-mean l = 0 coefficients (zero for l > 0)."""
+    blocks = {}
+    for key in batch.layout.keys:
+        name = key_name(key)
+        rows = len(batch.layout.atoms[key])
+        block = torch.zeros(rows, 2 * key[0] + 1, batch.layout.index[key].shape[1], dtype=batch.dtype, device=batch.device)
+        if key[0] == 0 and means.get(name) is not None:
+            block[:] = torch.as_tensor(means[name], dtype=batch.dtype, device=batch.device)
+        blocks[name] = block
+    return blocks
+
+
+def _metrics_line(prefix: str, metrics: dict[str, float]) -> str:
+    return f"{prefix}{LOSS_NAME} {metrics['loss']:.6g}; {RMSE_NAME} {metrics['rmse_percent']:.4g}"
 
 
 def parameter_names(model: RhoModel) -> dict[str, str]:
@@ -191,11 +229,12 @@ def run_training(
         if start_payload is not None:
             check_basis(cfg, ds.basis, str(dataset_path))
             spec = DescriptorSpec.from_hypers(cfg["descriptor"])
-        store = descriptor_store(options, ds, progress=progress, spec=spec)
+        store = descriptor_store(options, ds, progress=progress, spec=spec, base_dir=out)
         t0 = time.perf_counter()
         train = load_records(ds, splits["train"], store.gather(splits["train"]))
         val = load_records(ds, splits["val"], store.gather(splits["val"])) if splits["val"] else []
         log.line(f"descriptors for {len(train)} train + {len(val)} val structures in {time.perf_counter() - t0:.2f} s")
+        means = baseline_means(train, store.calc.spec.keys, ds.basis)  # cbar of the validation %RMSE
         gradient = options["fit"]["method"] == "gradient"
         summary: dict[str, Any] = {"splits": {k: len(v) for k, v in splits.items()}}
 
@@ -205,8 +244,10 @@ def run_training(
             model = new_model(options, ds, train, store.calc.spec, store.calc.sizes, gradient=gradient)
             if options["model"]["type"] == "linear" and (not gradient or options["training"]["warm_start"]):
                 summary["exact"] = fit_exact(model, train, ds.basis, options["fit"], int(options["seed"]), log.line)
-                summary["exact"]["val_loss"] = evaluate(model, val, ds.basis, options, dtype, device)
-                log.line(f"exact fit val_loss {summary['exact']['val_loss']:.6g}")
+                metrics = validation_metrics(model, val, ds.basis, options, dtype, device, means)
+                summary["exact"]["val_loss"] = metrics["loss"]
+                summary["exact"]["val_rmse_percent"] = metrics["rmse_percent"]
+                log.line(_metrics_line("exact fit: ", metrics))
         if not gradient:
             if ctx.main:
                 save_model(model, out / "model.pt")
@@ -216,7 +257,7 @@ def run_training(
             return summary
 
         summary["gradient"] = _gradient_loop(
-            model, train, val, ds.basis, options, out, ckpt_dir, resume, log, ctx, dtype, device, progress, stale
+            model, train, val, ds.basis, options, out, ckpt_dir, resume, log, ctx, dtype, device, progress, stale, means
         )
         if ctx.main:
             write_text_atomic(out / "fit.json", json.dumps(summary, indent=1), what="fit summary")
@@ -246,8 +287,15 @@ def _remove(files: list[Path]) -> None:
     files.clear()
 
 
-def _gradient_loop(model, train, val, basis, options, out, ckpt_dir, resume, log, ctx, dtype, device, progress, stale) -> dict:
+def _gradient_loop(
+    model, train, val, basis, options, out, ckpt_dir, resume, log, ctx, dtype, device, progress, stale, means
+) -> dict:
     training = options["training"]
+    log.line(
+        "train_loss / val_loss: mean over structures of dc^T S dc = int (rho_pred - rho_ref)^2 (e^2/bohr^3; val_loss is "
+        "train_loss when there is no validation set); val_rmse_percent: SALTED's coefficient %RMSE "
+        "100 sqrt(sum dc^T S dc / sum (c - cbar)^T S (c - cbar)), cbar = species-mean l=0 coefficients of the training set"
+    )
     frozen = freeze(model, training["freeze"])
     if frozen:
         log.line(f"frozen parameters: {', '.join(frozen)}")
@@ -294,7 +342,8 @@ def _gradient_loop(model, train, val, basis, options, out, ckpt_dir, resume, log
             total += ddp.all_sum(float(loss.detach()) * len(chunk) / ctx.world, ctx, device)
         dt_train = time.perf_counter() - t0
         t1 = time.perf_counter()
-        val_loss = evaluate(model, val, basis, options, dtype, device) if val else total / len(train)
+        metrics = validation_metrics(model, val, basis, options, dtype, device, means) if val else None
+        val_loss = metrics["loss"] if metrics is not None else total / len(train)
         dt_val = time.perf_counter() - t1
         lr = optimizer.param_groups[0]["lr"]
         step_scheduler(scheduler, val_loss)
@@ -303,6 +352,7 @@ def _gradient_loop(model, train, val, basis, options, out, ckpt_dir, resume, log
                 "epoch": epoch,
                 "train_loss": total / len(train),
                 "val_loss": val_loss,
+                "val_rmse_percent": metrics["rmse_percent"] if metrics is not None else float("nan"),
                 "dt_train": dt_train,
                 "dt_val": dt_val,
                 "lr": lr,
