@@ -228,23 +228,6 @@ def test_prepare_in_read_only_work_directory(tmp_path):
 # ---- SLURM values ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fake_sbatch(tmp_path, monkeypatch):
-    """An `sbatch` on PATH that records its arguments and prints a job id (no cluster needed)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "sbatch-calls.jsonl"
-    sbatch = bin_dir / "sbatch"
-    sbatch.write_text(
-        f"#!{sys.executable}\nimport json, sys\n"
-        f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\nprint('4242;cluster')\n"
-    )
-    sbatch.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.delenv("SLURM_CONF", raising=False)
-    return log
-
-
 def _prepared(work: Path, tmp_path: Path, hpc: dict) -> Path:
     """A work directory with one prepared SCF run and a settings file with ``hpc``."""
     cfg = tmp_path / "user.yaml"

@@ -32,6 +32,7 @@ class AimsOutput:
     n_spin: int | None = None
     scf_converged: bool = False
     scf_cycles: int | None = None
+    scf_iterations_seen: int = 0
     total_energy_ev: float | None = None
     homo_ev: float | None = None
     lumo_ev: float | None = None
@@ -91,6 +92,8 @@ def parse_aims_out_text(text: str) -> AimsOutput:
             out.n_auxiliary = int(s.split()[6])
         elif s == "Self-consistency cycle converged.":
             out.scf_converged = True
+        elif s.startswith("Begin self-consistency iteration #"):
+            out.scf_iterations_seen += 1
         elif s.startswith("| Number of self-consistency cycles"):
             out.scf_cycles = int(s.split(":")[1])
         elif s.startswith("| Total energy of the DFT / Hartree-Fock s.c.f. calculation"):

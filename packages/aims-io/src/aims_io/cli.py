@@ -1,4 +1,4 @@
-"""The ``aims-io`` command: options, prepare, run, status, import, export, parse."""
+"""The ``aims-io`` command: options, prepare, run, status, import, export, compare, parse."""
 
 from __future__ import annotations
 
@@ -73,18 +73,39 @@ def options() -> None:
 
 @app.command()
 def prepare(
-    stage: str = typer.Argument(..., help="scf or ri."),
-    structures: Path | None = typer.Argument(None, help="scf: structures file readable by ASE (xyz, extxyz, ...)."),
+    stage: str = typer.Argument(..., help="scf, ri or guess."),
+    structures: Path | None = typer.Argument(
+        None, help="scf: structures file readable by ASE (xyz, extxyz, ...); guess: rho-data predictions file."
+    ),
+    reference: Path | None = typer.Option(
+        None, "--reference", "-r", help="guess: the dataset the predictions belong to (made by aims-io import)."
+    ),
+    name: str = typer.Option("predicted", "--name", help="guess: name of the coefficient set (directory guess/<name>)."),
     work: Path = WORK,
     config: list[Path] | None = CONFIG,
     overrides: list[str] | None = SET,
 ) -> None:
-    """Write run directories: `scf STRUCTURES` (one per structure) or `ri` (one per finished SCF run)."""
+    """Write run directories: `scf STRUCTURES` (one per structure), `ri` (one per finished SCF run) or
+    `guess PREDICTIONS --reference DATASET` (an SCF from the predicted coefficients and one from FHI-aims's
+    default guess per structure, with the reference's SCF settings)."""
     from .prepare import prepare_ri, prepare_scf
     from .settings import SETTINGS_FILE, dump
 
     settings = _settings(work, config, overrides)
-    if stage == "scf":
+    if stage == "guess":
+        from .guess import prepare_guess
+
+        if structures is None or reference is None:
+            raise AimsIOError("prepare guess needs a predictions file and --reference DATASET")
+        work.mkdir(parents=True, exist_ok=True)
+        dirs = prepare_guess(structures, reference, work, name, settings)
+        console.print(
+            f"prepared {len(dirs) // 2} ML-guess and {len(dirs) // 2} default-guess SCF runs under {work / 'guess' / name}; "
+            f"run them with `aims-io run guess/{name} -w {work}`",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif stage == "scf":
         if structures is None:
             raise AimsIOError("prepare scf needs a structures file")
         import ase.io
@@ -115,12 +136,12 @@ def prepare(
                 f"[yellow]{len(skipped)} SCF runs have not finished; run `aims-io status scf` and prepare ri again later[/yellow]"
             )
     else:
-        raise AimsIOError(f"prepare: unknown stage '{stage}' (scf or ri; rebuild runs come from `aims-io export`)")
+        raise AimsIOError(f"prepare: unknown stage '{stage}' (scf, ri or guess; rebuild runs come from `aims-io export`)")
 
 
 @app.command()
 def run(
-    stage: str = typer.Argument(..., help="scf, ri or rebuild/<name>."),
+    stage: str = typer.Argument(..., help="scf, ri, rebuild/<name> or guess/<name>."),
     work: Path = WORK,
     config: list[Path] | None = CONFIG,
     overrides: list[str] | None = SET,
@@ -157,7 +178,7 @@ def run(
 
 @app.command()
 def status(
-    stage: str = typer.Argument(..., help="scf, ri or rebuild/<name>."),
+    stage: str = typer.Argument(..., help="scf, ri, rebuild/<name> or guess/<name>."),
     work: Path = WORK,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per run instead of a table."),
 ) -> None:
@@ -245,6 +266,63 @@ def export(
     settings = _settings(work, config, overrides)
     dirs = export_predictions(predictions, dataset, work, name, settings)
     console.print(f"wrote {len(dirs)} rebuild runs under {work / 'rebuild' / name}")
+
+
+@app.command()
+def compare(
+    stage: str = typer.Argument(..., help="guess/<name>: the ML-guess and default-guess SCF runs to compare."),
+    work: Path = WORK,
+    out: Path | None = typer.Option(None, "--out", "-o", help="JSON report (default: <work>/guess/<name>/comparison.json)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report."),
+    energy_tolerance: float = typer.Option(1e-4, help="Warn when converged total energies differ by more (eV)."),
+) -> None:
+    """SCF cycles, convergence, energy and wall time of ML-guess against default-guess runs: table, summary, JSON."""
+    from .guess import COMPARISON_FILE, compare_guess, write_comparison
+    from .layout import stage_dir
+
+    if not stage.startswith("guess/"):
+        raise AimsIOError(f"compare: expected guess/<name>, got '{stage}'")
+    if not math.isfinite(energy_tolerance) or energy_tolerance < 0:
+        raise AimsIOError(f"--energy-tolerance must be a finite number >= 0, got {energy_tolerance}")
+    path = stage_dir(work, stage)
+    if not path.is_dir():
+        raise AimsIOError("no guess runs (run `aims-io prepare guess` first)", path=path)
+    target = out if out is not None else path / COMPARISON_FILE
+    from rho_data.atomic import check_output_location
+
+    check_output_location(target, overwrite=overwrite, what="comparison")
+    report = compare_guess(path, energy_tolerance_ev=energy_tolerance)
+    write_comparison(report, target, overwrite=overwrite)
+    table = Table(title=f"{stage}: SCF from predicted coefficients (ml) against FHI-aims's default guess")
+    columns = ("structure", "cycles ml", "cycles default", "saved", "converged", "dE (eV)", "wall ml (s)", "wall default (s)")
+    for column in columns:
+        table.add_column(column)
+    for r in report["rows"]:
+        table.add_row(
+            r["label"],
+            str(r["cycles_ml"]),
+            str(r["cycles_default"]),
+            str(r["cycles_saved"]),
+            f"{'yes' if r['converged_ml'] else 'NO'}/{'yes' if r['converged_default'] else 'NO'}",
+            f"{r['energy_difference_ev']:.2e}",
+            f"{r['wall_ml_s']:.2f}",
+            f"{r['wall_default_s']:.2f}",
+        )
+    console.print(table)
+    s = report["summary"]
+    if s["converged_both"]:
+        console.print(
+            f"{s['converged_both']} of {s['structures']} structures converged with both guesses: mean cycles "
+            f"{s['mean_cycles_ml']:.2f} (ml) vs {s['mean_cycles_default']:.2f} (default), "
+            f"{100 * s['fraction_cycles_saved']:.1f} % of cycles saved; wall time {100 * s['fraction_wall_saved']:.1f} % saved; "
+            f"max |dE| {s['max_abs_energy_difference_ev']:.2e} eV; report in {target}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        console.print(f"no structure converged with both guesses; report in {target}", highlight=False, soft_wrap=True)
+    for message in report["warnings"]:
+        print_error(errors, message, label="warning")
 
 
 @app.command()

@@ -10,6 +10,13 @@ read from the configured species directory (``01_H_default``, ``06_C_default``, 
   ``default_max_l_prodbas``.
 - rebuild: ``ri_density_restart read 0`` (FHI-aims reads the coefficients from
   ``ri_restart_coeffs.out``), ``ri_full_output`` and the same product-basis settings.
+- guess: an SCF run to convergence started from coefficients: the product-basis settings,
+  ``sc_iter_limit`` and ``ri_density_restart <dft.guess_ri_density_restart>`` (default ``read``;
+  coefficients in ``ri_restart_coeffs.out``).
+- guess-default: the same SCF from FHI-aims's default initial guess (no ``ri_density_restart``).
+
+The guess stages may take the species sections verbatim from the reference RI-fit run's
+control.in (``species_text``), so that they use exactly the basis of the reference.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from .geometry import Geometry
 from .layout import read_text, write_text
 from .settings import check_keyword, check_value
 
-STAGES = ("scf", "ri", "rebuild")
+STAGES = ("scf", "ri", "rebuild", "guess", "guess-default")
 
 
 def species_file(directory: str | Path | None, number: int) -> Path:
@@ -67,8 +74,12 @@ def stage_keywords(stage: str, dft: dict) -> list[tuple[str, object]]:
             ("ri_ovlp_write_triu", True),
             *prodbas,
         ]
-    else:
+    elif stage == "rebuild":
         lines += [("ri_density_restart", "read 0"), ("ri_full_output", True), *prodbas]
+    else:
+        lines += [*prodbas, ("sc_iter_limit", int(dft["sc_iter_limit"]))]
+        if stage == "guess":
+            lines.append(("ri_density_restart", dft["guess_ri_density_restart"]))
     lines += list((dft.get("extra_keywords") or {}).items())
     return lines
 
@@ -89,20 +100,32 @@ def cube_lines(geometry: Geometry, dft: dict) -> list[str]:
     return out
 
 
-def control_text(stage: str, dft: dict, geometry: Geometry) -> str:
+def control_text(stage: str, dft: dict, geometry: Geometry, species_text: str | None = None) -> str:
+    """The control.in of ``stage``; species sections from ``species_text`` when given, else from the species files."""
     lines = [f"# control.in written by aims-io {__version__} (stage: {stage})"]
     for keyword, value in stage_keywords(stage, dft):
         lines.append(f"{check_keyword(keyword):<24} {check_value(keyword, value)}")
     if dft["cube"]:
         lines += cube_lines(geometry, dft)
     text = "\n".join(lines) + "\n"
+    if species_text is not None:
+        return text + "\n" + species_text.rstrip("\n") + "\n"
     for z in sorted({int(z) for z in geometry.numbers}):
         text += "\n" + read_text(species_file(dft["species_defaults"], z)).rstrip("\n") + "\n"
     return text
 
 
-def write_control(path: str | Path, stage: str, dft: dict, geometry: Geometry) -> None:
-    write_text(path, control_text(stage, dft, geometry), what="control.in")
+def write_control(path: str | Path, stage: str, dft: dict, geometry: Geometry, species_text: str | None = None) -> None:
+    write_text(path, control_text(stage, dft, geometry, species_text), what="control.in")
+
+
+def species_sections(path: str | Path) -> str:
+    """The species part of a control.in: from the first ``species`` line to the end."""
+    lines = read_text(path).splitlines()
+    for k, raw in enumerate(lines):
+        if raw.split("#", 1)[0].split()[:1] == ["species"]:
+            return "\n".join(lines[k:]) + "\n"
+    raise AimsIOError("holds no species section", path=path)
 
 
 def read_keywords(path: str | Path) -> dict[str, str]:

@@ -10,6 +10,7 @@ gone).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,19 @@ def geometry_of(structure) -> Geometry:
     return Geometry(structure.numbers, structure.positions, structure.cell, structure.pbc)
 
 
+def aims_coefficients(dataset: RhoFile, index: int, coefficients: np.ndarray, name: str) -> np.ndarray:
+    """Canonical coefficients of dataset structure ``index`` in the order FHI-aims reads (size and finiteness checked)."""
+    n = dataset.basis.n_functions(dataset[index].numbers)
+    coefficients = np.asarray(coefficients, dtype=np.float64)
+    if coefficients.shape != (n,):
+        raise AimsIOError(
+            f"coefficients '{name}' have shape {coefficients.shape}, the basis needs ({n},)", path=dataset.path, structure=index
+        )
+    if not np.isfinite(coefficients).all():
+        raise AimsIOError(f"coefficients '{name}' are not finite", path=dataset.path, structure=index)
+    return order_for_structure(dataset, index, n).from_canonical(coefficients)
+
+
 def export_rebuild(
     dataset: RhoFile, index: int, coefficients: np.ndarray, work: Path, name: str, settings: dict
 ) -> tuple[Path, bool]:
@@ -63,15 +77,7 @@ def export_rebuild(
     Returns (run dir, whether it must run).
     """
     structure = dataset[index]
-    n = dataset.basis.n_functions(structure.numbers)
-    coefficients = np.asarray(coefficients, dtype=np.float64)
-    if coefficients.shape != (n,):
-        raise AimsIOError(
-            f"coefficients '{name}' have shape {coefficients.shape}, the basis needs ({n},)", path=dataset.path, structure=index
-        )
-    if not np.isfinite(coefficients).all():
-        raise AimsIOError(f"coefficients '{name}' are not finite", path=dataset.path, structure=index)
-    aims_values = order_for_structure(dataset, index, n).from_canonical(coefficients)
+    aims_values = aims_coefficients(dataset, index, coefficients, name)
     run_dir = stage_dir(work, f"rebuild/{name}") / structure_label(index)
     todo = prepare_rebuild(
         run_dir,
@@ -83,25 +89,33 @@ def export_rebuild(
     return run_dir, todo
 
 
+def matched_predictions(
+    pred: RhoFile, ds: RhoFile, predictions_path: Path, dataset_path: Path
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(dataset index, canonical coefficients) per predicted structure, checked against the dataset.
+
+    Refuses predictions of another dataset or auxiliary basis, indices outside the dataset and
+    geometries that differ from the dataset's (one line naming the file and structure).
+    """
+    if pred.dataset_id and pred.dataset_id != ds.dataset_id:
+        raise AimsIOError(f"belongs to dataset {pred.dataset_id}, not to {dataset_path} ({ds.dataset_id})", path=predictions_path)
+    if not pred.basis.same_as(ds.basis):
+        raise AimsIOError("its auxiliary basis differs from the dataset's", path=predictions_path)
+    for k in range(len(pred)):
+        s = pred[k]
+        index = s.dataset_index if s.dataset_index >= 0 else k
+        if not 0 <= index < len(ds):
+            raise AimsIOError(f"dataset_index {index} outside the dataset (0..{len(ds) - 1})", path=predictions_path, structure=k)
+        ref = ds[index]
+        if not np.array_equal(ref.numbers, s.numbers) or not np.allclose(ref.positions, s.positions, atol=1e-6):
+            raise AimsIOError(f"geometry differs from dataset structure {index}", path=predictions_path, structure=k)
+        yield index, s.coefficients
+
+
 def export_predictions(predictions_path: Path, dataset_path: Path, work: Path, name: str, settings: dict) -> list[Path]:
     """Rebuild run directories for every structure of a predictions file."""
     with open_predictions(predictions_path) as pred, open_dataset(dataset_path) as ds:
-        if pred.dataset_id and pred.dataset_id != ds.dataset_id:
-            raise AimsIOError(
-                f"belongs to dataset {pred.dataset_id}, not to {dataset_path} ({ds.dataset_id})", path=predictions_path
-            )
-        if not pred.basis.same_as(ds.basis):
-            raise AimsIOError("its auxiliary basis differs from the dataset's", path=predictions_path)
-        dirs = []
-        for k in range(len(pred)):
-            s = pred[k]
-            index = s.dataset_index if s.dataset_index >= 0 else k
-            if not 0 <= index < len(ds):
-                raise AimsIOError(
-                    f"dataset_index {index} outside the dataset (0..{len(ds) - 1})", path=predictions_path, structure=k
-                )
-            ref = ds[index]
-            if not np.array_equal(ref.numbers, s.numbers) or not np.allclose(ref.positions, s.positions, atol=1e-6):
-                raise AimsIOError(f"geometry differs from dataset structure {index}", path=predictions_path, structure=k)
-            dirs.append(export_rebuild(ds, index, s.coefficients, work, name, settings)[0])
-        return dirs
+        return [
+            export_rebuild(ds, index, coefficients, work, name, settings)[0]
+            for index, coefficients in matched_predictions(pred, ds, predictions_path, dataset_path)
+        ]

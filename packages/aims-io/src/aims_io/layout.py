@@ -6,6 +6,8 @@
     <work>/scf/<label>/            SCF runs (geometry.in, control.in, aims.out, restart files)
     <work>/ri/<label>/             RI-fit runs (links to the SCF restart files)
     <work>/rebuild/<name>/<label>/ rebuilds of coefficient sets
+    <work>/guess/<name>/ml-<label>/      SCF runs started from coefficient set <name>
+    <work>/guess/<name>/default-<label>/ the same SCF runs from FHI-aims's default initial guess
     <work>/jobs/                   SLURM job scripts, run lists and logs
 
 Each run directory holds ``aims-io-run.json`` (stage, label, structure index, SCF directory),
@@ -38,10 +40,10 @@ def check_name(name: str, what: str = "name") -> str:
 
 def stage_dir(work: str | Path, stage: str) -> Path:
     parts = stage.split("/")
-    if parts[0] == "rebuild" and len(parts) == 2:
-        check_name(parts[1], "rebuild name")
+    if parts[0] in ("rebuild", "guess") and len(parts) == 2:
+        check_name(parts[1], f"{parts[0]} name")
     elif stage not in ("scf", "ri"):
-        raise AimsIOError(f"unknown stage '{stage}': expected scf, ri or rebuild/<name>")
+        raise AimsIOError(f"unknown stage '{stage}': expected scf, ri, rebuild/<name> or guess/<name>")
     return Path(work) / stage
 
 

@@ -163,7 +163,8 @@ def validate(settings: dict) -> None:
         raise AimsIOError("setting 'dft.spin' is collinear: FHI-aims then needs 'dft.default_initial_moment'")
     if hpc["backend"] not in ("local", "slurm"):
         raise AimsIOError(f"setting 'hpc.backend' must be local or slurm, got {short_repr(hpc['backend'])}")
-    for name in ("hpc.max_parallel", "hpc.nodes", "hpc.ntasks", "hpc.array_parallel", "dft.elsi_restart_write"):
+    counts = ("hpc.max_parallel", "hpc.nodes", "hpc.ntasks", "hpc.array_parallel", "dft.elsi_restart_write", "dft.sc_iter_limit")
+    for name in counts:
         _at_least(settings, name, 1)
     _at_least(settings, "dft.default_max_l_prodbas", 0)
     _at_least(settings, "dft.default_prodbas_acc", 0, strict=True)
@@ -175,7 +176,11 @@ def validate(settings: dict) -> None:
         raise AimsIOError("setting 'hpc.aims_command' is empty")
     if not str(hpc["time"]).strip():
         raise AimsIOError("setting 'hpc.time' is empty")
-    for name in ("xc", "relativistic"):
+    if not str(dft["guess_ri_density_restart"]).startswith("read"):
+        raise AimsIOError(
+            f"setting 'dft.guess_ri_density_restart' must start with 'read', got {short_repr(dft['guess_ri_density_restart'])}"
+        )
+    for name in ("xc", "relativistic", "guess_ri_density_restart"):
         check_value(f"dft.{name}", dft[name])
     for key, value in (dft["extra_keywords"] or {}).items():
         check_keyword(str(key))

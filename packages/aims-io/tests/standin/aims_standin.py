@@ -11,8 +11,15 @@ What it does per stage (read from control.in):
 - RI fit (``ri_skip_scf``): refuses to run without that restart file in the run directory
   (so the SCF -> RI restart hand-over is tested); copies the recorded basis_info.out,
   ri_restart_coeffs.out, ri_projections.out, ri_ovlp.out; writes grid files on its own grid.
-- rebuild (``ri_density_restart read``): reads ri_restart_coeffs.out and writes
-  rho_rebuilt_ri.out and partition_tab.out on its own grid.
+- rebuild (``ri_density_restart read``, no ``sc_iter_limit``): reads ri_restart_coeffs.out and
+  writes rho_rebuilt_ri.out and partition_tab.out on its own grid.
+- guess SCF (``sc_iter_limit``): a SYNTHETIC SCF cycle count. With ``ri_density_restart read``
+  it needs ri_restart_coeffs.out (missing or of the wrong size: it crashes like a failed run)
+  and takes 4 + ceil(20 * sqrt(e)) cycles, e = (c - d)^T S (c - d) / d^T S d the relative error
+  of the coefficients c against the recorded RI coefficients d (4 for d itself), at most the
+  default count; without it, the default count AIMS_STANDIN_DEFAULT_CYCLES (12). More cycles
+  than ``sc_iter_limit``: it stops there without "Self-consistency cycle converged.". The
+  energy is the recorded one; the wall time is a made-up 0.5 s + 0.25 s per cycle.
 
 Its grid is not FHI-aims's: N points (N = number of auxiliary functions) at seeded random
 positions with seeded random weights w_k, and the field of coefficients c is
@@ -124,12 +131,29 @@ def write_grid(path: Path, points: np.ndarray, values: np.ndarray, order: np.nda
     np.savetxt(path, rows, fmt="%.15E")
 
 
-def aims_out(rec: Recording, version: str, stage: str, finished: bool, n_aux: int | None) -> str:
+def aims_out(
+    rec: Recording,
+    version: str,
+    stage: str,
+    finished: bool,
+    n_aux: int | None,
+    cycles: int | None = None,
+    converged: bool = True,
+    wall: float | None = None,
+) -> str:
+    """The synthetic aims.out; ``cycles``, ``converged`` and ``wall`` replace the recorded SCF facts when given."""
     i = rec.info
+    cycles = i["scf"]["num_cycles"] if cycles is None else cycles  # the recorded RI run: 0
+    cpu, wall = (i["time"]["max(cpu_time)"], i["time"]["wall_clock(cpu1)"]) if wall is None else (wall, wall)
     lines = [
         "SYNTHETIC aims.out written by the aims-io test stand-in (tests/standin/aims_standin.py).",
         "It is NOT FHI-aims output; the numbers are those FHI-aims printed for the recorded run",
         f"(from {rec.data.name}/calc_info.json). Stage: {stage}.",
+        *(
+            ["The SCF cycle count and the wall time are made up by the stand-in's model, not recorded."]
+            if stage == "guess"
+            else []
+        ),
         "",
         f"  FHI-aims version      : {version}",
         f"  Commit number         : {i['aims']['commit']}",
@@ -147,7 +171,7 @@ def aims_out(rec: Recording, version: str, stage: str, finished: bool, n_aux: in
         f"  Highest occupied state (VBM) at    {i['homo_eV']:.8f} eV",
         f"  Lowest unoccupied state (CBM) at    {i['lumo_eV']:.8f} eV",
         "",
-        "  Self-consistency cycle converged.",
+        *(["  Self-consistency cycle converged."] if converged else ["  *** stand-in: sc_iter_limit reached, not converged"]),
         "",
         f"  | Total energy of the DFT / Hartree-Fock s.c.f. calculation      :          {i['tot_energy_eV']:.9f} eV",
         "",
@@ -155,16 +179,52 @@ def aims_out(rec: Recording, version: str, stage: str, finished: bool, n_aux: in
         "          Leaving FHI-aims.",
         "",
         "          Computational steps:",
-        f"          | Number of self-consistency cycles          :           {i['scf']['num_cycles']}",
+        f"          | Number of self-consistency cycles          :           {cycles}",
         "",
         "          Detailed time accounting                     :  max(cpu_time)    wall_clock(cpu1)",
-        f"          | Total time                                 :        {i['time']['max(cpu_time)']:.3f} s           {i['time']['wall_clock(cpu1)']:.3f} s",
+        f"          | Total time                                 :        {cpu:.3f} s           {wall:.3f} s",
         "",
         "          Have a nice day.",
         "------------------------------------------------------------",
         "",
     ]
     return "\n".join(lines)
+
+
+def control_keywords(control: str) -> dict[str, str]:
+    """First value of each keyword before the species sections."""
+    out: dict[str, str] = {}
+    for line in control.splitlines():
+        words = line.split("#", 1)[0].split(None, 1)
+        if not words:
+            continue
+        if words[0] == "species":
+            break
+        out.setdefault(words[0], words[1].strip() if len(words) > 1 else "")
+    return out
+
+
+def guess_scf(rec: Recording, version: str, here: Path, limit: int, restart_read: bool) -> int:
+    """A SYNTHETIC SCF: the cycle count depends on the initial guess (see the module docstring)."""
+    default = int(os.environ.get("AIMS_STANDIN_DEFAULT_CYCLES", "12"))
+    cycles = default
+    if restart_read:
+        path = here / "ri_restart_coeffs.out"
+        if not path.is_file():
+            sys.stdout.write(aims_out(rec, version, "guess", False, None) + "  *** ri_restart_coeffs.out not found\n")
+            return 1
+        c = read_floats(path)
+        if c.shape != (rec.n,):
+            sys.stdout.write(aims_out(rec, version, "guess", False, None) + f"  *** ri_restart_coeffs.out: {c.size} values\n")
+            return 1
+        d = read_floats(rec.data / "ri_restart_coeffs.out")
+        s = rec.overlap()
+        error = float((c - d) @ s @ (c - d)) / float(d @ s @ d)
+        cycles = min(default, 4 + int(np.ceil(20 * np.sqrt(max(error, 0.0)) - 1e-12)))
+    converged = cycles <= limit
+    cycles = min(cycles, limit)
+    sys.stdout.write(aims_out(rec, version, "guess", True, rec.n, cycles=cycles, converged=converged, wall=0.5 + 0.25 * cycles))
+    return 0
 
 
 def main() -> int:
@@ -174,12 +234,10 @@ def main() -> int:
     control = (here / "control.in").read_text()
     version = os.environ.get("AIMS_STANDIN_VERSION", rec.info["aims"]["version"])
     legacy = int(version[:6]) < 240403
+    keywords = control_keywords(control)
+    restart_read = keywords.get("ri_density_restart", "").startswith("read")
     stage = (
-        "rebuild"
-        if "ri_density_restart" in control and "read" in control.split("ri_density_restart", 1)[1].split("\n")[0]
-        else "ri"
-        if "ri_skip_scf" in control
-        else "scf"
+        "ri" if "ri_skip_scf" in keywords else "guess" if "sc_iter_limit" in keywords else "rebuild" if restart_read else "scf"
     )
     time.sleep(float(os.environ.get("AIMS_STANDIN_SLEEP", "0")))
     atoms = read_atoms(here / "geometry.in")
@@ -189,6 +247,8 @@ def main() -> int:
     if not same:
         sys.stdout.write(aims_out(rec, version, stage, False, None))
         return 1
+    if stage == "guess":
+        return guess_scf(rec, version, here, int(keywords["sc_iter_limit"]), restart_read)
     shuffle = np.random.default_rng(3).permutation(rec.n) if os.environ.get("AIMS_STANDIN_SHUFFLE") == "1" else None
     if stage == "scf":
         if "elsi_restart" not in control:
