@@ -76,8 +76,9 @@ def batch_loss(model, batch: Batch, form: str) -> torch.Tensor:
 
 
 #: what the printed validation loss is: the mean over structures of the overlap-metric error.
-LOSS_NAME = "val overlap-metric loss (mean over structures of dc^T S dc = int (rho_pred - rho_ref)^2, e^2/bohr^3)"
-RMSE_NAME = "val %RMSE (SALTED: 100 sqrt(sum dc^T S dc / sum (c - cbar)^T S (c - cbar)), cbar = species-mean l=0 of train)"
+LOSS_NAME = "val overlap-metric loss (mean dc^T S dc per structure, e^2/bohr^3)"
+#: SALTED's coefficient %RMSE 100 sqrt(sum dc^T S dc / sum (c - cbar)^T S (c - cbar)), cbar = species-mean l=0 of train.
+RMSE_NAME = "val %RMSE (SALTED)"
 
 
 def evaluate(model, records: Sequence[Record], basis, options: dict, dtype, device) -> float:
@@ -292,9 +293,8 @@ def _gradient_loop(
 ) -> dict:
     training = options["training"]
     log.line(
-        "train_loss / val_loss: mean over structures of dc^T S dc = int (rho_pred - rho_ref)^2 (e^2/bohr^3; val_loss is "
-        "train_loss when there is no validation set); val_rmse_percent: SALTED's coefficient %RMSE "
-        "100 sqrt(sum dc^T S dc / sum (c - cbar)^T S (c - cbar)), cbar = species-mean l=0 coefficients of the training set"
+        "train_loss, val_loss: mean dc^T S dc per structure (e^2/bohr^3; val_loss = train_loss without a validation set); "
+        "val_rmse_percent: SALTED's %RMSE 100 sqrt(sum dc^T S dc / sum (c - cbar)^T S (c - cbar)), cbar from train"
     )
     frozen = freeze(model, training["freeze"])
     if frozen:
