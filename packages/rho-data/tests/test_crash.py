@@ -114,3 +114,30 @@ def test_second_writer_is_refused(tmp_path):
     finally:
         writer.kill()
         writer.communicate()
+
+
+KILLED_WHILE_OPENING = """
+import os, signal, sys
+import h5py
+h5 = h5py.File(sys.argv[1], "r+", libver="latest", locking=False)  # as RhoWriter opens it, before SWMR is on
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_writer_killed_before_swmr_is_on_loses_nothing(tmp_path):
+    """Killed between opening the file for writing and switching to SWMR, a writer leaves the
+    flag "open for writing" without the SWMR bit, which no reader (SWMR or not) can open. The
+    committed structures are intact: readers repair the flags under the writer lock and read
+    them, and the next writer appends."""
+    path = tmp_path / "opened.h5"
+    writer = start_writer(path)
+    n = check(path, kill_after(writer, 0.05))
+    RhoWriter(path).close()  # repairs the SWMR writer's crash; the flags are clear again
+    done = subprocess.run([sys.executable, "-c", KILLED_WHILE_OPENING, str(path)])
+    assert done.returncode == -signal.SIGKILL
+    with open(path, "rb") as handle:
+        assert handle.read(12)[11] == 0x01  # open for writing, not SWMR
+    assert check(path, n) == n
+    with RhoWriter(path) as w:
+        w.append(structure(n))
+    assert check(path, n + 1) == n + 1

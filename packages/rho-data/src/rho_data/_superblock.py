@@ -84,11 +84,21 @@ def lookup3(data: bytes, initval: int = 0) -> int:
     return c
 
 
-def write_flags_set(path: str | PathLike) -> bool:
-    """True when the superblock says a writer still has (or had, before a crash) the file open."""
+#: File consistency flag bits: opened for writing (bit 0), opened for SWMR writing (bit 2).
+WRITE_ACCESS = 0x01
+SWMR_WRITE_ACCESS = 0x04
+
+
+def write_flags(path: str | PathLike) -> int:
+    """The file consistency flags of a version 2/3 superblock (0 for older superblocks)."""
     with open(path, "rb") as handle:
         head = handle.read(12)
-    return head[:8] == _SIGNATURE and head[8] >= 2 and head[_FLAGS_OFFSET] != 0
+    return head[_FLAGS_OFFSET] if head[:8] == _SIGNATURE and head[8] >= 2 and len(head) == 12 else 0
+
+
+def write_flags_set(path: str | PathLike) -> bool:
+    """True when the superblock says a writer still has (or had, before a crash) the file open."""
+    return write_flags(path) != 0
 
 
 def repair_after_crash(path: str | PathLike, margin: int) -> bool:

@@ -19,6 +19,8 @@ until asked for.
 from __future__ import annotations
 
 import fcntl
+import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -26,7 +28,7 @@ from os import PathLike
 import h5py
 import numpy as np
 
-from ._superblock import repair_after_crash, write_flags_set
+from ._superblock import SWMR_WRITE_ACCESS, repair_after_crash, write_flags, write_flags_set
 from .errors import RhoDataError
 
 INDEX = "structures/index"
@@ -88,8 +90,11 @@ def open_h5(path: str | PathLike, mode: str = "r") -> h5py.File:
             # A file whose writer is still running, or was killed, has its write flags set:
             # only SWMR reading opens it. Other files open normally, which also checks that
             # the file is not truncated.
-            swmr = write_flags_set(path)
-            return h5py.File(path, "r", swmr=swmr, rdcc_nbytes=_READ_CACHE_BYTES, locking=False)
+            flags = write_flags(path)
+            if flags and not flags & SWMR_WRITE_ACCESS:
+                _repair_unfinished_open(path)
+                flags = 0
+            return h5py.File(path, "r", swmr=bool(flags), rdcc_nbytes=_READ_CACHE_BYTES, locking=False)
         if write_flags_set(path):
             repair_after_crash(path, _crash_margin(path))
         return h5py.File(path, mode, libver="latest", locking=False)
@@ -100,6 +105,38 @@ def open_h5(path: str | PathLike, mode: str = "r") -> h5py.File:
         if "signature" in reason or "not an HDF5" in reason.lower():
             raise RhoDataError("not an HDF5 file", path=path) from None
         raise RhoDataError(f"cannot be read as HDF5 (truncated or damaged?): {reason}", path=path) from None
+
+
+def _repair_unfinished_open(path: str | PathLike, wait_s: float = 5.0) -> None:
+    """Clear the flags of a file whose writer was killed after opening it for writing but before
+    switching to SWMR (the flag says "open for writing", not "SWMR"): no reader can open such a
+    file, yet its committed content is intact, since the writer wrote nothing in that window.
+
+    The repair (what ``h5clear -s`` does) runs under the writer lock, so it never touches a file
+    a live writer holds; a live writer in that window finishes it within milliseconds, so this
+    waits up to ``wait_s`` for it.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            lock = lock_for_writing(path)
+            break
+        except RhoDataError:
+            if time.monotonic() > deadline:
+                raise RhoDataError("is being opened by a writer; try again in a moment", path=path) from None
+            time.sleep(0.05)
+    try:
+        flags = write_flags(path)
+        if flags and not flags & SWMR_WRITE_ACCESS:
+            repair_after_crash(path, _crash_margin(path))
+    except PermissionError:
+        raise RhoDataError(
+            "was left open for writing by a killed writer and cannot be repaired here (read-only); "
+            "run 'h5clear -s' on it where it is writable",
+            path=path,
+        ) from None
+    finally:
+        lock.close()
 
 
 def _crash_margin(path: str | PathLike) -> int:
@@ -115,6 +152,9 @@ def _crash_margin(path: str | PathLike) -> int:
         if isinstance(obj, h5py.Dataset) and obj.chunks is not None:
             chunk_bytes += int(np.prod(obj.chunks, dtype=np.int64)) * obj.dtype.itemsize
 
+    if not write_flags(path) & SWMR_WRITE_ACCESS:
+        # killed before SWMR was on, so nothing was written: any margin is safe, the file size is ample
+        return os.path.getsize(path) + (1 << 20)
     with h5py.File(path, "r", swmr=True, locking=False) as h5:
         h5.visititems(add)
     return 2 * chunk_bytes + (1 << 20)
