@@ -56,6 +56,7 @@ def test_list_equals_single_and_file_input(run, water_dataset, tmp_path):
         frames = [ds[i].to_ase() for i in range(4)]
     many = model.predict(frames)
     assert isinstance(many, list) and len(many) == 4
+    assert model.predict([]) == []
     for atoms, p in zip(frames, many):
         np.testing.assert_allclose(p.coefficients, model.predict(atoms).coefficients, rtol=0, atol=1e-12)
     xyz = tmp_path / "w.xyz"

@@ -109,6 +109,8 @@ class LoadedModel:
         return self._predict([(-1, atoms, "") for atoms in frames])
 
     def _predict(self, entries: list[tuple[int, Any, str]]) -> list[Prediction]:
+        if not entries:
+            return []
         coefs = self.predictor.predict([atoms for _, atoms, _ in entries])
         out = []
         for s, ((index, atoms, label), c) in enumerate(zip(entries, coefs)):
