@@ -27,7 +27,8 @@ from rho_data.yaml_input import short_repr
 from .backends import BuilderFactory
 from .errors import RhoEvalError
 from .gridmatch import merge_grids
-from .metrics import coefficient_squared_error, relative_difference, structure_metrics
+from .metrics import coefficient_error_scale, coefficient_squared_error, consistency_difference, structure_metrics
+from .properties import structure_properties
 
 PREDICTED, RI, SCF = "ml", "ri", "scf"
 
@@ -40,6 +41,8 @@ class Plan:
     predictions: Path | None
     fit_only: bool
     grid_tolerance_bohr: float = 1e-5
+    species_mean: tuple[tuple[int, tuple[float, ...]], ...] = ()
+    """cbar of SALTED's %RMSE: (atomic number, element-sized mean vector) pairs; empty in fit-only runs."""
 
     @property
     def predicted(self) -> str:
@@ -133,10 +136,13 @@ def evaluate_chunk(plan: Plan, factory: BuilderFactory, pairs: Sequence[tuple[in
                     if not np.isfinite(coef):
                         raise RhoEvalError("non-finite coefficient-space squared error", path=ds.path, structure=index)
                     record["squared_error_coef_ri"] = coef
-                    record["coef_grid_rel_diff"] = relative_difference(coef, metrics["squared_error_ri"])
+                    scale = coefficient_error_scale(s.overlap, coefficients[PREDICTED], coefficients[RI])
+                    record["coef_grid_rel_diff"] = consistency_difference(metrics["squared_error_ri"], coef, scale)
                 else:
                     record["squared_error_coef_ri"] = record["coef_grid_rel_diff"] = float("nan")
             record["stored_fit_nmae_percent"] = s.metadata.get("fit_nmae_percent", float("nan"))
+            cbar = {z: np.asarray(v) for z, v in plan.species_mean} if plan.species_mean else None
+            record.update(structure_properties(ds, index, s, coefficients, plan.predicted, plan.references, builder, cbar))
             records.append(record)
     return records
 

@@ -54,6 +54,20 @@ def coefficient_squared_error(overlap: BlockSparseOverlap, predicted: np.ndarray
     return overlap.quadratic(delta)
 
 
+def coefficient_error_scale(overlap: BlockSparseOverlap, predicted: np.ndarray, reference: np.ndarray) -> float:
+    """|dc|^T |S| |dc| (elementwise absolute values): the sum of the magnitudes of the terms of
+    dc^T S dc. A grid integrates each term with a small relative error, so the grid's error in
+    the squared error is bounded by that error times this scale, however much the terms cancel."""
+    delta = np.abs(np.asarray(predicted, dtype=np.float64) - np.asarray(reference, dtype=np.float64))
+    return BlockSparseOverlap(overlap.atom_sizes, overlap.pairs, np.abs(overlap.values)).quadratic(delta)
+
+
+def consistency_difference(grid_value: float, coefficient_value: float, scale: float) -> float:
+    """|grid - coefficient| / scale (0 when both are 0), the grid-vs-overlap check of rho-eval."""
+    scale = max(scale, abs(grid_value), abs(coefficient_value))
+    return abs(grid_value - coefficient_value) / scale if scale > 0.0 else 0.0
+
+
 def relative_difference(a: float, b: float) -> float:
     """|a - b| / max(|a|, |b|), 0 when both are 0."""
     scale = max(abs(a), abs(b))

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import RhoEvalError
+from .properties import ERROR_COLUMNS, property_columns
 
 METRICS_CSV = "metrics.csv"
 SUMMARY_JSON = "summary.json"
@@ -34,9 +35,13 @@ def reference_columns(ref: str) -> list[str]:
 def columns_for(fit_only: bool) -> list[str]:
     """The CSV columns of a run (fit-only runs compare the RI density with the SCF one only)."""
     if fit_only:
-        return BASE_COLUMNS + reference_columns("scf") + ["stored_fit_nmae_percent"]
+        return BASE_COLUMNS + reference_columns("scf") + ["stored_fit_nmae_percent"] + property_columns(("scf",), rmse=False)
     return (
-        BASE_COLUMNS + reference_columns("ri") + reference_columns("scf") + ["squared_error_coef_ri", "coef_grid_rel_diff", "stored_fit_nmae_percent"]
+        BASE_COLUMNS
+        + reference_columns("ri")
+        + reference_columns("scf")
+        + ["squared_error_coef_ri", "coef_grid_rel_diff", "stored_fit_nmae_percent"]
+        + property_columns(("ri", "scf"), rmse=True)
     )
 
 
@@ -129,7 +134,21 @@ def summarize(records: Sequence[dict], columns: Sequence[str], elements: Mapping
             n = np.array([r[f"norm_{ref}"] for r in records], dtype=float)
             ok = np.isfinite(a) & np.isfinite(n)
             pooled[f"nmae_{ref}_percent"] = float(100.0 * a[ok].sum() / n[ok].sum()) if ok.any() else None
+    if "rmse_denominator_ri" in columns:
+        num = np.array([r["squared_error_coef_ri"] for r in records], dtype=float)
+        den = np.array([r["rmse_denominator_ri"] for r in records], dtype=float)
+        ok = np.isfinite(num) & np.isfinite(den)
+        pooled["rmse_coef_ri_percent"] = float(100.0 * np.sqrt(num[ok].sum() / den[ok].sum())) if ok.any() and den[ok].sum() > 0 else None
     summary["pooled"] = pooled
+    errors = {}
+    for ref in ("ri", "scf"):
+        for pattern in ERROR_COLUMNS:
+            name = pattern.format(ref=ref)
+            if name in columns:
+                v = np.array([r[name] for r in records], dtype=float)
+                v = v[np.isfinite(v)]
+                errors[name] = {"mae": float(np.abs(v).mean()), "rmse": float(np.sqrt((v * v).mean())), "count": int(len(v))} if len(v) else None
+    summary["property_errors"] = errors
     summary["elements"] = {k: dict(v) for k, v in elements.items()}
     return summary
 
@@ -149,6 +168,14 @@ LABELS = {
     "squared_error_scf": "squared error vs SCF",
     "n_electrons_pred": "electrons (integral of the prediction)",
     "stored_fit_nmae_percent": "%NMAE of the RI fit vs SCF (dataset)",
+    "rmse_coef_ri_percent": "%RMSE vs RI (coefficients, SALTED)",
+    "n_electrons_coef_pred": "electrons (from the coefficients)",
+    "dipole_error_ri_debye": "|mu - mu_RI| (debye)",
+    "dipole_error_scf_debye": "|mu - mu_SCF| (debye)",
+    "hartree_error_ri_kcal_mol": "E_H - E_H(RI) (kcal/mol)",
+    "hartree_error_scf_kcal_mol": "E_H - E_H(SCF) (kcal/mol)",
+    "electrostatic_error_ri_kcal_mol": "E_es - E_es(RI) (kcal/mol)",
+    "electrostatic_error_scf_kcal_mol": "E_es - E_es(SCF) (kcal/mol)",
 }
 
 
@@ -169,4 +196,7 @@ def print_table(summary: Mapping[str, Any], console: Console | None = None) -> N
             table.add_row(label, _fmt(stats["mean"]), _fmt(stats["median"]), _fmt(stats["max"]))
     for key, value in summary.get("pooled", {}).items():
         table.add_row(f"pooled {LABELS.get(key, key)}", _fmt(value), "", "")
+    for key, value in (summary.get("property_errors") or {}).items():
+        if value is not None:
+            table.add_row(f"MAE {LABELS.get(key, key)}", _fmt(value["mae"]), "", "")
     console.print(table)

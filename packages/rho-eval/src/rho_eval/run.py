@@ -20,6 +20,7 @@ from .consistency import check_header, dataset_indices, non_finite_coefficients
 from .errors import RhoEvalError
 from .evaluate import Plan, run_chunks
 from .pictures import slice_plot, write_cubes
+from .properties import backend_notes, species_mean
 from .report import ResultsTable, columns_for, print_table, summarize, write_summary
 from .selection import parse_selection
 
@@ -124,6 +125,7 @@ def evaluate_files(
             Path(predictions_path).resolve() if predictions_path else None,
             settings.fit_only,
             settings.grid_tolerance_bohr,
+            () if settings.fit_only else tuple((z, tuple(v)) for z, v in sorted(species_mean(dataset, [i for _, i in pairs]).items())),
         )
         mode = "fit-only" if settings.fit_only else "predictions"
         identity = {
@@ -169,14 +171,15 @@ def evaluate_files(
             "producer": producer,
         }
         summary = summarize(records, columns, _element_counts(dataset, [i for _, i in pairs]), context)
-        notes = []
+        builder = builder or factory()
+        notes = backend_notes(builder, producer, dataset.basis)
         if summary["metrics"]["nmae_scf_percent"]["count"] == 0:
             notes.append(f"the '{producer}' field builder provided no SCF density: no error against SCF")
         if not settings.fit_only:
             worst = summary["metrics"]["coef_grid_rel_diff"]["max"]
             ok = worst is not None and worst <= settings.consistency_tolerance
             summary["consistency"] = {
-                "check": "integral (rho_ML - rho_RI)^2 on the grid vs (d_ML - d_RI)^T S (d_ML - d_RI)",
+                "check": "|integral (rho_ML - rho_RI)^2 on the grid - dc^T S dc| / (|dc|^T |S| |dc|), dc = d_ML - d_RI",
                 "max_relative_difference": worst,
                 "tolerance": settings.consistency_tolerance,
                 "ok": ok,
@@ -185,7 +188,7 @@ def evaluate_files(
                 notes.append("the dataset stores no overlap: grid and coefficient-space errors were not compared")
             elif not ok:
                 notes.append(
-                    f"grid and coefficient-space squared errors differ by up to {worst:.3g} (relative), more than "
+                    f"grid and coefficient-space squared errors differ by up to {worst:.3g} (relative to |dc|^T |S| |dc|), more than "
                     f"{settings.consistency_tolerance:g}: the grid is too coarse, or overlap and coefficients disagree"
                 )
         summary["notes"] = notes
@@ -199,7 +202,6 @@ def evaluate_files(
             written.append(plots.nmae_vs_size(records, refs, folder / "nmae_vs_size.png"))
             if predictions is not None and not settings.fit_only:
                 written.append(plots.parity_by_l(coefficient_parity(dataset, predictions, pairs), folder / "parity_by_l.png"))
-            builder = builder or factory()
             if not callable(getattr(builder, "build_on_points", None)):
                 notes.append(
                     f"the '{producer}' field builder cannot evaluate fields at arbitrary points (no build_on_points): no density-difference slice"
