@@ -5,7 +5,8 @@
 1. 8 perturbed H2O / NH3 geometries, reference densities with pyscf-io (STO-3G, seconds);
 2. an exact linear overlap-metric fit with ``rho-train train``;
 3. ``rho_model.load(...).predict(atoms)``: the coefficients as a flat vector and as per-key blocks,
-   their overlap-metric error against the reference, and a rho-data predictions file.
+   their overlap-metric error against the reference, and a rho-data predictions file;
+4. rho-eval's API: the predicted density on points and on the integration grid, and the metrics.
 Every stage is skipped when its output is already there (rerun with a fresh --output to redo).
 """
 
@@ -18,8 +19,10 @@ from pathlib import Path
 
 import ase.build
 import ase.io
+import ase.units
 import numpy as np
 
+import rho_eval
 import rho_model
 from rho_data import open_dataset
 from rho_model.splits import read_index_file
@@ -66,7 +69,11 @@ def main() -> None:
     # 3. the Python API
     model = rho_model.load(work / "run" / "model.pt")
     with open_dataset(work / "data.h5") as ds:
-        test = read_index_file(work / "run" / "splits" / "test.idx", dataset_id=ds.dataset_id, n_structures=len(ds))
+        splits = {
+            s: read_index_file(work / "run" / "splits" / f"{s}.idx", dataset_id=ds.dataset_id, n_structures=len(ds))
+            for s in ("train", "test")
+        }
+        test = splits["test"]
         references = [ds[i] for i in test]
         dataset_id = ds.dataset_id
     predictions = []
@@ -83,6 +90,19 @@ def main() -> None:
     from_file = model.predict(work / "data.h5", indices=test)  # a dataset (or any ASE geometry file) -> a list
     written = model.write(work / "predictions.h5", from_file, dataset_id=dataset_id, overwrite=True)
     print(f"predictions file: {written}")
+
+    # 4. rho-eval: the density of the predicted coefficients in real space, and the metrics
+    index, p = test[0], predictions[0]
+    line = p.positions[0] / ase.units.Bohr + np.linspace(-2.0, 2.0, 5)[:, None] * np.array([0.0, 0.0, 1.0])  # bohr
+    rho = rho_eval.density_on_points(work / "data.h5", index, p.coefficients, line)
+    print(f"density (e/bohr^3) along z through atom 0 of structure {index}: {np.array2string(rho, precision=4)}")
+    grid = rho_eval.density_on_grid(work / "data.h5", index, p.coefficients)
+    print(f"integration grid: {len(grid.weights)} points, {grid.integrate('pred'):.4f} electrons predicted")
+    metrics = rho_eval.evaluate(work / "data.h5", index, p.coefficients, reference_indices=splits["train"])
+    print(
+        f"%NMAE vs RI {metrics['nmae_ri_percent']:.3f}, vs SCF {metrics['nmae_scf_percent']:.3f}; "
+        f"SALTED %RMSE vs RI {metrics['rmse_coef_ri_percent']:.3f}"
+    )
 
 
 if __name__ == "__main__":
