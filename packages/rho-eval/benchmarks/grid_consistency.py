@@ -30,6 +30,8 @@ import numpy as np
 from rho_data import open_dataset
 from rho_data.field_builders import FieldRequest
 
+from rho_eval.metrics import coefficient_error_scale, consistency_difference
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -61,6 +63,7 @@ def measure(reference: Path, indices: list[int], partner: int, levels: list[int]
                     diff = grid.values[kind] - grid.values["ri"]
                     on_grid = float(grid.weights @ diff**2)
                     coef = s.overlap.quadratic(d - s.coefficients)
+                    scale = coefficient_error_scale(s.overlap, d, s.coefficients)
                     rows.append(
                         {
                             "index": index,
@@ -71,6 +74,7 @@ def measure(reference: Path, indices: list[int], partner: int, levels: list[int]
                             "grid": on_grid,
                             "coef": coef,
                             "rel_diff": abs(on_grid - coef) / max(abs(on_grid), abs(coef)),
+                            "checked": consistency_difference(on_grid, coef, scale),
                             "seconds": time.perf_counter() - start,
                         }
                     )
@@ -92,13 +96,13 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     kinds = sorted({r["kind"] for r in rows})
-    print(f"largest relative difference |grid - coef| / max, over structures {args.indices} of {reference}")
-    print("level  points(mean)  " + "  ".join(f"{k:>10}" for k in kinds))
+    print(f"largest |grid - coef| / max(grid, coef) and, checked by rho-eval, / (|dc|^T |S| |dc|), over structures {args.indices} of {reference}")
+    print("level  points(mean)  " + "  ".join(f"{k + ' rel':>14}  {k + ' checked':>18}" for k in kinds))
     for level in args.levels:
         at = [r for r in rows if r["level"] == level]
-        worst = [max(r["rel_diff"] for r in at if r["kind"] == k) for k in kinds]
+        worst = [(max(r["rel_diff"] for r in at if r["kind"] == k), max(r["checked"] for r in at if r["kind"] == k)) for k in kinds]
         points = np.mean([r["n_points"] for r in at])
-        print(f"{level:>5}  {points:>12.0f}  " + "  ".join(f"{w:>10.2e}" for w in worst))
+        print(f"{level:>5}  {points:>12.0f}  " + "  ".join(f"{a:>14.2e}  {b:>18.2e}" for a, b in worst))
 
 
 if __name__ == "__main__":
