@@ -52,8 +52,8 @@ def learnable_target(basis, frames, rng) -> list[np.ndarray]:
     """Coefficients as a fixed random linear map of the default lambda-SOAP features plus an
     element constant on l = 0: learnable, like real densities, so the solvers work as on real data."""
     from rho_data.elements import atomic_number
+    from rho_data.layout import BatchLayout, basis_keys
     from rho_model.descriptors import DescriptorSpec, LambdaSoap
-    from rho_model.layout import BatchLayout, basis_keys
     from rho_model.options import DEFAULTS
 
     keys = basis_keys(basis)

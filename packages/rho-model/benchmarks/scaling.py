@@ -39,8 +39,8 @@ def water_cluster(n_molecules: int, seed: int = 0):
 def model():
     from rho_data import AuxiliaryBasis
     from rho_data.elements import atomic_number
+    from rho_data.layout import basis_keys, key_name
     from rho_model.descriptors import DescriptorSpec, LambdaSoap
-    from rho_model.layout import basis_keys, key_name
     from rho_model.model import build_model
     from rho_model.options import DEFAULTS
 

@@ -94,8 +94,8 @@ class EquivariantTarget:
 
     def __init__(self, basis: AuxiliaryBasis, descriptor_options: dict, seed: int = 1):
         from rho_data.elements import atomic_number
+        from rho_data.layout import basis_keys
         from rho_model.descriptors import DescriptorSpec, LambdaSoap
-        from rho_model.layout import basis_keys
 
         keys = basis_keys(basis)
         self.basis = basis
@@ -108,7 +108,7 @@ class EquivariantTarget:
     def __call__(self, numbers, positions) -> np.ndarray:
         import ase
 
-        from rho_model.layout import BatchLayout
+        from rho_data.layout import BatchLayout
 
         feats = self.calc.compute([ase.Atoms(numbers=numbers, positions=positions)])
         layout = BatchLayout.build(self.basis, [np.asarray(numbers)])

@@ -76,7 +76,7 @@ def test_export_is_loadable(trained, tmp_path):
     # the TorchScript network (features -> coefficients) gives the same blocks as the Python model
     import torch
 
-    from rho_model.layout import key_name
+    from rho_data.layout import key_name
 
     predictor = Predictor.load(tmp_path / "m.pt")
     feats = {key_name(k): torch.as_tensor(v) for k, v in predictor.calc.compute([atoms]).items()}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from rho_model.layout import BatchLayout
+from rho_data.layout import BatchLayout
 from rho_model.predict import Predictor
 
 EXAMPLE_NET = Path(__file__).resolve().parents[1] / "examples" / "net.py"

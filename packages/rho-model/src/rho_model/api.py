@@ -16,10 +16,10 @@ import numpy as np
 
 from rho_data import AuxiliaryBasis, Structure
 from rho_data.checks import require_finite
+from rho_data.layout import BatchLayout, key_name
 from rho_data.yaml_input import short_repr
 
 from .errors import RhoModelError
-from .layout import BatchLayout, key_name
 from .predict import Predictor, _frames_of_input, write_structures
 
 
@@ -44,7 +44,7 @@ class Prediction:
 
     @property
     def blocks(self) -> dict[str, np.ndarray]:
-        """``{"l{l}_z{z}": (atoms, 2l + 1, n)}`` views of :attr:`coefficients` (see :mod:`rho_model.layout`)."""
+        """``{"l{l}_z{z}": (atoms, 2l + 1, n)}`` views of :attr:`coefficients` (see :mod:`rho_data.layout`)."""
         layout = BatchLayout.build(self.basis, [self.numbers])
         return {key_name(k): v for k, v in layout.to_blocks(self.coefficients).items() if len(v)}
 

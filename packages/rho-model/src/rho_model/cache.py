@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from rho_data.atomic import atomic_output, write_text_atomic
+from rho_data.layout import Key
 
 from .descriptors import LambdaSoap
-from .layout import Key
 
 
 class DescriptorStore:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .layout import Key
+from rho_data.layout import Key
 
 
 @dataclass

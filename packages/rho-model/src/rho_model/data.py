@@ -10,9 +10,9 @@ import torch
 
 from rho_data import AuxiliaryBasis, BlockSparseOverlap
 from rho_data.checks import require_finite
+from rho_data.layout import BatchLayout, Key, key_name
 
 from .errors import RhoModelError
-from .layout import BatchLayout, Key, key_name
 from .metric import BatchOverlap
 
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from rho_data.layout import Key
+
 from .chunking import Call, plan_calls, row_positions, rows_to_positions
 from .errors import RhoModelError
-from .layout import Key
 
 CACHE_FORMAT = 2
 

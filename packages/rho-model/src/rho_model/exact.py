@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from rho_data import AuxiliaryBasis
+from rho_data.layout import key_name
 
 from .data import Batch
 from .errors import RhoModelError
-from .layout import key_name
 
 
 @dataclass

@@ -22,10 +22,10 @@ from metatensor.torch.learn import nn as mnn
 from torch import nn
 
 from rho_data.atomic import atomic_output
+from rho_data.layout import Key, key_name
 from rho_data.yaml_input import short_repr
 
 from .errors import RhoModelError
-from .layout import Key, key_name
 from .nn import component_labels, deep_head, key_labels, linear_head, range_labels
 
 MODEL_FORMAT = "rho-model"

@@ -12,13 +12,13 @@ import torch
 
 from rho_data import AuxiliaryBasis
 from rho_data.elements import atomic_number
+from rho_data.layout import BatchLayout, Key, basis_keys, key_name
 
 from .cache import DescriptorStore, geometry_digest
 from .data import Batch, Record
 from .descriptors import DescriptorSpec, LambdaSoap
 from .errors import RhoModelError
 from .exact import SharedRows, best_start, cross_validate, split_weights
-from .layout import BatchLayout, Key, basis_keys, key_name
 from .model import DTYPES, RhoModel, build_model, read_net_file
 from .nn import linear_modules
 

@@ -12,13 +12,13 @@ import torch
 from rho_data import AuxiliaryBasis, Provenance, Structure, create_predictions
 from rho_data.atomic import atomic_output, check_output_location
 from rho_data.checks import require_finite
+from rho_data.layout import BatchLayout, key_name
 from rho_data.yaml_input import short_repr
 
 from . import __version__
 from .chunking import row_positions, rows_to_positions
 from .descriptors import DescriptorSpec, LambdaSoap
 from .errors import RhoModelError
-from .layout import BatchLayout, key_name
 from .model import DTYPES, RhoModel, load_model
 from .pipeline import check_basis
 

@@ -17,13 +17,13 @@ import torch
 
 from rho_data import open_dataset
 from rho_data.atomic import write_text_atomic
+from rho_data.layout import key_name
 
 from . import distributed as ddp
 from .checkpoint import checkpoint_files, latest_checkpoint, load_checkpoint, save_checkpoint
 from .data import Batch, Record, load_records
 from .descriptors import DescriptorSpec
 from .errors import RhoModelError
-from .layout import key_name
 from .model import DTYPES, RhoModel, build_from_payload, model_config_of, network_source, read_payload, save_model
 from .options import dump_options, validate
 from .pipeline import baseline_means, check_basis, descriptor_store, fit_exact, new_model

@@ -1,7 +1,8 @@
 """Between flat coefficient vectors (canonical order atom -> l -> n -> m) and per-key blocks.
 
 A key is (o3_lambda, center_type) with o3_sigma = +1; its block holds, for every atom of
-that element in a batch of structures (in structure, atom order), an (n_radial, 2l + 1) array.
+that element in a batch of structures (in structure, atom order), an (n_radial, 2l + 1) array
+of indices into the flat vector, and its values have shape (atoms, 2l + 1, n_radial).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rho_data import AuxiliaryBasis
-from rho_data.elements import atomic_number
+from .basis import AuxiliaryBasis
+from .elements import atomic_number
 
 Key = tuple[int, int]  # (o3_lambda, center_type)
 
