@@ -100,14 +100,21 @@ class BlockSparseOverlap:
         for k, (i, j) in enumerate(self.pairs):
             yield (int(i), int(j)), self.values[offsets[k] : offsets[k + 1]].reshape(self.atom_sizes[i], self.atom_sizes[j])
 
-    def _groups(self):
-        """Stored blocks grouped by shape: (rows, cols, pair indices, (G, rows, cols) values)."""
+    def group_indices(self):
+        """Stored blocks grouped by shape, as gather indices: (rows, cols, pair indices ks (G,),
+        indices into ``values`` (G, rows * cols)). ``values[index].reshape(G, rows, cols)`` are the
+        blocks of pairs ``pairs[ks]``; other array libraries (the torch path of
+        :mod:`rho_data.torch_dataset`) do the same algebra as :meth:`matvec` with them."""
         offsets = self.block_offsets
         shapes = np.stack([self.atom_sizes[self.pairs[:, 0]], self.atom_sizes[self.pairs[:, 1]]], axis=1)
         for shape in np.unique(shapes, axis=0):
             ks = np.flatnonzero((shapes == shape).all(axis=1))
             rows, cols = int(shape[0]), int(shape[1])
-            flat = offsets[ks][:, None] + np.arange(rows * cols)[None, :]
+            yield rows, cols, ks, offsets[ks][:, None] + np.arange(rows * cols)[None, :]
+
+    def _groups(self):
+        """Stored blocks grouped by shape: (rows, cols, pair indices, (G, rows, cols) values)."""
+        for rows, cols, ks, flat in self.group_indices():
             yield rows, cols, ks, self.values[flat].reshape(len(ks), rows, cols)
 
     # ---- algebra -------------------------------------------------------------------------------
