@@ -12,6 +12,7 @@ import functools
 from collections.abc import Callable
 
 import typer
+from rich import get_console
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -127,7 +128,22 @@ class RhoTyper(typer.Typer):
         return lambda function: register(self._user_errors(function))
 
 
-def progress_bar(console: Console, *, eta: bool = True) -> Progress:
-    """A rich progress bar: description, bar, done/total, and the time remaining (or elapsed)."""
+def progress_bar(console: Console | None = None, *, eta: bool = True, transient: bool = True) -> Progress:
+    """A rich progress bar: description, bar, done/total, and the time remaining (or elapsed).
+
+    It is shown only on an interactive terminal (rich's ``console.is_interactive``; ``TTY_INTERACTIVE=0``
+    turns it off): a log that standard error is redirected to never receives bar characters. On a
+    terminal it is ``transient`` by default: it disappears when done, so that what a command prints
+    next stands on a line of its own.
+    """
+    console = console if console is not None else get_console()
     clock = TimeRemainingColumn() if eta else TimeElapsedColumn()
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), clock, console=console)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        clock,
+        console=console,
+        transient=transient,
+        disable=not console.is_interactive,
+    )
