@@ -161,3 +161,66 @@ def test_rho_eval_writes_cube_files(tmp_path):
             fields = builder.build_on_points(ds, FieldRequest(0, {"ri": s.coefficients, "p": predicted}), points)
             assert np.abs(values).max() > 1e-3
             np.testing.assert_allclose(values.reshape(-1), expect(fields), rtol=1e-4, atol=1e-9)
+
+
+# ---- PropertyBuilder: integrals for properties from coefficients -------------------------------
+
+
+def test_property_builder_against_pyscf(small_dataset):
+    """J is symmetric positive definite; 1/2 d^T J d and -v^T d of the RI coefficients equal the
+    SCF density's Hartree and electron-nuclear energies within the fit error; the dipole and
+    the electron count are PySCF's; v agrees with a grid integral of phi_P sum Z/|r-R|."""
+    from pyscf import dft, scf
+
+    from pyscf_io.basis import canonical_permutation
+
+    with open_dataset(small_dataset) as ds:
+        builder = load_field_builder(ds.provenance.producer)
+        for i in range(len(ds)):
+            s = ds[i]
+            j = builder.coulomb_matrix(ds, i)
+            v = builder.nuclear_potential(ds, i)
+            props = builder.scf_properties(ds, i)
+            assert np.array_equal(j, j.T) and np.linalg.eigvalsh(j).min() > 0
+            _, mol, auxmol = builder.molecules(ds, i)
+            nao = mol.nao_nr()
+            dm = s.extras["density_matrix"].reshape(nao, nao)
+            mf = scf.RHF(mol)
+            assert props["hartree_energy_ha"] == pytest.approx(0.5 * np.einsum("ij,ji", mf.get_j(mol, dm), dm), rel=1e-12)
+            assert props["electron_nuclear_energy_ha"] == pytest.approx(np.einsum("ij,ji", mol.intor("int1e_nuc"), dm), rel=1e-12)
+            assert props["n_electrons"] == pytest.approx(mol.nelectron, abs=1e-8)
+            np.testing.assert_allclose(props["dipole_au"], scf.hf.dip_moment(mol, dm, unit="AU", verbose=0), atol=1e-10)
+            d = s.coefficients
+            # Coulomb-metric fit: the RI Hartree energy is a lower bound within the fit error (jkfit, STO-3G)
+            assert 0 < props["hartree_energy_ha"] - 0.5 * d @ j @ d < 1e-3 * props["hartree_energy_ha"]
+            # the Coulomb metric fits the Hartree potential, not the density at the nuclei: 1 % here
+            assert -v @ d == pytest.approx(props["electron_nuclear_energy_ha"], rel=1e-2)
+            grids = dft.gen_grid.Grids(mol)
+            grids.level = 4
+            grids.build()
+            phi = auxmol.eval_gto("GTOval_sph", grids.coords)[:, canonical_permutation(auxmol)]
+            pot = sum(z / np.linalg.norm(grids.coords - r, axis=1) for z, r in zip(mol.atom_charges(), mol.atom_coords()))
+            np.testing.assert_allclose(v, (grids.weights * pot) @ phi, rtol=1e-3, atol=1e-4)
+
+
+def test_property_builder_canonical_order_on_p_and_d_functions(small_dataset):
+    """Moving one p_y (m = -1) and one d function: J and v follow the canonical order, not PySCF's."""
+    from pyscf_io.basis import canonical_permutation
+
+    with open_dataset(small_dataset) as ds:
+        builder = load_field_builder(ds.provenance.producer)
+        _, mol, auxmol = builder.molecules(ds, 0)
+        perm = canonical_permutation(auxmol)
+        j_pyscf = auxmol.intor("int2c2e")
+        j = builder.coulomb_matrix(ds, 0)
+        names = [auxmol.ao_labels()[k].split()[-1] for k in perm]  # e.g. '2py', '3dxy', in canonical order
+        p_y = next(k for k, name in enumerate(names) if "p" in name)
+        d_first = next(k for k, name in enumerate(names) if "d" in name)
+        assert [n[-2:] for n in names[p_y : p_y + 3]] == ["py", "pz", "px"]  # m = -1, 0, 1
+        assert names[d_first].endswith("dxy") and names[d_first + 4].endswith("x2-y2")  # m = -2 .. 2
+        assert perm[p_y] != p_y  # PySCF's order puts p_x first
+        np.testing.assert_allclose(j[p_y], j_pyscf[perm[p_y]][perm], rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(j[d_first], j_pyscf[perm[d_first]][perm], rtol=1e-13, atol=1e-14)
+        assert not np.allclose(j[p_y], j_pyscf[p_y][perm])  # PySCF's own order would differ
+        v = builder.nuclear_potential(ds, 0)
+        assert np.abs(v[[p_y, p_y + 1, p_y + 2]]).max() > 0  # the H atoms make the O p functions feel a potential

@@ -8,7 +8,9 @@ each coefficient vector c (canonical order) gives rho(r) = sum_P c_P phi_P(r).
 
 - :meth:`PyscfFieldBuilder.build`: on PySCF's DFT grid of the structure at the stored level
   (points in bohr, Becke weights), for integrals;
-- :meth:`PyscfFieldBuilder.build_on_points`: at any points (bohr), for slices and cube files.
+- :meth:`PyscfFieldBuilder.build_on_points`: at any points (bohr), for slices and cube files;
+- ``coulomb_matrix``, ``nuclear_potential``, ``scf_properties``: rho-data's ``PropertyBuilder``
+  (electrostatic properties from coefficients, atomic units, canonical order).
 
 Both evaluate the functions in chunks of points of bounded memory (:mod:`pyscf_io.grid`).
 """
@@ -101,6 +103,51 @@ class PyscfFieldBuilder:
             s, mol, auxmol = self.molecules(dataset, request.index)
             points, weights = dft_grid(mol, level)
             yield request, Grid(points=points, weights=weights, values=self._fields(dataset, request, s, mol, auxmol, points))
+
+    # ---- rho_data.field_builders.PropertyBuilder ---------------------------------------------
+    def coulomb_matrix(self, dataset: RhoFile, index: int) -> np.ndarray:
+        """J_PQ = (P|Q) of structure ``index``'s auxiliary functions (canonical order, hartree / e^2)."""
+        self._set_threads()
+        _, _, auxmol = self.molecules(dataset, index)
+        perm = canonical_permutation(auxmol)
+        j = auxmol.intor("int2c2e")
+        return np.ascontiguousarray(0.5 * (j + j.T)[np.ix_(perm, perm)])
+
+    def nuclear_potential(self, dataset: RhoFile, index: int) -> np.ndarray:
+        """v_P = integral phi_P(r) sum_A Z_A / |r - R_A| dr (canonical order, hartree / e).
+
+        The nuclei are unit point charges (PySCF's ``fakemol_for_charges``: Gaussians of exponent
+        1e16, normalised to integral 1), so v = (P|delta_A) Z exactly to machine precision.
+        """
+        from pyscf import gto
+
+        self._set_threads()
+        _, mol, auxmol = self.molecules(dataset, index)
+        nuclei = gto.fakemol_for_charges(mol.atom_coords())
+        v = gto.mole.intor_cross("int2c2e", auxmol, nuclei) @ mol.atom_charges().astype(np.float64)
+        return np.ascontiguousarray(v[canonical_permutation(auxmol)])
+
+    def scf_properties(self, dataset: RhoFile, index: int) -> dict:
+        """Electron count, total dipole (e bohr), Hartree and electron-nuclear energies (hartree) of
+        the SCF density, from the stored AO density matrix with exact integrals."""
+        from pyscf.scf import hf
+
+        self._set_threads()
+        s, mol, _ = self.molecules(dataset, index)
+        if "density_matrix" not in s.extras:
+            raise PyscfIoError("has no SCF density matrix (extra 'density_matrix')", path=dataset.path, structure=index)
+        nao = mol.nao_nr()
+        dm = s.extras["density_matrix"].reshape(nao, nao)
+        charges = mol.atom_charges().astype(np.float64)
+        with mol.with_common_orig((0.0, 0.0, 0.0)):
+            electronic = np.einsum("xij,ji->x", mol.intor("int1e_r"), dm)
+        vj = hf.get_jk(mol, dm, with_k=False)[0]
+        return {
+            "n_electrons": float(np.einsum("ij,ji->", mol.intor("int1e_ovlp"), dm)),
+            "dipole_au": charges @ mol.atom_coords() - electronic,
+            "hartree_energy_ha": 0.5 * float(np.einsum("ij,ji->", vj, dm)),
+            "electron_nuclear_energy_ha": float(np.einsum("ij,ji->", mol.intor("int1e_nuc"), dm)),
+        }
 
     def build_on_points(self, dataset: RhoFile, request: FieldRequest, points_bohr: np.ndarray) -> dict[str, np.ndarray]:
         """``"scf"`` and each requested coefficient vector's field at ``points_bohr`` ((n, 3), bohr)."""

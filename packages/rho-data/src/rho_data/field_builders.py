@@ -15,6 +15,9 @@ rho-data and call :func:`load_field_builder`.
 A builder may also offer ``build_on_points(dataset, request, points_bohr) -> {name: values}``
 (:class:`PointFieldBuilder`): the same fields at arbitrary points, used for cube files and
 slices. Backends that can only rebuild on their own grid (FHI-aims) leave it out.
+
+A builder may also offer :class:`PropertyBuilder` (``coulomb_matrix``, ``nuclear_potential``,
+``scf_properties``): the integrals that turn coefficients into electrostatic properties.
 """
 
 from __future__ import annotations
@@ -57,6 +60,30 @@ class FieldBuilder(Protocol):
 class PointFieldBuilder(FieldBuilder, Protocol):
     def build_on_points(self, dataset: RhoFile, request: FieldRequest, points_bohr: np.ndarray) -> dict[str, np.ndarray]:
         """The requested fields (and ``"scf"`` when available) at ``points_bohr`` (n, 3)."""
+        ...
+
+
+class PropertyBuilder(Protocol):
+    """Integrals of a structure's auxiliary basis and properties of its SCF density, for physical
+    properties computed from coefficients alone (rho-eval). All in atomic units (bohr, hartree,
+    elementary charge); vectors and matrices in the canonical order of the dataset's basis. A
+    structure the producer cannot rebuild raises RhoDataError."""
+
+    def coulomb_matrix(self, dataset: RhoFile, index: int) -> np.ndarray:
+        """J_PQ = (P|Q) = integral integral phi_P(r) phi_Q(r') / |r - r'| of structure ``index``
+        ((n, n), symmetric positive definite); the Hartree energy of rho = sum c_P phi_P is 1/2 c^T J c."""
+        ...
+
+    def nuclear_potential(self, dataset: RhoFile, index: int) -> np.ndarray:
+        """v_P = integral phi_P(r) sum_A Z_A / |r - R_A| dr ((n,)); the electron-nuclear energy of
+        rho = sum c_P phi_P is -v^T c."""
+        ...
+
+    def scf_properties(self, dataset: RhoFile, index: int) -> dict:
+        """Of the SCF density (the stored density matrix, exact integrals): ``n_electrons`` (float),
+        ``dipole_au`` ((3,) total dipole, nuclear minus electronic, e bohr, origin-independent for a
+        neutral structure), ``hartree_energy_ha`` (1/2 integral integral rho rho' / |r - r'|),
+        ``electron_nuclear_energy_ha`` (-integral rho(r) sum_A Z_A / |r - R_A|)."""
         ...
 
 
