@@ -5,6 +5,7 @@
     python3 -m nox -s rho-data       # one package (rho-data, pyscf-io, aims-io, rho-model, rho-eval)
     python3 -m nox -s lint
     python3 -m nox -s benchmarks     # how fast each stage is (benchmarks/run_all.py)
+    python3 -m nox -s metatrain      # rho-data -> metatrain (mtt train/eval) -> rho-eval, own environment
 
 Every install goes through constraints.txt, which pins torch==2.13.0 (CPU build): an
 unpinned torch would pull several GB of CUDA packages.
@@ -21,14 +22,14 @@ CONSTRAINTS = str(ROOT / "constraints.txt")
 PACKAGES = ["rho-data", "pyscf-io", "aims-io", "rho-model", "rho-eval"]
 #: Test extras and the siblings each package's tests need, installed from their local paths.
 TEST_REQUIREMENTS = {
-    "rho-data": ["packages/rho-data[metatensor,test]"],
+    "rho-data": ["packages/rho-data[metatensor,torch,test]"],
     "pyscf-io": ["packages/rho-data", "packages/pyscf-io[test]"],
     "aims-io": ["packages/rho-data[metatensor]", "packages/aims-io[test]"],
     "rho-model": ["packages/rho-data[metatensor]", "packages/rho-model[test]"],
     "rho-eval": ["packages/rho-data", "packages/pyscf-io", "packages/aims-io", "packages/rho-eval[test]"],
 }
 ALL = [
-    "packages/rho-data[metatensor,test]",
+    "packages/rho-data[metatensor,torch,test]",
     "packages/pyscf-io[test]",
     "packages/aims-io[test]",
     "packages/rho-model[test]",
@@ -98,3 +99,21 @@ def benchmarks(session: nox.Session) -> None:
     """Every stage's speed as one markdown table (benchmarks/run_all.py)."""
     install(session, *ALL)
     session.run("python", "benchmarks/run_all.py", *session.posargs, env=ENV)
+
+
+#: metatrain needs metatensor-learn < 0.6 (rho-model uses 0.6), so it gets an environment of its own.
+METATRAIN = "metatrain[soap-bpnn]==2026.4.1"
+
+
+@nox.session
+def metatrain(session: nox.Session) -> None:
+    """export --format metatrain / import metatrain tests, then the round trip (benchmarks/metatrain_roundtrip.py).
+
+    pyscf-io makes a small dataset, SOAP-BPNN trains for a few epochs on CPU with mtt train,
+    mtt eval predicts the test part, rho-data import metatrain and rho-eval report its %NMAE.
+    """
+    install(session, "packages/rho-data[metatensor,test]", "packages/pyscf-io", "packages/rho-eval", METATRAIN)
+    with session.chdir(ROOT / "packages" / "rho-data"):
+        session.run("python", "-m", "pytest", "-q", "-rs", "tests/test_metatrain.py", "tests/test_metatrain_export.py", env=ENV)
+    output = Path(session.create_tmp()) / "metatrain-roundtrip"
+    session.run("python", "benchmarks/metatrain_roundtrip.py", "--output", str(output), *session.posargs, env=ENV)
