@@ -361,3 +361,100 @@ def test_merge_of_a_workdir_with_lost_data_says_so(tmp_path):
     assert "pending again" in err and "Traceback" not in err
     with open_dataset(out) as ds:  # the old dataset is kept
         assert len(ds) == 2
+
+
+# ---- pyscf-io guess ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def h2_data(tmp_path_factory) -> Path:
+    """An H2 dataset (STO-3G, jkfit aux, grid level 1) made by pyscf-io run."""
+    tmp = tmp_path_factory.mktemp("guess-hostile")
+    xyz = write_xyz(tmp / "h2.xyz", [("h2", H2), ("h2b", [("H", 0.0, 0.0, 0.0), ("H", 0.0, 0.0, 0.80)])])
+    result = invoke(["run", xyz, "-o", tmp / "h2.h5", *FAST_ARGS])
+    assert result.exit_code == 0, result.output
+    return tmp / "h2.h5"
+
+
+def _copy_dataset(source: Path, target: Path, provenance=None, metadata=None) -> Path:
+    """The structures of ``source`` in a new dataset (another dataset id), optionally with changes."""
+    from rho_data import create_dataset
+
+    with open_dataset(source) as ds:
+        writer = create_dataset(target, ds.basis, provenance or ds.provenance, metadata=ds.metadata_names, extras=ds.extra_names)
+        for s in ds:
+            s.metadata.update(metadata or {})
+            writer.append(s)
+        writer.close()
+    return target
+
+
+def _predictions(path: Path, data: Path, scale: float = 1.0, basis=None) -> Path:
+    from rho_data import Structure, create_predictions
+
+    with open_dataset(data) as ds:
+        writer = create_predictions(path, basis or ds.basis, dataset_id=ds.dataset_id)
+        for i, s in enumerate(ds):
+            c = s.coefficients * scale
+            writer.append(Structure(s.numbers, s.positions, label=s.label, coefficients=c, dataset_index=i))
+        writer.close()
+    return path
+
+
+def test_guess_refuses_another_datasets_predictions(tmp_path, h2_data):
+    other = _copy_dataset(h2_data, tmp_path / "other.h5")
+    pred = _predictions(tmp_path / "pred.h5", other)
+    err = fails(["guess", pred, "--reference", h2_data, "-o", tmp_path / "r"])
+    assert "pred.h5" in err and "predictions of dataset" in err and "h2.h5" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_guess_refuses_predictions_in_another_basis(tmp_path, h2_data):
+    """Same sizes, other exponents: the coefficients would mean another density."""
+    from rho_data import AuxiliaryBasis, ElementBasis, GaussianRadial
+
+    with open_dataset(h2_data) as ds:
+        h = ds.basis.elements["H"]
+        radials = tuple(GaussianRadial(g.l, tuple(1.1 * e for e in g.exponents), g.coefficients) for g in h.gaussians)
+        other = AuxiliaryBasis({"H": ElementBasis("H", h.n_radial, radials)})
+    err = fails(["guess", _predictions(tmp_path / "pred.h5", h2_data, basis=other), "--reference", h2_data, "-o", tmp_path / "r"])
+    assert "auxiliary basis differs" in err
+
+
+def test_guess_refuses_a_dataset_whose_scf_cannot_be_rebuilt(tmp_path, h2_data):
+    from rho_data import Provenance
+
+    foreign = _copy_dataset(h2_data, tmp_path / "aims.h5", provenance=Provenance(producer="aims-io"))
+    err = fails(["guess", _predictions(tmp_path / "pred.h5", foreign), "--reference", foreign, "-o", tmp_path / "r"])
+    assert "aims.h5" in err and "cannot be rebuilt" in err
+
+
+def test_guess_refuses_a_structure_whose_spin_cannot_be_rebuilt(tmp_path, h2_data):
+    odd = _copy_dataset(h2_data, tmp_path / "odd.h5", metadata={"spin": 1.0})
+    err = fails(["guess", _predictions(tmp_path / "pred.h5", odd), "--reference", odd, "-o", tmp_path / "r"])
+    assert "odd.h5" in err and "structure 0" in err and "spin 1" in err
+
+
+@pytest.mark.parametrize("guesses, message", [("ml,bogus", "unknown guess 'bogus'"), ("ml,ml", "named twice"), ("", "unknown")])
+def test_guess_refuses_bad_guess_names(tmp_path, h2_data, guesses, message):
+    err = fails(
+        ["guess", _predictions(tmp_path / "pred.h5", h2_data), "--reference", h2_data, "-o", tmp_path / "r", "--guesses", guesses]
+    )
+    assert message in err
+
+
+def test_guess_refuses_non_finite_predictions(tmp_path, h2_data):
+    """rho-data's writer refuses NaN, so the file is damaged afterwards (another program's file)."""
+    import h5py
+
+    pred = _predictions(tmp_path / "pred.h5", h2_data)
+    with h5py.File(pred, "r+") as h5:
+        h5["structures/coefficients"][0] = float("nan")
+    err = fails(["guess", pred, "--reference", h2_data, "-o", tmp_path / "r"])
+    assert "non-finite" in err and "structure 0" in err
+
+
+def test_guess_refuses_a_density_without_electrons(tmp_path, h2_data):
+    pred = _predictions(tmp_path / "pred.h5", h2_data, scale=-1.0)
+    err = fails(["guess", pred, "--reference", h2_data, "-o", tmp_path / "r", "--guesses", "ml"])
+    assert "structure 0" in err and "no guess can be built" in err

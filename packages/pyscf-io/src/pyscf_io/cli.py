@@ -139,6 +139,9 @@ def run(
     grid_level: int | None = typer.Option(None, help="DFT grid level."),
     conv_tol: float | None = typer.Option(None, help="SCF convergence (hartree)."),
     max_cycle: int | None = typer.Option(None, help="SCF cycle limit."),
+    scf_density_fit: bool | None = typer.Option(
+        None, "--scf-density-fit/--exact-scf", help="Density-fitted SCF (default) or exact four-centre integrals."
+    ),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Compute failed structures again."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an output not written by this run."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -167,6 +170,7 @@ def run(
             grid_level=grid_level,
             conv_tol=conv_tol,
             max_cycle=max_cycle,
+            scf_density_fit=scf_density_fit,
         ),
     )
     check_output(output, wd.manifest()["run_id"], overwrite)  # before the expensive work
@@ -321,3 +325,57 @@ def _cpus(default: int) -> int:
     if not value.isdigit() or int(value) < 1:
         raise PyscfIoError(f"SLURM_CPUS_PER_TASK must be a positive integer, got {short_repr(value)}")
     return int(value)
+
+
+@app.command()
+def guess(
+    predictions: Path = typer.Argument(..., help="rho-data predictions file of DATA's structures."),  # noqa: B008 - typer's idiom
+    reference: Path = typer.Option(..., "--reference", help="The pyscf-io dataset the predictions belong to."),  # noqa: B008
+    report_dir: Path = typer.Option(..., "-o", "--output", help="Report directory (resumable)."),  # noqa: B008
+    indices: Path | None = typer.Option(None, "--indices", help="Index file (rho-data split) of the structures to run."),  # noqa: B008
+    guesses: str = typer.Option("ml,ri,minao,atom,huckel,vsap", "--guesses", help="Comma-separated initial guesses."),
+    guess_grid_level: int = typer.Option(1, "--guess-grid-level", min=0, max=9, help="DFT grid level of the guess's V_xc."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, max=4096, help="Worker processes (one thread each)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the report of another run in REPORT_DIR."),
+) -> None:
+    """SCF cycles and wall time from the predicted density as initial guess, against the RI density and PySCF's guesses."""
+    from .guess_run import ReportDir, parse_guesses, plan, run_jobs, summary_lines, summary_table, write_report
+
+    names = parse_guesses(guesses)
+    settings, jobs, record = plan(predictions, reference, indices, names)
+    record["guess_grid_level"] = guess_grid_level
+    report = ReportDir(report_dir)
+    report.prepare(record, overwrite)
+    results, pending = [], []
+    for job in jobs:
+        found = report.finished(job.dataset_index)
+        (results.append(found) if found is not None else pending.append(job))
+    if results:
+        console.print(f"{len(results)} structures already finished in {report.path}; computing {len(pending)}")
+
+    def done(result: dict) -> None:
+        report.save(result)
+        results.append(result)
+        for line in result["warnings"]:
+            _warn(line)
+        for row in result["rows"]:
+            if not row["converged"]:
+                where = f"{reference}: structure {row['dataset_index']} ({row['label']})"
+                _warn(f"{where}: the SCF from the {row['guess']} guess did not converge")
+        console.print(
+            f"structure {result['dataset_index']}: "
+            + ", ".join(f"{r['guess']} {r['cycles']}" for r in result["rows"])
+            + " cycles",
+            highlight=False,
+        )
+
+    run_jobs(reference, predictions, pending, settings, names, guess_grid_level, workers, done)
+    summary = write_report(report, results, record, guess_grid_level)
+    console.print(summary_table(summary))
+    for line in summary_lines(summary):
+        console.print(line, highlight=False)
+    for other in ("ml", "ri"):
+        diff = summary.get(f"max_abs_e_{other}_minus_minao_ha")
+        if diff is not None and diff > settings["scf_conv_tol"]:
+            _warn(f"max |E_{other} - E_minao| = {diff:.2e} Ha exceeds the SCF tolerance {settings['scf_conv_tol']:g}")
+    console.print(f"wrote {report.path / 'guess.csv'}, {report.path / 'guess.json'}")

@@ -50,8 +50,11 @@ def check_structure(inp: InputStructure, ctx: RunContext) -> None:
             )
 
 
-def run_scf(mol, settings: dict):
-    """The density-fitted Kohn-Sham (or Hartree-Fock for xc: HF) calculation, run."""
+def make_scf(mol, settings: dict):
+    """The Kohn-Sham (or Hartree-Fock for xc: HF) object of the settings, not run.
+
+    Density-fitted on ``scf_aux_basis`` unless ``scf_density_fit`` is false (exact integrals).
+    """
     from pyscf import dft, scf
 
     hf = settings["xc"].upper() == "HF"
@@ -61,10 +64,17 @@ def run_scf(mol, settings: dict):
         mf = dft.RKS(mol) if mol.spin == 0 else dft.UKS(mol)
         mf.xc = settings["xc"]
         mf.grids.level = settings["grid_level"]
-    mf = mf.density_fit(auxbasis=settings["scf_aux_basis"])
+    if settings.get("scf_density_fit", True):
+        mf = mf.density_fit(auxbasis=settings["scf_aux_basis"])
     mf.conv_tol = settings["scf_conv_tol"]
     mf.max_cycle = settings["scf_max_cycle"]
     mf.verbose = 0
+    return mf
+
+
+def run_scf(mol, settings: dict):
+    """The SCF of :func:`make_scf`, run."""
+    mf = make_scf(mol, settings)
     mf.kernel()
     return mf
 

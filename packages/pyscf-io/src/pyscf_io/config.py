@@ -28,6 +28,7 @@ DEFAULT_YAML = """\
 # --- electronic structure -------------------------------------------------------------
 xc: PBE                  # exchange-correlation functional (PySCF/libxc name; HF for Hartree-Fock)
 basis: def2-SVP          # AO basis (any name PySCF knows)
+scf_density_fit: true    # density-fitted SCF (J/K from scf_aux_basis); false: exact four-centre integrals
 scf_aux_basis: null      # auxiliary basis of the density-fitted SCF; null = PySCF's default for `basis`
 charge: 0                # total charge (a structure's extxyz info key 'charge' overrides it)
 spin: 0                  # 2S = N_alpha - N_beta; 0 runs restricted, > 0 unrestricted (info 'spin'/'multiplicity' override)
@@ -65,6 +66,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "xc": (str,),
     "basis": (str,),
     "scf_aux_basis": (str, type(None)),
+    "scf_density_fit": (bool,),
     "charge": (int,),
     "spin": (int,),
     "grid_level": (int,),
@@ -93,6 +95,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 PHYSICS_KEYS = (
     "xc",
     "basis",
+    "scf_density_fit",
     "scf_aux_basis",
     "charge",
     "spin",
@@ -148,7 +151,7 @@ def _range_text(low, low_in, high, high_in) -> str:
 def _check_value(name: str, key: str, value: Any, source: str) -> None:
     """One setting: its type, its range; the error names the file and the key."""
     types = _TYPES[key]
-    if isinstance(value, bool) or not isinstance(value, types):
+    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
         raise PyscfIoError(f"{source}: setting '{name}' must be {_type_names(types)}, got {short_repr(value)}")
     if key in _NON_EMPTY and not value.strip():
         raise PyscfIoError(f"{source}: setting '{name}' must not be empty")
@@ -230,6 +233,7 @@ def read_settings_file(path: str | PathLike) -> dict[str, Any]:
     data = _read_yaml(path)
     if not isinstance(data, dict):
         raise PyscfIoError(f"{path}: not a pyscf-io settings file (a mapping of settings), got {type(data).__name__}")
+    data.setdefault("scf_density_fit", True)  # written before the setting existed: always density-fitted
     unknown = sorted(map(str, {*data} - {*DEFAULTS}))
     if unknown:
         raise PyscfIoError(f"{path}: unknown setting '{unknown[0]}'")
@@ -238,8 +242,8 @@ def read_settings_file(path: str | PathLike) -> dict[str, Any]:
 
 
 def physics(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings that define the reference data."""
-    return {k: settings[k] for k in PHYSICS_KEYS}
+    """The settings that define the reference data (``scf_density_fit`` is true when absent: older runs)."""
+    return {k: settings.get(k, True) if k == "scf_density_fit" else settings[k] for k in PHYSICS_KEYS}
 
 
 def dump_settings(settings: Mapping[str, Any], path: str | PathLike) -> None:

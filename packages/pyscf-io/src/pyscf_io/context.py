@@ -57,6 +57,7 @@ class RunContext:
             "ao_basis": {k: self.ao[k] for k in self.aux},
             "aux_basis": self.aux,
             "scf_aux_basis": s["scf_aux_basis"],
+            "scf_density_fit": s["scf_density_fit"],
             "charge": s["charge"],
             "spin": s["spin"],
             "xc": s["xc"],
