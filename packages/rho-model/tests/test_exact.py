@@ -89,6 +89,7 @@ def test_cross_validation_sees_only_training_structures(water_dataset, small_opt
         return original(shared, *args, make_fold=make_spy, **kwargs)
 
     monkeypatch.setattr(pipeline, "cross_validate", spy)
+    small_options["fit"]["alpha_selection"] = "cv"  # the run has a validation split: CV only when asked
     summary = run_training(small_options, water_dataset, tmp_path / "run", echo=None)
     train = [int(x) for x in (tmp_path / "run/splits/train.idx").read_text().split() if x.isdigit()]
     val = [int(x) for x in (tmp_path / "run/splits/val.idx").read_text().split() if x.isdigit()]
@@ -218,3 +219,61 @@ def test_cv_scan_stops_past_the_minimum_and_extends_at_the_ends(
     np.testing.assert_allclose(cv.alphas, scanned)
     np.testing.assert_allclose(sorted(set(solved)), scanned)  # nothing below the stop was solved
     assert len(cv.scan) == 3 * len(scanned)
+
+
+def test_validation_selection_sees_train_and_val_never_test(water_dataset, small_options, tmp_path, monkeypatch):
+    """alpha on the validation split (the default when there is one): weights from train, errors from val only."""
+    import json
+
+    from rho_model import train as train_module
+    from rho_model.train import run_training
+
+    loaded: set[int] = set()
+    judged: set[int] = set()
+    original_load, original_select = train_module.load_records, pipeline.select_on_validation
+
+    def load_spy(ds, indices, *args, **kwargs):
+        loaded.update(int(i) for i in indices)
+        return original_load(ds, indices, *args, **kwargs)
+
+    def select_spy(problem, holdout, *args, **kwargs):
+        judged.update(r.index for r in holdout.batch.records)
+        fitted = {r.index for r in problem.batch.records}
+        assert not fitted & judged
+        return original_select(problem, holdout, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "load_records", load_spy)
+    monkeypatch.setattr(pipeline, "select_on_validation", select_spy)
+    small_options["data"]["fractions"] = [0.5, 0.25, 0.25]
+    summary = run_training(small_options, water_dataset, tmp_path / "run", echo=None)
+    split = {
+        name: {int(x) for x in (tmp_path / f"run/splits/{name}.idx").read_text().split() if x.isdigit()}
+        for name in ("train", "val", "test")
+    }
+    assert split["test"] and judged == split["val"]
+    assert not loaded & split["test"]
+    exact = json.loads((tmp_path / "run/fit.json").read_text())["exact"]
+    assert exact == json.loads(json.dumps(summary["exact"]))
+    assert exact["alpha_selection"] == "validation" and exact["cv_scan"] == []
+    assert len(exact["validation_scan"]) == len(exact["alphas"]) >= 3
+    errors = {e["alpha"]: e["error"] for e in exact["alpha_errors"]}
+    assert exact["alpha"] == min(errors, key=errors.get)
+    # the recorded validation error of the chosen alpha is the saved model's error on the validation split
+    assert exact["val_loss"] * len(split["val"]) == pytest.approx(errors[exact["alpha"]], rel=1e-3)
+    assert "validation alpha" in (tmp_path / "run/log.txt").read_text()
+
+
+def test_alpha_selection_options(water_dataset, small_options):
+    from rho_model.errors import RhoModelError
+    from rho_model.options import load_options
+
+    with pytest.raises(RhoModelError, match="needs fit.alpha"):
+        load_options(overrides={"fit": {"alpha_selection": "fixed"}})
+    with pytest.raises(RhoModelError, match="fit.alpha is set"):
+        load_options(overrides={"fit": {"alpha_selection": "cv", "alpha": 1e-6}})
+    with pytest.raises(RhoModelError, match="fit.alpha_selection must be one of"):
+        load_options(overrides={"fit": {"alpha_selection": "test"}})
+    small_options["fit"]["alpha_selection"] = "validation"
+    ds, recs, model = _setup(water_dataset, small_options, 4)
+    with pytest.raises(RhoModelError, match="needs a validation split"):
+        fit_exact(model, recs, ds.basis, small_options["fit"], 0, lambda _: None)

@@ -59,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
         "method": "exact",
         "alphas": [1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3],
         "alpha": None,
+        # auto: fixed when fit.alpha is set, else the validation split when the run has one, else k-fold CV
+        # on the training set; validation | cv | fixed force one (the test split is never used)
+        "alpha_selection": "auto",
         "cv_folds": 5,
         # when CV picks an end of the grid, extend the scan by factors of 10 up to this many times per side
         "alpha_extend": 4,
@@ -276,6 +279,7 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "fit.method": lambda k, v: _choice(k, v, ("exact", "gradient")),
     "fit.alphas": _alphas,
     "fit.alpha": lambda k, v: _optional(_positive, k, v),
+    "fit.alpha_selection": lambda k, v: _choice(k, v, ("auto", "validation", "cv", "fixed")),
     "fit.cv_folds": lambda k, v: _integer(k, v, 2),
     "fit.alpha_extend": lambda k, v: _integer(k, v, 0),
     "fit.cv_patience": lambda k, v: _integer(k, v, 0),
@@ -327,6 +331,14 @@ def validate(options: dict) -> None:
     check_values(options)
     if options["fit"]["method"] == "exact" and options["model"]["type"] != "linear":
         raise RhoModelError("options: fit.method 'exact' needs model.type 'linear'; use fit.method 'gradient'")
+    fit = options["fit"]
+    if fit["alpha_selection"] == "fixed" and fit["alpha"] is None:
+        raise RhoModelError("options: fit.alpha_selection 'fixed' needs fit.alpha")
+    if fit["alpha_selection"] in ("validation", "cv") and fit["alpha"] is not None:
+        raise RhoModelError(
+            f"options: fit.alpha is set but fit.alpha_selection is '{fit['alpha_selection']}'; "
+            "set fit.alpha to null to scan fit.alphas, or alpha_selection to fixed"
+        )
     if options["model"]["type"] == "python" and not options["model"]["net_file"]:
         raise RhoModelError("options: model.type 'python' needs model.net_file")
     desc = options["descriptor"]

@@ -18,7 +18,7 @@ from .cache import DescriptorStore, geometry_digest
 from .data import Batch, Record
 from .descriptors import DescriptorSpec, LambdaSoap
 from .errors import RhoModelError
-from .exact import SharedRows, best_start, cross_validate, split_weights
+from .exact import Holdout, SharedRows, best_start, cross_validate, select_on_validation, split_weights
 from .model import DTYPES, RhoModel, build_model, read_net_file
 from .nn import linear_modules
 
@@ -218,46 +218,75 @@ def set_linear_weights(model: RhoModel, weights: dict[str, torch.Tensor]) -> Non
                 lin.bias.copy_(b)
 
 
-def fit_exact(
-    model: RhoModel, records: Sequence[Record], basis: AuxiliaryBasis, fit_options: dict, seed: int, log: Callable[[str], None]
-) -> dict[str, Any]:
-    """Choose alpha by k-fold CV on ``records`` (training only), then solve on all of them.
+def alpha_selection(fit_options: dict, has_validation: bool) -> str:
+    """``fixed``, ``validation`` or ``cv``: ``fit.alpha_selection`` with ``auto`` resolved.
 
-    The features, Gram matrices and one-centre blocks are computed once and shared by the
-    folds; the folds are solved to ``fit.cv_tol``, the final fit to ``fit.cg_tol``, warm-started
-    solves also to ``fit.warm_tol`` of their starting residual.
+    auto: ``fixed`` when ``fit.alpha`` is set, else ``validation`` when the run has a validation
+    split, else k-fold ``cv`` on the training structures.
+    """
+    mode = fit_options["alpha_selection"]
+    if mode == "auto":
+        mode = "fixed" if fit_options["alpha"] is not None else ("validation" if has_validation else "cv")
+    if mode == "validation" and not has_validation:
+        raise RhoModelError("fit: alpha_selection 'validation' needs a validation split (data.val or data.fractions)")
+    return mode
+
+
+def fit_exact(
+    model: RhoModel,
+    records: Sequence[Record],
+    basis: AuxiliaryBasis,
+    fit_options: dict,
+    seed: int,
+    log: Callable[[str], None],
+    val_records: Sequence[Record] = (),
+) -> dict[str, Any]:
+    """Choose alpha (:func:`alpha_selection`), then solve on all of ``records``.
+
+    ``validation``: every alpha of the grid is fitted on all training structures and judged on
+    ``val_records``; the chosen alpha's solution is refined to ``fit.cg_tol``. ``cv``: k-fold CV
+    on ``records`` (training only), then a final solve started from the mean of the folds'
+    weights. The features, Gram matrices and one-centre blocks are computed once and shared;
+    scan solves stop at ``fit.cv_tol``, the final one at ``fit.cg_tol``, warm-started solves
+    also at ``fit.warm_tol`` of their starting residual.
     """
     dtype = DTYPES[model.config["dtype"]]
     device = model.config.get("device", "cpu")
+    mode = alpha_selection(fit_options, bool(val_records))
     t0 = time.perf_counter()
     batch = Batch(records, basis, dtype=dtype, device=device)
     shared = SharedRows(batch, model_inputs(model, batch), batch.reference - baseline_flat(model, batch), basis)
     log(f"exact fit setup (features, Gram matrices, overlap) for {len(records)} structures: {time.perf_counter() - t0:.2f} s")
-    scan: list[dict] = []
-    start_state = None
-    alphas: list[float] = []
-    t_cv = 0.0
-    if fit_options["alpha"] is not None:
-        alpha = float(fit_options["alpha"])
-    else:
-        t1 = time.perf_counter()
-        cv = cross_validate(
-            shared,
-            fit_options["alphas"],
-            int(fit_options["cv_folds"]),
-            seed,
-            tol=float(fit_options["cv_tol"]),
-            warm_tol=float(fit_options["warm_tol"]),
-            max_iter=int(fit_options["cg_max_iter"]),
-            extend=int(fit_options["alpha_extend"]),
-            patience=int(fit_options["cv_patience"]),
-            log=log,
-        )
-        alpha, scan, start_state, alphas = cv.alpha, cv.scan, cv.start, cv.alphas
-        t_cv = time.perf_counter() - t1
-        log(f"cv: {len(scan)} solves in {t_cv:.1f} s, {sum(s['iterations'] for s in scan)} CG iterations")
     problem, masks = shared.problem(range(len(records)))
-    start = shared.start(problem, masks, start_state) if start_state is not None else None
+    scan: list[dict] = []
+    start = None
+    alphas: list[float] = []
+    t_scan = 0.0
+    scan_options = {
+        "tol": float(fit_options["cv_tol"]),
+        "warm_tol": float(fit_options["warm_tol"]),
+        "max_iter": int(fit_options["cg_max_iter"]),
+        "extend": int(fit_options["alpha_extend"]),
+        "patience": int(fit_options["cv_patience"]),
+        "log": log,
+    }
+    t1 = time.perf_counter()
+    if mode == "fixed":
+        if fit_options["alpha"] is None:
+            raise RhoModelError("fit: alpha_selection 'fixed' needs fit.alpha")
+        alpha = float(fit_options["alpha"])
+    elif mode == "validation":
+        val_batch = Batch(val_records, basis, dtype=dtype, device=device)
+        holdout = Holdout(val_batch, model_inputs(model, val_batch), val_batch.reference - baseline_flat(model, val_batch))
+        chosen = select_on_validation(problem, holdout, fit_options["alphas"], **scan_options)
+        alpha, scan, alphas, start = chosen.alpha, chosen.scan, chosen.alphas, chosen.solution
+    else:
+        cv = cross_validate(shared, fit_options["alphas"], int(fit_options["cv_folds"]), seed, **scan_options)
+        alpha, scan, alphas = cv.alpha, cv.scan, cv.alphas
+        start = shared.start(problem, masks, cv.start) if cv.start is not None else None
+    if mode != "fixed":
+        t_scan = time.perf_counter() - t1
+        log(f"{mode}: {len(scan)} solves in {t_scan:.1f} s, {sum(s['iterations'] for s in scan)} CG iterations")
     start = best_start(problem, alpha, [start]) if start is not None else None
     z, info = problem.solve(
         alpha,
@@ -266,9 +295,10 @@ def fit_exact(
         start=start,
         warm_tol=float(fit_options["warm_tol"]),
     )
+    origin = {"validation": " (refined from the validation scan's solution)", "cv": " (started from the mean of the CV folds)"}
     log(
         f"exact fit alpha {alpha:.1e}: {info.iterations} CG iterations, relative residual {info.relative_residual:.2e}, "
-        f"{info.seconds:.2f} s{' (started from the mean of the CV folds)' if start is not None else ''}"
+        f"{info.seconds:.2f} s{origin.get(mode, '') if start is not None else ''}"
     )
     if not info.converged:
         log(f"warning: CG stopped at relative residual {info.relative_residual:.2e} above the tolerance {fit_options['cg_tol']}")
@@ -278,18 +308,36 @@ def fit_exact(
     set_linear_weights(model, weights)
     return {
         "alpha": alpha,
+        "alpha_selection": mode,
         "iterations": info.iterations,
         "relative_residual": info.relative_residual,
         "seconds": info.seconds,
         "converged": info.converged,
-        "cv_alphas": alphas,
-        "cv_seconds": t_cv,
+        "alphas": alphas,
+        "alpha_errors": _alpha_errors(scan),
+        "scan_seconds": t_scan,
+        "cv_alphas": alphas if mode == "cv" else [],
+        "cv_seconds": t_scan if mode == "cv" else 0.0,
         "cv_tol": float(fit_options["cv_tol"]),
         "warm_tol": float(fit_options["warm_tol"]),
         "cv_patience": int(fit_options["cv_patience"]),
-        "cv_scan": scan,
+        "cv_scan": scan if mode == "cv" else [],
+        "validation_scan": scan if mode == "validation" else [],
         "total_seconds": time.perf_counter() - t0,
     }
+
+
+def _alpha_errors(scan: list[dict]) -> list[dict]:
+    """Per alpha: the held-out error summed over folds (CV) or the validation error, and its relative form."""
+    total: dict[float, list[float]] = {}
+    for s in scan:
+        e = total.setdefault(s["alpha"], [0.0, 0.0])
+        e[0] += s["error"]
+        e[1] += s["norm"]
+    return [
+        {"alpha": a, "error": e, "norm": n, "relative_error": float(np.sqrt(e / max(n, 1e-300)))}
+        for a, (e, n) in sorted(total.items())
+    ]
 
 
 def new_model(
