@@ -5,7 +5,7 @@ import torch
 from rho_data import open_dataset
 from rho_model import pipeline
 from rho_model.data import Batch, load_records
-from rho_model.exact import LinearProblem
+from rho_model.normal_equations import LinearProblem
 from rho_model.pipeline import descriptor_store, fit_exact, model_inputs, new_model
 
 
@@ -72,7 +72,7 @@ def test_linear_model_fits_equivariant_target_exactly(water_dataset, small_optio
 
 
 def test_cross_validation_sees_only_training_structures(water_dataset, small_options, tmp_path, monkeypatch):
-    from rho_model.exact import Fold
+    from rho_model.shared_rows import Fold
     from rho_model.train import run_training
 
     seen: set[int] = set()
@@ -110,7 +110,7 @@ def test_cv_needs_enough_structures(water_dataset, small_options):
 
 def test_fold_from_shared_gram_equals_direct_problem(water_dataset, small_options):
     """A CV fold built from the shared Gram matrices = the problem built from its records alone."""
-    from rho_model.exact import Fold, SharedRows
+    from rho_model.shared_rows import Fold, SharedRows
 
     ds, recs, model = _setup(water_dataset, small_options, 8)
     batch = Batch(recs, ds.basis)
@@ -161,7 +161,7 @@ class _KnownErrorFold:
     """A real CV fold whose held-out error is replaced by (log10 alpha - log10 best)^2 + 1."""
 
     def __init__(self, shared, train, held, best_alpha, solved):
-        from rho_model.exact import Fold
+        from rho_model.shared_rows import Fold
 
         self.fold = Fold(shared, train, held)
         self.problem = self.fold.problem
@@ -196,7 +196,8 @@ class _KnownErrorFold:
 def test_cv_scan_stops_past_the_minimum_and_extends_at_the_ends(
     water_dataset, small_options, best_alpha, patience, scanned, chosen
 ):
-    from rho_model.exact import SharedRows, cross_validate
+    from rho_model.alpha_selection import cross_validate
+    from rho_model.shared_rows import SharedRows
 
     ds, recs, model = _setup(water_dataset, small_options, 6)
     batch = Batch(recs, ds.basis)
@@ -277,3 +278,73 @@ def test_alpha_selection_options(water_dataset, small_options):
     ds, recs, model = _setup(water_dataset, small_options, 4)
     with pytest.raises(RhoModelError, match="needs a validation split"):
         fit_exact(model, recs, ds.basis, small_options["fit"], 0, lambda _: None)
+
+
+def _problem(ds, recs, model, **kwargs):
+    batch = Batch(recs, ds.basis)
+    return LinearProblem(batch, model_inputs(model, batch), batch.reference - pipeline.baseline_flat(model, batch), **kwargs)
+
+
+def test_dense_route_solves_every_alpha_from_one_normal_matrix(water_dataset, small_options):
+    """M = Phi^T S Phi formed once; each alpha = the dense optimum and the CG solution to tight tolerance."""
+    ds, recs, model = _setup(water_dataset, small_options, 4)
+    dense = _problem(ds, recs, model, dense_max=10**6)
+    cg = _problem(ds, recs, model)
+    matrix = None
+    for alpha in (1e-8, 1e-6, 1e-4):
+        z, info = dense.solve(alpha, tol=1e-12)
+        assert info.method == "dense" and info.iterations == 0 and info.relative_residual <= 1e-12
+        matrix = dense.dense.matrix if matrix is None else matrix
+        assert dense.dense.matrix is matrix  # not formed again
+        z_cg, info_cg = cg.solve(alpha, tol=1e-12, max_iter=20000)
+        assert info_cg.method == "cg" and info_cg.relative_residual <= 1e-11
+        theta, best, shapes = _dense_solution(dense, recs, alpha)
+        assert abs(dense.objective(z, alpha) - best) <= 1e-9 * best
+        w, w_cg = dense.weights(z), cg.weights(z_cg)
+        flat = np.concatenate([w[name].numpy().reshape(-1) for name, _, _ in shapes])
+        flat_cg = np.concatenate([w_cg[name].numpy().reshape(-1) for name, _, _ in shapes])
+        np.testing.assert_allclose(flat, flat_cg, rtol=0, atol=1e-8 * np.abs(flat).max())  # measured: 2e-10
+        if alpha >= 1e-6:  # the primal reference itself is 5e-7 off at 1e-8 (condition number ~1e9)
+            np.testing.assert_allclose(flat, theta, rtol=0, atol=1e-7 * np.abs(theta).max())
+    # the normal matrix is Phi^T S Phi: its products are the operator's
+    rng = np.random.default_rng(0)
+    v = torch.as_tensor(rng.normal(size=dense.dim))
+    np.testing.assert_allclose(matrix @ v, dense.flatten(dense.hessian(dense.unflatten(v), 0.0)), rtol=1e-10, atol=1e-12)
+
+
+def test_dense_route_falls_back_to_cg(water_dataset, small_options, monkeypatch):
+    from rho_model import solver
+
+    ds, recs, model = _setup(water_dataset, small_options, 4)
+    problem = _problem(ds, recs, model, dense_max=10**6)
+    monkeypatch.setattr(solver.DenseNormal, "solve", lambda self, alpha: None)  # as if M + alpha I were indefinite
+    z, info = problem.solve(1e-6, tol=1e-10, max_iter=20000)
+    assert info.method == "cg" and info.iterations > 0 and info.relative_residual <= 1e-10
+
+
+@pytest.mark.parametrize("selection", ["validation", "cv"])
+def test_dense_and_cg_fits_choose_the_same_alpha_and_weights(water_dataset, small_options, selection):
+    ds = open_dataset(water_dataset)
+    store = descriptor_store(small_options, ds)
+    train, val = list(range(9)), list(range(9, 13))
+    recs = load_records(ds, train, store.gather(train))
+    val_recs = load_records(ds, val, store.gather(val))
+    small_options["fit"]["alpha_selection"] = selection
+    small_options["fit"]["cg_tol"] = 1e-11
+    small_options["fit"]["cv_tol"] = 1e-10
+    fits = {}
+    for dense_max in (0, 10**6):
+        small_options["fit"]["dense_max"] = dense_max
+        model = new_model(small_options, ds, recs, store.calc.spec, store.calc.sizes, gradient=False)
+        info = fit_exact(model, recs, ds.basis, small_options["fit"], 0, lambda _: None, val_records=val_recs)
+        batch = Batch(val_recs, ds.basis)
+        with torch.no_grad():
+            fits[dense_max] = (info, batch.assemble(model(batch.features, batch.samples)))
+    (cg, w_cg), (dense, w_dense) = fits[0], fits[10**6]
+    assert cg["method"] == "cg" and dense["method"] == "dense" and dense["unknowns"] == cg["unknowns"]
+    assert dense["alpha"] == cg["alpha"] and dense["alphas"] == cg["alphas"]
+    np.testing.assert_allclose(
+        [e["relative_error"] for e in dense["alpha_errors"]], [e["relative_error"] for e in cg["alpha_errors"]], rtol=1e-6
+    )
+    # the predictions (on the validation structures) agree; weights in directions the data barely determine need not
+    np.testing.assert_allclose(w_dense.numpy(), w_cg.numpy(), rtol=0, atol=1e-7 * float(w_cg.abs().max()))

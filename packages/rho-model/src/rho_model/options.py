@@ -74,6 +74,9 @@ DEFAULTS: dict[str, Any] = {
         "warm_tol": 1e-3,
         "cg_tol": 1e-8,
         "cg_max_iter": 5000,
+        # problems with at most this many unknowns form the normal matrix once and factorise it per
+        # alpha (memory 8 dense_max^2 bytes per problem, per CV fold too); larger ones use CG (0 = always CG)
+        "dense_max": 4000,
     },
     "training": {
         "epochs": 100,
@@ -287,6 +290,7 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "fit.warm_tol": _fraction,
     "fit.cg_tol": _fraction,
     "fit.cg_max_iter": lambda k, v: _integer(k, v, 1),
+    "fit.dense_max": lambda k, v: _integer(k, v, 0),
     "training.epochs": lambda k, v: _integer(k, v, 0),
     "training.batch_size": lambda k, v: _integer(k, v, 1),
     "training.optimizer": lambda k, v: _choice(k, v, ("adam", "adamw")),

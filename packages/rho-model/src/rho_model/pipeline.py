@@ -14,13 +14,16 @@ from rho_data import AuxiliaryBasis
 from rho_data.elements import atomic_number
 from rho_data.layout import BatchLayout, Key, basis_keys, key_name
 
+from .alpha_selection import cross_validate, select_on_validation
 from .cache import DescriptorStore, geometry_digest
 from .data import Batch, Record
 from .descriptors import DescriptorSpec, LambdaSoap
 from .errors import RhoModelError
-from .exact import Holdout, SharedRows, best_start, cross_validate, select_on_validation, split_weights
 from .model import DTYPES, RhoModel, build_model, read_net_file
 from .nn import linear_modules
+from .normal_equations import one_centre_radial, split_weights
+from .shared_rows import Holdout, SharedRows
+from .solver import best_start
 
 
 def descriptor_store(
@@ -110,11 +113,9 @@ def baseline_means(records: Sequence[Record], keys: Sequence[Key], basis: Auxili
 
 def one_centre_inverse_sqrt(records: Sequence[Record], basis: AuxiliaryBasis) -> dict[str, np.ndarray]:
     """O_l^{-1/2} per key from the same-atom overlap blocks (output whitening)."""
-    from .exact import _one_centre_radial
-
     batch = Batch(records[: min(len(records), 20)], basis)
     out = {}
-    for key, o in _one_centre_radial(batch).items():
+    for key, o in one_centre_radial(batch).items():
         lam, q = np.linalg.eigh(o)
         lam = np.clip(lam, 1e-12 * lam.max(), None)
         out[key_name(key)] = (q / np.sqrt(lam)) @ q.T
@@ -255,9 +256,13 @@ def fit_exact(
     mode = alpha_selection(fit_options, bool(val_records))
     t0 = time.perf_counter()
     batch = Batch(records, basis, dtype=dtype, device=device)
-    shared = SharedRows(batch, model_inputs(model, batch), batch.reference - baseline_flat(model, batch), basis)
+    target = batch.reference - baseline_flat(model, batch)
+    dense_max = int(fit_options["dense_max"])
+    shared = SharedRows(batch, model_inputs(model, batch), target, basis, dense_max=dense_max)
     log(f"exact fit setup (features, Gram matrices, overlap) for {len(records)} structures: {time.perf_counter() - t0:.2f} s")
     problem, masks = shared.problem(range(len(records)))
+    route = "dense (normal matrix factorised per alpha)" if 0 < problem.dim <= dense_max else "conjugate gradient"
+    log(f"exact fit: {problem.dim} unknowns ({problem.dim**2 * 8 / 2**20:.0f} MiB as a dense matrix); {route}")
     scan: list[dict] = []
     start = None
     alphas: list[float] = []
@@ -297,7 +302,8 @@ def fit_exact(
     )
     origin = {"validation": " (refined from the validation scan's solution)", "cv": " (started from the mean of the CV folds)"}
     log(
-        f"exact fit alpha {alpha:.1e}: {info.iterations} CG iterations, relative residual {info.relative_residual:.2e}, "
+        f"exact fit alpha {alpha:.1e} ({info.method}): {info.iterations} CG iterations, "
+        f"relative residual {info.relative_residual:.2e}, "
         f"{info.seconds:.2f} s{origin.get(mode, '') if start is not None else ''}"
     )
     if not info.converged:
@@ -313,6 +319,9 @@ def fit_exact(
         "relative_residual": info.relative_residual,
         "seconds": info.seconds,
         "converged": info.converged,
+        "method": info.method,
+        "unknowns": problem.dim,
+        "dense_seconds": problem.dense.seconds if problem.dense is not None else 0.0,
         "alphas": alphas,
         "alpha_errors": _alpha_errors(scan),
         "scan_seconds": t_scan,
