@@ -18,11 +18,11 @@ from rho_data import Provenance, create_dataset, open_dataset
 #: first appends.
 MERGE_WITH_HOOK = """
 import os, signal, sys, time
-from rho_data import files
+from rho_data import writer
 from rho_data.cli import app
 
 mode, after, release = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-original = files.RhoWriter.append
+original = writer.RhoWriter.append
 calls = []
 
 def append(self, structure):
@@ -36,7 +36,7 @@ def append(self, structure):
             time.sleep(0.05)
     return original(self, structure)
 
-files.RhoWriter.append = append
+writer.RhoWriter.append = append
 sys.argv = ["rho-data", "merge", *sys.argv[4:]]
 app()
 """

@@ -58,7 +58,7 @@ def geometry_of(structure) -> Geometry:
 
 def aims_coefficients(dataset: RhoFile, index: int, coefficients: np.ndarray, name: str) -> np.ndarray:
     """Canonical coefficients of dataset structure ``index`` in the order FHI-aims reads (size and finiteness checked)."""
-    n = dataset.basis.n_functions(dataset[index].numbers)
+    n = dataset.basis.n_functions(dataset.numbers(index))
     coefficients = np.asarray(coefficients, dtype=np.float64)
     if coefficients.shape != (n,):
         raise AimsIOError(
@@ -76,7 +76,7 @@ def export_rebuild(
 
     Returns (run dir, whether it must run).
     """
-    structure = dataset[index]
+    structure = dataset.geometry(index)
     aims_values = aims_coefficients(dataset, index, coefficients, name)
     run_dir = stage_dir(work, f"rebuild/{name}") / structure_label(index)
     todo = prepare_rebuild(
@@ -102,11 +102,11 @@ def matched_predictions(
     if not pred.basis.same_as(ds.basis):
         raise AimsIOError("its auxiliary basis differs from the dataset's", path=predictions_path)
     for k in range(len(pred)):
-        s = pred[k]
+        s = pred.read(k, ("coefficients", "dataset_index"))
         index = s.dataset_index if s.dataset_index >= 0 else k
         if not 0 <= index < len(ds):
             raise AimsIOError(f"dataset_index {index} outside the dataset (0..{len(ds) - 1})", path=predictions_path, structure=k)
-        ref = ds[index]
+        ref = ds.geometry(index)
         if not np.array_equal(ref.numbers, s.numbers) or not np.allclose(ref.positions, s.positions, atol=1e-6):
             raise AimsIOError(f"geometry differs from dataset structure {index}", path=predictions_path, structure=k)
         yield index, s.coefficients

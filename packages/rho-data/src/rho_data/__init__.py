@@ -2,21 +2,12 @@
 
 from .basis import AuxiliaryBasis, ElementBasis, GaussianRadial
 from .errors import RhoDataError
-from .files import (
-    RhoFile,
-    RhoWriter,
-    create_dataset,
-    create_grids,
-    create_predictions,
-    open_dataset,
-    open_file,
-    open_grids,
-    open_predictions,
-)
+from .files import PARTS, RhoFile, open_dataset, open_file, open_grids, open_predictions
 from .overlap import BlockSparseOverlap
 from .provenance import Provenance
 from .records import Grid, Structure
 from .schema import SCHEMA_NAME, SCHEMA_VERSION, STANDARD_METADATA
+from .writer import RhoWriter, create_dataset, create_grids, create_predictions
 
 __version__ = "0.1.0"
 
@@ -26,6 +17,7 @@ __all__ = [
     "ElementBasis",
     "GaussianRadial",
     "Grid",
+    "PARTS",
     "Provenance",
     "RhoDataError",
     "RhoFile",

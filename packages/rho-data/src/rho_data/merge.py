@@ -8,8 +8,9 @@ from pathlib import Path
 
 from .atomic import atomic_output, check_output_location, exclusive_lock
 from .errors import RhoDataError
-from .files import RhoFile, RhoWriter, open_file
+from .files import RhoFile, open_file
 from .provenance import Provenance
+from .writer import RhoWriter
 
 
 def _defining(f: RhoFile) -> dict[str, str]:

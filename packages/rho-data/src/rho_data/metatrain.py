@@ -37,10 +37,11 @@ from .atomic import atomic_output, check_output_location, write_text_atomic
 from .basis import AuxiliaryBasis
 from .checks import require_finite
 from .errors import RhoDataError
-from .files import create_predictions, open_dataset
+from .files import open_dataset
 from .provenance import Provenance
 from .records import Structure
 from .split import read_index_file, write_index_file
+from .writer import create_predictions
 
 #: The name of the target in metatrain (generic targets must start with ``mtt::``).
 TARGET = "mtt::electron_density"

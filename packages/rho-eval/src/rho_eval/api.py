@@ -65,7 +65,7 @@ def density_on_grid(dataset: str | Path | RhoFile, index: int, coefficients: Any
     with _opened(dataset) as ds:
         c = _checked(ds, index, coefficients)
         b = _builder(ds, builder)
-        request = FieldRequest(index=int(index), coefficients={"pred": c, "ri": ds[int(index)].coefficients})
+        request = FieldRequest(index=int(index), coefficients={"pred": c, "ri": ds.coefficients(int(index))})
         grids = [grid for _, grid in b.build(ds, [request])]
         if not grids:
             raise RhoEvalError("the field builder returned no grid", path=ds.path, structure=int(index))

@@ -31,8 +31,8 @@ def dataset_indices(predictions: RhoFile, rows: Sequence[int], dataset: RhoFile,
     seen: dict[int, int] = {}
     out = []
     for row in rows:
-        got = predictions.store.read(row, ["numbers", "positions", "dataset_index"])
-        index = int(got["dataset_index"])
+        got = predictions.read(row, ("dataset_index",))
+        index = got.dataset_index
         if not 0 <= index < len(dataset):
             raise RhoEvalError(
                 f"dataset_index {index} is not a structure of '{dataset.path}' ({len(dataset)} structures)",
@@ -42,14 +42,14 @@ def dataset_indices(predictions: RhoFile, rows: Sequence[int], dataset: RhoFile,
         if index in seen:
             raise RhoEvalError(f"predicts dataset structure {index} again (already row {seen[index]})", path=predictions.path, structure=row)
         seen[index] = row
-        ref = dataset.store.read(index, ["numbers", "positions"])
-        if not np.array_equal(got["numbers"], ref["numbers"]):
+        ref = dataset.geometry(index)
+        if not np.array_equal(got.numbers, ref.numbers):
             raise RhoEvalError(
                 f"its atoms differ from those of dataset structure {index} in '{dataset.path}' (another structure?)",
                 path=predictions.path,
                 structure=row,
             )
-        shift = float(np.abs(got["positions"] - ref["positions"]).max(initial=0.0))
+        shift = float(np.abs(got.positions - ref.positions).max(initial=0.0))
         if shift > position_tolerance:
             raise RhoEvalError(
                 f"its positions differ by up to {shift:.3g} Angstrom from those of dataset structure {index} in '{dataset.path}' (another geometry?)",
@@ -64,9 +64,9 @@ def non_finite_coefficients(dataset: RhoFile, predictions: RhoFile | None, pairs
     """One description per evaluated structure whose RI (reference) or predicted coefficients hold a NaN or an infinity."""
     found = []
     for row, index in pairs:
-        sources = [("reference coefficients", dataset.path, index, dataset.store.read(index, ["coefficients"])["coefficients"])]
+        sources = [("reference coefficients", dataset.path, index, dataset.coefficients(index))]
         if predictions is not None:
-            sources.append(("predicted coefficients", predictions.path, row, predictions.store.read(row, ["coefficients"])["coefficients"]))
+            sources.append(("predicted coefficients", predictions.path, row, predictions.coefficients(row)))
         for what, path, number, values in sources:
             bad = np.flatnonzero(~np.isfinite(values))
             if len(bad):

@@ -74,7 +74,7 @@ def evaluate_chunk(plan: Plan, factory: BuilderFactory, pairs: Sequence[tuple[in
             s = ds[index]
             coefficients = {RI: s.coefficients}
             if preds is not None:
-                coefficients[PREDICTED] = preds.store.read(row, ["coefficients"])["coefficients"]
+                coefficients[PREDICTED] = preds.coefficients(row)
             structures[index] = (row, s, coefficients)
             requests.append(FieldRequest(index=index, coefficients=coefficients))
         grids: dict[int, list] = {index: [] for _, index in pairs}
