@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import ase.io
 import numpy as np
 import pytest
@@ -117,3 +120,15 @@ def test_dataset_with_other_basis_is_refused(trained, tmp_path):
         helpers.SHELLS.update(saved)
     r = runner.invoke(app, ["predict", str(trained / "run/model.pt"), str(other), "-o", str(tmp_path / "p.h5")])
     assert r.exit_code == 1 and "basis of H" in r.output
+
+
+def test_cli_import_leaves_heavy_modules_unloaded():
+    """`rho-train --help` / `--version` import only the CLI: torch, metatensor and featomic load inside commands."""
+    code = (
+        "import sys, rho_model.cli; "
+        "print(sorted(m for m in ('torch', 'metatensor', 'metatensor.torch', 'featomic', 'ase') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+    out = subprocess.run([sys.executable, "-m", "rho_model.cli", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("rho-model ")

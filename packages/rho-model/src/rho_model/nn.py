@@ -22,21 +22,18 @@ A final EquivariantLinear to the basis's radial channels is always appended.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from metatensor.torch import Labels
 from metatensor.torch.learn import nn as mnn
 
-from rho_data.yaml_input import short_repr
-
 from .errors import RhoModelError
+from .layers import check_layers  # the names of _TORCH_ACTIVATIONS are layers.ACTIVATIONS
 
 Key = tuple[int, int]
 
 _TORCH_ACTIVATIONS = {"silu": torch.nn.SiLU, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
 _INVARIANT_ACTIVATIONS = {"silu": mnn.InvariantSiLU, "tanh": mnn.InvariantTanh, "relu": mnn.InvariantReLU}
-LAYER_KINDS = ("linear", "layer_norm", "activation", "invariant_activation")
 
 
 def key_labels(keys: Sequence[Key]) -> Labels:
@@ -50,27 +47,6 @@ def range_labels(name: str, n: int) -> Labels:
 
 def component_labels(l: int) -> Labels:
     return Labels(["o3_mu"], torch.arange(-l, l + 1, dtype=torch.int32).reshape(-1, 1))
-
-
-def check_layers(layers: Any, where: str = "options: model.layers") -> list[tuple[str, Any]]:
-    """The YAML layer list as (kind, value) pairs; a clear error for anything else."""
-    if not isinstance(layers, list):
-        raise RhoModelError(f"{where} must be a list of single-key mappings, got {short_repr(layers)}")
-    out = []
-    for i, item in enumerate(layers):
-        if not isinstance(item, dict) or len(item) != 1:
-            raise RhoModelError(f"{where}[{i}] must be a single-key mapping like {{linear: 64}}, got {short_repr(item)}")
-        kind, value = next(iter(item.items()))
-        if kind not in LAYER_KINDS:
-            raise RhoModelError(f"{where}[{i}]: unknown layer '{kind}' (known: {', '.join(LAYER_KINDS)})")
-        if kind == "linear" and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise RhoModelError(f"{where}[{i}]: linear needs a positive integer width, got {short_repr(value)}")
-        if kind == "layer_norm" and value is not True:
-            raise RhoModelError(f"{where}[{i}]: layer_norm takes the value true, got {short_repr(value)}")
-        if kind in ("activation", "invariant_activation") and value not in _TORCH_ACTIVATIONS:
-            raise RhoModelError(f"{where}[{i}]: {kind} must be one of {sorted(_TORCH_ACTIVATIONS)}, got {short_repr(value)}")
-        out.append((kind, value))
-    return out
 
 
 def linear_head(

@@ -19,7 +19,7 @@ from rho_data.settings import parse_override as rho_parse_override
 from rho_data.yaml_input import load_yaml_file, parse_yaml_text, short_repr
 
 from .errors import RhoModelError
-from .nn import check_layers
+from .layers import check_layers
 
 DEFAULTS: dict[str, Any] = {
     "descriptor": {
