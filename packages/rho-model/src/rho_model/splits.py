@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from rho_data import split as rho_data_split
-from rho_data.atomic import atomic_output
 
 from .errors import RhoModelError
 
@@ -20,8 +19,18 @@ def read_index_file(path: str | Path, *, dataset_id: str, n_structures: int) -> 
 
 def write_index_file(path: str | Path, indices: Sequence[int], *, dataset_id: str, comment: str) -> None:
     """rho-data's split format (with the ``dataset_id`` header), written through a temporary file."""
-    with atomic_output(path, overwrite=True, what="split file") as tmp:
-        rho_data_split.write_index_file(tmp, np.asarray(list(indices), dtype=np.int64), dataset_id=dataset_id, comment=comment)
+    rho_data_split.write_index_file(path, np.asarray(list(indices), dtype=np.int64), dataset_id=dataset_id, comment=comment)
+
+
+def split_counts(n_structures: int, fractions: Sequence[float]) -> list[int]:
+    """Structures per part: round(f n) each, in the order train, val, test, capped by what is left.
+
+    (rho-data's own fraction rule floors instead; rho-model keeps rounding so that runs split as before.)
+    """
+    counts: list[int] = []
+    for fraction in fractions:  # each part takes what is left when rounding asks for more
+        counts.append(max(0, min(int(round(fraction * n_structures)), n_structures - sum(counts))))
+    return counts
 
 
 def make_splits(n_structures: int, data_options: dict, dataset_id: str) -> dict[str, list[int]]:
@@ -33,16 +42,9 @@ def make_splits(n_structures: int, data_options: dict, dataset_id: str) -> dict[
             for name, p in files.items()
         }
     else:
-        order = np.random.default_rng(int(data_options["seed"])).permutation(n_structures)
-        f_train, f_val, f_test = data_options["fractions"]
-        n_train = int(round(f_train * n_structures))
-        n_val = int(round(f_val * n_structures))
-        n_test = min(int(round(f_test * n_structures)), n_structures - n_train - n_val)
-        splits = {
-            "train": sorted(order[:n_train].tolist()),
-            "val": sorted(order[n_train : n_train + n_val].tolist()),
-            "test": sorted(order[n_train + n_val : n_train + n_val + n_test].tolist()),
-        }
+        counts = split_counts(n_structures, data_options["fractions"])
+        parts = rho_data_split.split_indices(n_structures, counts, int(data_options["seed"]))
+        splits = {name: part.tolist() for name, part in zip(("train", "val", "test"), parts)}
     if not splits["train"]:
         raise RhoModelError("data: the training split is empty")
     seen: dict[int, str] = {}
