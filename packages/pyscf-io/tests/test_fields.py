@@ -224,3 +224,80 @@ def test_property_builder_canonical_order_on_p_and_d_functions(small_dataset):
         assert not np.allclose(j[p_y], j_pyscf[p_y][perm])  # PySCF's own order would differ
         v = builder.nuclear_potential(ds, 0)
         assert np.abs(v[[p_y, p_y + 1, p_y + 2]]).max() > 0  # the H atoms make the O p functions feel a potential
+
+
+@pytest.mark.skipif(RHO_EVAL is None, reason="rho-eval is not installed")
+def test_rho_eval_properties_with_this_builder_equal_pyscf(tmp_path, small_dataset):
+    """End to end: ``rho-eval PRED --reference DATA`` with this field builder writes property
+    columns equal to PySCF's, computed another way: the SCF dipole from ``dip_moment`` (nuclear
+    minus electronic, debye, origin 0), its Hartree energy from ``get_j``, and for coefficient
+    densities the electron count, dipole, Hartree energy (1/2 int rho V_H with V_H at the grid
+    points from point-charge integrals) and electron-nuclear energy integrated on a DFT grid."""
+    import csv
+    import json
+
+    from pyscf import dft, gto, scf
+
+    from pyscf_io.basis import canonical_permutation
+
+    kcal, debye = 627.509474, 2.541746473
+    pred, report = tmp_path / "p.h5", tmp_path / "report"
+    rng = np.random.default_rng(1)
+    with open_dataset(small_dataset) as ds:
+        predicted = {}
+        writer = create_predictions(pred, ds.basis, dataset_id=ds.dataset_id)
+        for i in range(len(ds)):
+            s = ds[i]
+            predicted[i] = 1.01 * s.coefficients + 1e-3 * rng.normal(size=s.coefficients.shape)
+            writer.append(Structure(s.numbers, s.positions, label=s.label, coefficients=predicted[i], dataset_index=i))
+        writer.close()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [RHO_EVAL, str(pred), "--reference", str(small_dataset), "-o", str(report), "--no-plots"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {int(r["dataset_index"]): r for r in csv.DictReader((report / "metrics.csv").read_text().splitlines())}
+    assert set(rows) == {0, 1}
+    with open_dataset(small_dataset) as ds:
+        builder = load_field_builder("pyscf-io")
+        for i, row in rows.items():
+            s = ds[i]
+            _, mol, auxmol = builder.molecules(ds, i)
+            nao = mol.nao_nr()
+            dm = s.extras["density_matrix"].reshape(nao, nao)
+            grids = dft.gen_grid.Grids(mol)
+            grids.level = 4
+            grids.build()
+            phi = auxmol.eval_gto("GTOval_sph", grids.coords)[:, canonical_permutation(auxmol)]
+            points = gto.fakemol_for_charges(grids.coords)
+            hartree_potential = gto.mole.intor_cross("int2c2e", points, auxmol)[:, canonical_permutation(auxmol)]
+            nuclei = sum(z / np.linalg.norm(grids.coords - r, axis=1) for z, r in zip(mol.atom_charges(), mol.atom_coords()))
+            nuclear_dipole = mol.atom_charges() @ mol.atom_coords()
+            mu, e_h, e_es = {}, {}, {}
+            for name, c in (("pred", predicted[i]), ("ri", s.coefficients)):
+                rho = phi @ c
+                if name == "pred":
+                    assert float(row["n_electrons_coef_pred"]) == pytest.approx(grids.weights @ rho, abs=1e-5)
+                mu[name] = debye * (nuclear_dipole - (grids.weights * rho) @ grids.coords)
+                e_h[name] = 0.5 * (grids.weights * rho) @ (hartree_potential @ c)
+                e_es[name] = e_h[name] - (grids.weights * rho) @ nuclei
+            mu["scf"] = scf.hf.dip_moment(mol, dm, unit="Debye", verbose=0)
+            e_h["scf"] = 0.5 * np.einsum("ij,ji", scf.RHF(mol).get_j(mol, dm), dm)
+            e_es["scf"] = e_h["scf"] + np.einsum("ij,ji", mol.intor("int1e_nuc"), dm)
+            assert float(row["dipole_pred_debye"]) == pytest.approx(np.linalg.norm(mu["pred"]), abs=1e-4)
+            assert float(row["hartree_energy_pred_ha"]) == pytest.approx(e_h["pred"], rel=1e-5)
+            assert float(row["electrostatic_energy_pred_ha"]) == pytest.approx(e_es["pred"], rel=1e-5)
+            for ref in ("ri", "scf"):
+                assert float(row[f"dipole_{ref}_debye"]) == pytest.approx(np.linalg.norm(mu[ref]), abs=1e-4)
+                assert float(row[f"dipole_error_{ref}_debye"]) == pytest.approx(np.linalg.norm(mu["pred"] - mu[ref]), abs=1e-4)
+                hartree_error = kcal * (e_h["pred"] - e_h[ref])
+                electrostatic_error = kcal * (e_es["pred"] - e_es[ref])
+                assert abs(hartree_error) > 10 and abs(electrostatic_error) > 1  # the 1 % scaling is seen
+                assert float(row[f"hartree_error_{ref}_kcal_mol"]) == pytest.approx(hartree_error, abs=0.05)
+                assert float(row[f"electrostatic_error_{ref}_kcal_mol"]) == pytest.approx(electrostatic_error, abs=0.05)
+    summary = json.loads((report / "summary.json").read_text())
+    assert "property_errors" in summary
