@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rho_data import BlockSparseOverlap
+from rho_data.grid_errors import field_errors
 from rho_data.yaml_input import short_repr
 
 from .aimsout import AimsOutput, parse_aims_out, tail
@@ -106,9 +107,9 @@ def fit_quality(run_dir: Path) -> dict[str, float]:
     if not all((run_dir / f).is_file() for f in (*GRID_FILES.values(), "partition_tab.out")):
         return {}
     _, w, fields = read_fields(run_dir, GRID_FILES)
-    diff = fields["ri"] - fields["scf"]
+    errors = field_errors(w, fields["ri"], fields["scf"])
     return {
         "n_electrons_fit": float(w @ fields["ri"]),
-        "fit_squared_error": float(w @ diff**2),
-        "fit_nmae_percent": float(100.0 * (w @ np.abs(diff)) / (w @ fields["scf"])),
+        "fit_squared_error": errors["squared_error"],
+        "fit_nmae_percent": errors["nmae_percent"],
     }

@@ -8,13 +8,14 @@ import numpy as np
 
 from rho_data import BlockSparseOverlap, Structure
 from rho_data.elements import symbol
+from rho_data.grid_errors import field_errors
 
 from .basis import canonical_permutation, make_mole
 from .context import RunContext
 from .errors import PyscfIoError
 from .fit import density_integrals, function_integrals, metric_matrix, solve_metric
 from .geometry import InputStructure
-from .grid import ao_density, aux_density, dft_grid, fit_errors
+from .grid import ao_density, aux_density, dft_grid
 
 
 class ScfNotConverged(PyscfIoError):
@@ -114,7 +115,8 @@ def compute_structure(inp: InputStructure, ctx: RunContext, input_index: int = -
     points, weights = dft_grid(mol, s["grid_level"])
     rho_scf = ao_density(mol, dm, points)
     rho_fit = aux_density(auxmol, coeffs, points)
-    nmae, squared = fit_errors(weights, rho_fit, rho_scf)
+    errors = field_errors(weights, rho_fit, rho_scf)
+    nmae, squared = errors["nmae_percent"], errors["squared_error"]
 
     perm = canonical_permutation(auxmol)
     basis = ctx.basis()

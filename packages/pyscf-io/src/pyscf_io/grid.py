@@ -40,9 +40,3 @@ def aux_density(auxmol, coefficients: np.ndarray, points: np.ndarray) -> np.ndar
     for part in _chunks(len(points), auxmol.nao_nr()):
         out[part] = auxmol.eval_gto("GTOval_sph", points[part]) @ d
     return out
-
-
-def fit_errors(weights: np.ndarray, fitted: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
-    """(%NMAE, squared error): 100 int|rho_fit - rho_ref| / int rho_ref, and int (rho_fit - rho_ref)^2."""
-    diff = fitted - reference
-    return float(100.0 * (weights @ np.abs(diff)) / (weights @ reference)), float(weights @ diff**2)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rho_data.cli_support import progress_bar
 
 from . import task
 from .disk import HDF5_SLACK
@@ -40,20 +40,6 @@ def _disk_nearly_full(wd: WorkDir) -> bool:
         return False
 
 
-def progress_bar(console=None) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-
-
 def run_local(
     wd: WorkDir,
     indices: list[int],
@@ -67,7 +53,7 @@ def run_local(
     results: list[dict] = []
     if not indices:
         return results
-    with progress_bar(console) as progress:
+    with progress_bar(console, transient=False, info=True) as progress:
         bar = progress.add_task("structures", total=len(indices), info="", visible=show_progress)
 
         def done(state: dict) -> None:

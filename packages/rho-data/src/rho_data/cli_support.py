@@ -128,8 +128,11 @@ class RhoTyper(typer.Typer):
         return lambda function: register(self._user_errors(function))
 
 
-def progress_bar(console: Console | None = None, *, eta: bool = True, transient: bool = True) -> Progress:
+def progress_bar(console: Console | None = None, *, eta: bool = True, transient: bool = True, info: bool = False) -> Progress:
     """A rich progress bar: description, bar, done/total, and the time remaining (or elapsed).
+
+    With ``info`` it also shows each task's ``info`` field (``add_task(..., info="")``, then
+    ``update(task, info=...)``), for example a count of failures.
 
     It is shown only on an interactive terminal (rich's ``console.is_interactive``; ``TTY_INTERACTIVE=0``
     turns it off): a log that standard error is redirected to never receives bar characters. On a
@@ -142,6 +145,7 @@ def progress_bar(console: Console | None = None, *, eta: bool = True, transient:
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        *([TextColumn("{task.fields[info]}")] if info else []),
         clock,
         console=console,
         transient=transient,

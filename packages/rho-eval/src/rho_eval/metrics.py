@@ -7,6 +7,8 @@ With quadrature weights w_k at points r_k, a predicted field p and a reference f
 - %NMAE             = 100 A / N
 - squared error   E = integral (p - r)^2 dr    ~ sum_k w_k (p_k - r_k)^2
 
+(computed by :func:`rho_data.grid_errors.field_errors`, which the producers use for their fit errors)
+
 For fields expanded in one basis, p - r = sum_a (d_p - d_r)_a phi_a, so
 E = (d_p - d_r)^T S (d_p - d_r) with the basis overlap S: an exact identity that checks the
 grid, the overlap and the coefficients against each other.
@@ -15,7 +17,7 @@ grid, the overlap and the coefficients against each other.
 from __future__ import annotations
 
 import numpy as np
-from rho_data import BlockSparseOverlap, Grid
+from rho_data import BlockSparseOverlap, Grid, grid_errors
 
 from .errors import RhoEvalError
 
@@ -36,16 +38,7 @@ def integral(grid: Grid, name: str) -> float:
 
 def field_errors(grid: Grid, predicted: str, reference: str) -> dict[str, float]:
     """``abs_error``, ``norm``, ``nmae_percent`` and ``squared_error`` of ``predicted`` against ``reference``."""
-    w = np.asarray(grid.weights, dtype=np.float64)
-    diff = _field(grid, predicted) - _field(grid, reference)
-    abs_error = float(w @ np.abs(diff))
-    norm = integral(grid, reference)
-    return {
-        "abs_error": abs_error,
-        "norm": norm,
-        "nmae_percent": 100.0 * abs_error / norm if norm != 0.0 else float("nan"),
-        "squared_error": float(w @ (diff * diff)),
-    }
+    return grid_errors.field_errors(grid.weights, _field(grid, predicted), _field(grid, reference))
 
 
 def coefficient_squared_error(overlap: BlockSparseOverlap, predicted: np.ndarray, reference: np.ndarray) -> float:

@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 from rho_data import RhoFile
 from rho_data.field_builders import FieldRequest
+from rho_data.units import BOHR_ANGSTROM
 
 from . import plots
 from .cubes import write_cube
 from .errors import RhoEvalError
 from .evaluate import PREDICTED, RI, SCF
 from .spatial import box_points, plane_points
-from .units import BOHR_ANGSTROM
 
 
 def _fields(points_fn: Callable, dataset: RhoFile, index: int, coefficients: dict, points: np.ndarray, need_scf: bool) -> dict[str, np.ndarray]:
@@ -32,9 +32,9 @@ def _fields(points_fn: Callable, dataset: RhoFile, index: int, coefficients: dic
 
 
 def _coefficients(dataset: RhoFile, predictions: RhoFile | None, row: int, index: int) -> dict[str, np.ndarray]:
-    coefficients = {RI: dataset.store.read(index, ["coefficients"])["coefficients"]}
+    coefficients = {RI: dataset.coefficients(index)}
     if predictions is not None:
-        coefficients[PREDICTED] = predictions.store.read(row, ["coefficients"])["coefficients"]
+        coefficients[PREDICTED] = predictions.coefficients(row)
     return coefficients
 
 
@@ -42,7 +42,7 @@ def slice_plot(
     points_fn: Callable, dataset: RhoFile, predictions: RhoFile | None, row: int, index: int, *, margin: float, resolution: int, path: Path
 ) -> Path:
     """Density difference (prediction - RI, or RI - SCF in fit-only runs) on the molecule's plane."""
-    s = dataset[index]
+    s = dataset.geometry(index)
     points, u, v, atoms_2d = plane_points(s.positions / BOHR_ANGSTROM, margin, resolution)
     coefficients = _coefficients(dataset, predictions, row, index)
     values = _fields(points_fn, dataset, index, coefficients, points, need_scf=predictions is None)
@@ -59,7 +59,7 @@ def write_cubes(
     points_fn: Callable, dataset: RhoFile, predictions: RhoFile | None, row: int, index: int, *, spacing: float, margin: float, folder: Path
 ) -> list[Path]:
     """Cube files of the predicted (or RI), reference and difference densities of one structure."""
-    s = dataset[index]
+    s = dataset.geometry(index)
     origin, shape, points = box_points(s.positions / BOHR_ANGSTROM, spacing, margin)
     coefficients = _coefficients(dataset, predictions, row, index)
     values = _fields(points_fn, dataset, index, coefficients, points, need_scf=predictions is None)

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 from rho_data import RhoFile, open_dataset, open_predictions
+from rho_data.cli_support import progress_bar
 from rho_data.elements import symbol
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from . import __version__, plots
 from .backends import BuilderFactory, builder_factory, points_capable
@@ -32,13 +32,12 @@ def coefficient_parity(
     ref_by_l: dict[int, list] = defaultdict(list)
     pred_by_l: dict[int, list] = defaultdict(list)
     for row, index in pairs:
-        got = dataset.store.read(index, ["numbers", "coefficients"])
-        pred = predictions.store.read(row, ["coefficients"])["coefficients"]
+        ref, pred = dataset.coefficients(index), predictions.coefficients(row)
         start = 0
-        for z in got["numbers"]:
+        for z in dataset.numbers(index):
             element = dataset.basis[int(z)]
             for l, sl in element.l_slices():
-                ref_by_l[l].append(got["coefficients"][start + sl.start : start + sl.stop])
+                ref_by_l[l].append(ref[start + sl.start : start + sl.stop])
                 pred_by_l[l].append(pred[start + sl.start : start + sl.stop])
             start += element.n_functions
     rng = np.random.default_rng(seed)
@@ -143,15 +142,7 @@ def evaluate_files(
         todo = [p for p in pairs if p[0] not in table.done]
         if len(todo) < len(pairs):
             console.print(f"resuming: {len(pairs) - len(todo)} of {len(pairs)} structures already evaluated in {table.path}")
-        progress = Progress(
-            TextColumn("[bold]evaluating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
+        progress = progress_bar(console, transient=False)
         with progress:
             task = progress.add_task("evaluating", total=len(pairs), completed=len(pairs) - len(todo))
 

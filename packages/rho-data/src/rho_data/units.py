@@ -1,0 +1,7 @@
+"""Unit conversions shared by every package (CODATA 2018)."""
+
+BOHR_ANGSTROM = 0.529177210903
+"""One bohr in Angstrom."""
+
+BOHR_PER_ANGSTROM = 1.0 / BOHR_ANGSTROM
+"""Bohr in one Angstrom (positions in files are Angstrom; basis functions and grids use bohr)."""
