@@ -59,3 +59,49 @@ def finish(ctx: Context) -> None:
     if ctx.active and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+class Reducer:
+    """Sums and row gathers over the ranks of a data-parallel exact fit; the identity in one process.
+
+    Every rank holds its share of the structures (their overlaps, features and targets); what
+    the solver needs from all of them, Phi^T S Phi z, Phi^T S d, the one-centre blocks, feature
+    Gram matrices and held-out errors, is summed with all_reduce (gloo on CPU), so every rank
+    obtains the same numbers and runs the same iterations.
+    """
+
+    def __init__(self, ctx: Context | None = None):
+        self.ctx = ctx if ctx is not None else Context()
+
+    @property
+    def active(self) -> bool:
+        return self.ctx.active
+
+    def shard(self, items: list) -> list:
+        return shard(items, self.ctx)
+
+    def sum(self, t: torch.Tensor) -> torch.Tensor:
+        """The elementwise sum of ``t`` over the ranks (a new tensor when data-parallel)."""
+        if not self.active:
+            return t
+        out = t.contiguous().clone()
+        dist.all_reduce(out)
+        return out
+
+    def sum_float(self, value: float) -> float:
+        return all_sum(value, self.ctx)
+
+    def gather_rows(self, t: torch.Tensor) -> tuple[torch.Tensor, slice]:
+        """The rows of every rank, in rank order, and where this rank's rows are among them."""
+        if not self.active:
+            return t, slice(0, t.shape[0])
+        count = torch.tensor([t.shape[0]], dtype=torch.int64, device=t.device)
+        counts = [torch.zeros_like(count) for _ in range(self.ctx.world)]
+        dist.all_gather(counts, count)
+        sizes = [int(c) for c in counts]
+        padded = t.new_zeros((max(sizes), *t.shape[1:]))
+        padded[: t.shape[0]] = t
+        parts = [torch.zeros_like(padded) for _ in range(self.ctx.world)]
+        dist.all_gather(parts, padded.contiguous())
+        start = sum(sizes[: self.ctx.rank])
+        return torch.cat([p[:s] for p, s in zip(parts, sizes)]), slice(start, start + sizes[self.ctx.rank])

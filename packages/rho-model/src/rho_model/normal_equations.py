@@ -20,6 +20,7 @@ import torch
 from rho_data.layout import key_name
 
 from .data import Batch
+from .distributed import Reducer
 from .errors import RhoModelError
 from .rowspace import RCOND, RowSpace, input_rows
 
@@ -32,6 +33,8 @@ class LinearProblem:
     ``spaces`` gives the row-space coordinates of each key (from :class:`rho_model.shared_rows.SharedRows`);
     without it they are computed from the features' Gram matrices. ``dense_max``: the largest
     dimension of z for which :meth:`solve` forms and factorises M (0: always conjugate gradient).
+    With an active ``reducer`` the batch is this rank's share of the structures (``spaces`` then
+    hold phi for its rows only) and every product with S is summed over the ranks.
     """
 
     def __init__(
@@ -44,14 +47,16 @@ class LinearProblem:
         spaces: dict[str, RowSpace] | None = None,
         one_centre: dict | None = None,
         dense_max: int = 0,
+        reducer: Reducer | None = None,
     ):
         self.batch, self.target, self.dense_max = batch, target, int(dense_max)
+        self.reducer = reducer if reducer is not None else Reducer()
         self.names: list[str] = []
         self.gather: dict[str, torch.Tensor] = {}
         self.spaces: dict[str, RowSpace] = {}
         self.precond: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         if one_centre is None:
-            one_centre = one_centre_radial(batch)
+            one_centre = one_centre_radial(batch, self.reducer)
         for key in batch.layout.keys:
             name = key_name(key)
             index = torch.as_tensor(batch.layout.index[key], device=target.device)  # (atoms, n, 2l+1)
@@ -98,12 +103,16 @@ class LinearProblem:
     def rhs(self) -> Coordinates:
         """b = Phi^T S d."""
         if self._rhs is None:
-            self._rhs = self.apply_at(self.batch.overlap.matvec(self.target))
+            self._rhs = self.summed(self.apply_at(self.batch.overlap.matvec(self.target)))
         return self._rhs
+
+    def summed(self, z: Coordinates) -> Coordinates:
+        """Per-rank contributions summed over the ranks (one all_reduce; unchanged in one process)."""
+        return self.unflatten(self.reducer.sum(self.flatten(z))) if self.reducer.active else z
 
     def hessian(self, z: Coordinates, alpha: float) -> Coordinates:
         """(M + alpha I) z."""
-        hz = self.apply_at(self.batch.overlap.matvec(self.apply_a(z)))
+        hz = self.summed(self.apply_at(self.batch.overlap.matvec(self.apply_a(z))))
         return {n: hz[n] + alpha * z[n] for n in self.names}
 
     def precondition(self, g: Coordinates, alpha: float) -> Coordinates:
@@ -128,7 +137,7 @@ class LinearProblem:
             stop = min(dim, start + chunk)
             eye = self.target.new_zeros(dim, stop - start)
             eye[torch.arange(start, stop), torch.arange(stop - start)] = 1.0
-            cols = self.apply_at(self.batch.overlap.matvec(self.apply_a(self.unflatten(eye))))
+            cols = self.summed(self.apply_at(self.batch.overlap.matvec(self.apply_a(self.unflatten(eye)))))
             out[:, start:stop] = self.flatten(cols)
         return 0.5 * (out + out.T)
 
@@ -149,7 +158,8 @@ class LinearProblem:
     def objective(self, z: Coordinates, alpha: float) -> float:
         w = self.weights(z)
         reg = sum(float((wk**2).sum()) for wk in w.values())
-        return float(self.batch.overlap.quadratic(self.apply_a(z) - self.target)) + alpha * reg
+        misfit = self.reducer.sum_float(float(self.batch.overlap.quadratic(self.apply_a(z) - self.target)))
+        return misfit + alpha * reg
 
     def weights(self, z: Coordinates) -> dict[str, torch.Tensor]:
         """Weights in input coordinates, (q [+1 bias row], n_radial) per key."""
@@ -176,8 +186,9 @@ def norm(a: Coordinates) -> float:
     return float(np.sqrt(dot(a, a)))
 
 
-def one_centre_radial(batch: Batch) -> dict:
-    """O_l[n, n'] per key: the same-atom overlap averaged over m and over the atoms of the element."""
+def one_centre_radial(batch: Batch, reducer: Reducer | None = None) -> dict:
+    """O_l[n, n'] per key: the same-atom overlap averaged over m and over the atoms of the element
+    (of every rank's structures when ``reducer`` is active)."""
     sums: dict = {}
     counts: dict = {}
     for rec in batch.records:
@@ -196,6 +207,15 @@ def one_centre_radial(batch: Batch) -> dict:
                 start += size
             if start != sizes[a]:
                 raise RhoModelError(f"structure {rec.index}: atom {a} has {sizes[a]} basis functions, the basis says {start}")
+    if reducer is not None and reducer.active:
+        sizes = {k: batch.layout.index[k].shape[1] for k in batch.layout.keys}
+        packed = np.concatenate([np.append(np.ravel(sums.get(k, np.zeros((n, n)))), counts.get(k, 0)) for k, n in sizes.items()])
+        packed = reducer.sum(torch.as_tensor(packed, dtype=torch.float64)).numpy()
+        sums, counts, start = {}, {}, 0
+        for k, n in sizes.items():
+            if packed[start + n * n] > 0:
+                sums[k], counts[k] = packed[start : start + n * n].reshape(n, n), packed[start + n * n]
+            start += n * n + 1
     out = {}
     for key in batch.layout.keys:
         o = sums[key] / counts[key] if key in sums else np.eye(batch.layout.index[key].shape[1])

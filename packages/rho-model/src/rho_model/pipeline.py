@@ -18,6 +18,7 @@ from .alpha_selection import cross_validate, select_on_validation
 from .cache import DescriptorStore, geometry_digest
 from .data import Batch, Record
 from .descriptors import DescriptorSpec, LambdaSoap
+from .distributed import Reducer
 from .errors import RhoModelError
 from .model import DTYPES, RhoModel, build_model, read_net_file
 from .nn import linear_modules
@@ -241,8 +242,14 @@ def fit_exact(
     seed: int,
     log: Callable[[str], None],
     val_records: Sequence[Record] = (),
+    reducer: Reducer | None = None,
 ) -> dict[str, Any]:
     """Choose alpha (:func:`alpha_selection`), then solve on all of ``records``.
+
+    Every rank passes all ``records``. With an active ``reducer`` (torchrun), the fixed and
+    validation routes are data-parallel: each rank builds the problem of its share of the
+    training (and validation) structures and the solver's products are summed over the ranks;
+    k-fold CV is not split: every rank scans all structures, as in one process.
 
     ``validation``: every alpha of the grid is fitted on all training structures and judged on
     ``val_records``; the chosen alpha's solution is refined to ``fit.cg_tol``. ``cv``: k-fold CV
@@ -254,11 +261,17 @@ def fit_exact(
     dtype = DTYPES[model.config["dtype"]]
     device = model.config.get("device", "cpu")
     mode = alpha_selection(fit_options, bool(val_records))
+    reducer = reducer if reducer is not None and reducer.active and mode != "cv" else Reducer()
+    if reducer.active:
+        if len(records) < reducer.ctx.world:
+            raise RhoModelError(f"fit: {len(records)} training structures cannot be shared by {reducer.ctx.world} processes")
+        log(f"exact fit data-parallel over {reducer.ctx.world} processes")
+        records = reducer.shard(list(records))
     t0 = time.perf_counter()
     batch = Batch(records, basis, dtype=dtype, device=device)
     target = batch.reference - baseline_flat(model, batch)
     dense_max = int(fit_options["dense_max"])
-    shared = SharedRows(batch, model_inputs(model, batch), target, basis, dense_max=dense_max)
+    shared = SharedRows(batch, model_inputs(model, batch), target, basis, dense_max=dense_max, reducer=reducer)
     log(f"exact fit setup (features, Gram matrices, overlap) for {len(records)} structures: {time.perf_counter() - t0:.2f} s")
     problem, masks = shared.problem(range(len(records)))
     route = "dense (normal matrix factorised per alpha)" if 0 < problem.dim <= dense_max else "conjugate gradient"
@@ -281,8 +294,10 @@ def fit_exact(
             raise RhoModelError("fit: alpha_selection 'fixed' needs fit.alpha")
         alpha = float(fit_options["alpha"])
     elif mode == "validation":
-        val_batch = Batch(val_records, basis, dtype=dtype, device=device)
-        holdout = Holdout(val_batch, model_inputs(model, val_batch), val_batch.reference - baseline_flat(model, val_batch))
+        split_val = reducer.active and len(val_records) >= reducer.ctx.world
+        val_batch = Batch(reducer.shard(list(val_records)) if split_val else val_records, basis, dtype=dtype, device=device)
+        val_target = val_batch.reference - baseline_flat(model, val_batch)
+        holdout = Holdout(val_batch, model_inputs(model, val_batch), val_target, reducer if split_val else None)
         chosen = select_on_validation(problem, holdout, fit_options["alphas"], **scan_options)
         alpha, scan, alphas, start = chosen.alpha, chosen.scan, chosen.alphas, chosen.solution
     else:
@@ -320,6 +335,7 @@ def fit_exact(
         "seconds": info.seconds,
         "converged": info.converged,
         "method": info.method,
+        "processes": reducer.ctx.world if reducer.active else 1,
         "unknowns": problem.dim,
         "dense_seconds": problem.dense.seconds if problem.dense is not None else 0.0,
         "alphas": alphas,

@@ -16,6 +16,8 @@ from rho_data import AuxiliaryBasis
 from rho_data.layout import key_name
 
 from .data import Batch
+from .distributed import Reducer
+from .errors import RhoModelError
 from .normal_equations import LinearProblem, one_centre_radial
 from .rowspace import RCOND, RowSpace, input_rows
 
@@ -28,6 +30,10 @@ class SharedRows:
     Built once from the batch of all training records. A fold's row space comes from the rows
     (or from G minus the held-out part) of the precomputed Gram matrix, so no feature matrix is
     multiplied or decomposed per fold beyond one eigendecomposition per key.
+
+    With an active ``reducer`` (data-parallel fit) the batch is this rank's share: the Gram
+    matrices cover every rank's rows (X^T X summed, or the rows of X gathered for X X^T), and only
+    the problem on all training structures is available (no CV folds).
     """
 
     def __init__(
@@ -39,10 +45,14 @@ class SharedRows:
         *,
         rcond: float = RCOND,
         dense_max: int = 0,
+        reducer: Reducer | None = None,
     ):
         self.batch, self.target, self.basis, self.rcond, self.dense_max = batch, target, basis, rcond, int(dense_max)
+        self.reducer = reducer if reducer is not None else Reducer()
         self.records = batch.records
-        self.one_centre = one_centre_radial(batch)
+        self.one_centre = one_centre_radial(batch, self.reducer)
+        self.x_all: dict[str, torch.Tensor] = {}  # every rank's rows (row-Gram keys)
+        self.mine: dict[str, slice] = {}  # this rank's rows among them
         self.x: dict[str, torch.Tensor] = {}
         self.row_record: dict[str, np.ndarray] = {}
         self.by_rows: dict[str, bool] = {}
@@ -52,8 +62,13 @@ class SharedRows:
             x = input_rows(inputs[name], l)
             self.x[name] = x
             self.row_record[name] = np.repeat(batch.layout.atoms[key][:, 0], 2 * l + 1)
-            self.by_rows[name] = x.shape[0] <= x.shape[1]
-            self.gram[name] = x @ x.T if self.by_rows[name] else x.T @ x
+            rows = int(self.reducer.sum_float(float(x.shape[0])))
+            self.by_rows[name] = rows <= x.shape[1]
+            if self.by_rows[name]:
+                self.x_all[name], self.mine[name] = self.reducer.gather_rows(x)
+                self.gram[name] = self.x_all[name] @ self.x_all[name].T
+            else:
+                self.gram[name] = self.reducer.sum(x.T @ x)
         offsets = batch.layout.offsets
         self._flat = [np.arange(offsets[i], offsets[i + 1]) for i in range(len(self.records))]
 
@@ -62,6 +77,8 @@ class SharedRows:
 
     def spaces(self, positions: Sequence[int]) -> tuple[dict[str, RowSpace], dict[str, np.ndarray]]:
         """Row spaces of the records at ``positions`` (sorted), and each key's row mask."""
+        if self.reducer.active:
+            return self._all_ranks_spaces(positions)
         spaces, masks = {}, {}
         for name, x in self.x.items():
             mask = np.isin(self.row_record[name], positions)
@@ -76,6 +93,21 @@ class SharedRows:
             masks[name] = mask
         return spaces, masks
 
+    def _all_ranks_spaces(self, positions: Sequence[int]) -> tuple[dict[str, RowSpace], dict[str, np.ndarray]]:
+        """Row spaces of every rank's structures, phi restricted to this rank's rows."""
+        if list(positions) != list(range(len(self.records))):
+            raise RhoModelError("fit: a data-parallel exact fit solves on all training structures only (no CV folds)")
+        spaces, masks = {}, {}
+        for name, x in self.x.items():
+            if self.by_rows[name]:
+                space = RowSpace.from_gram(self.x_all[name], self.gram[name], True, self.rcond)
+                space.phi = space.phi[self.mine[name]]
+            else:
+                space = RowSpace.from_gram(x, self.gram[name], False, self.rcond)
+            spaces[name] = space
+            masks[name] = np.ones(x.shape[0], dtype=bool)
+        return spaces, masks
+
     def problem(self, positions: Sequence[int]) -> tuple[LinearProblem, dict[str, np.ndarray]]:
         positions = sorted(int(p) for p in positions)
         if positions == list(range(len(self.records))):
@@ -84,7 +116,9 @@ class SharedRows:
             batch = Batch([self.records[p] for p in positions], self.basis, dtype=self.target.dtype, device=self.target.device)
             target = self.target[torch.as_tensor(np.concatenate([self._flat[p] for p in positions]), device=self.target.device)]
         spaces, masks = self.spaces(positions)
-        problem = LinearProblem(batch, None, target, spaces=spaces, one_centre=self.one_centre, dense_max=self.dense_max)
+        problem = LinearProblem(
+            batch, None, target, spaces=spaces, one_centre=self.one_centre, dense_max=self.dense_max, reducer=self.reducer
+        )
         return problem, masks
 
     def state(self, problem: LinearProblem, masks: dict[str, np.ndarray], z: dict[str, torch.Tensor]) -> State:
@@ -174,8 +208,9 @@ class Fold:
 class Holdout:
     """Structures that no weight is fitted to (the validation split): held-out error of given weights."""
 
-    def __init__(self, batch: Batch, inputs: dict[str, torch.Tensor], target: torch.Tensor):
+    def __init__(self, batch: Batch, inputs: dict[str, torch.Tensor], target: torch.Tensor, reducer: Reducer | None = None):
         self.batch, self.target = batch, target
+        self.reducer = reducer if reducer is not None else Reducer()  # data-parallel: this rank's share
         self.rows: dict[str, torch.Tensor] = {}
         self.gather: dict[str, torch.Tensor] = {}
         for key in batch.layout.keys:
@@ -183,7 +218,7 @@ class Holdout:
             index = torch.as_tensor(batch.layout.index[key], device=target.device)
             self.gather[name] = index.transpose(1, 2).reshape(-1, index.shape[1])
             self.rows[name] = input_rows(inputs[name], key[0])
-        self.norm = float(batch.constant)  # sum_s d_s^T S_s d_s of the reference
+        self.norm = self.reducer.sum_float(float(batch.constant))  # sum_s d_s^T S_s d_s of the reference
 
     def error(self, weights: dict[str, torch.Tensor]) -> float:
         """sum_s r_s^T S_s r_s, r = X W - d over the held-out structures."""
@@ -191,4 +226,4 @@ class Holdout:
         for name, idx in self.gather.items():
             if idx.shape[0]:
                 pred[idx] = self.rows[name] @ weights[name]
-        return float(self.batch.overlap.quadratic(pred - self.target))
+        return self.reducer.sum_float(float(self.batch.overlap.quadratic(pred - self.target)))

@@ -245,7 +245,14 @@ def run_training(
             model = new_model(options, ds, train, store.calc.spec, store.calc.sizes, gradient=gradient)
             if options["model"]["type"] == "linear" and (not gradient or options["training"]["warm_start"]):
                 summary["exact"] = fit_exact(
-                    model, train, ds.basis, options["fit"], int(options["seed"]), log.line, val_records=val
+                    model,
+                    train,
+                    ds.basis,
+                    options["fit"],
+                    int(options["seed"]),
+                    log.line,
+                    val_records=val,
+                    reducer=ddp.Reducer(ctx),
                 )
                 metrics = validation_metrics(model, val, ds.basis, options, dtype, device, means)
                 summary["exact"]["val_loss"] = metrics["loss"]
