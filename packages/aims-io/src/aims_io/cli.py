@@ -184,7 +184,7 @@ def status(
 ) -> None:
     """Finished / running / failed / not started per run (one look, no waiting)."""
     from .layout import run_dirs, stage_dir
-    from .status import stage_states
+    from .runstate import stage_states
 
     if not stage_dir(work, stage).is_dir():
         raise AimsIOError(f"no run directories for stage '{stage}' (run `aims-io prepare` first)", path=stage_dir(work, stage))

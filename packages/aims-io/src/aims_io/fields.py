@@ -22,9 +22,9 @@ from .export import export_rebuild, ri_run_dir
 from .grids import align, read_grid_file
 from .layout import check_name
 from .prepare import run_dirs_now
+from .runstate import FINISHED, run_state
 from .settings import SETTINGS_FILE as SETTINGS_NAME
 from .settings import load_settings
-from .status import FINISHED, run_state
 
 
 class AimsFieldBuilder:

@@ -32,10 +32,10 @@ from .control import control_text, read_keywords, species_sections
 from .errors import AimsIOError
 from .export import aims_coefficients, dataset_version, geometry_of, matched_predictions, ri_run_dir
 from .geometry import geometry_text
-from .layout import FAILED_FILE, JOB_FILE, RUN_INFO, check_name, read_json, run_dirs, stage_dir, write_json, write_text
+from .layout import RUN_INFO, check_name, read_json, run_dirs, stage_dir, write_json, write_text
 from .prepare import coefficients_digest, structure_label, write_coefficients
+from .runstate import RUNNING, aims_finished, reset, run_state, was_started
 from .settings import check_value, defaults, merge_into
-from .status import RUNNING, aims_finished, run_state
 
 ML, DEFAULT = "ml", "default"
 #: dft settings that define the SCF (and the auxiliary basis of the coefficients)
@@ -125,10 +125,7 @@ def prepare_guess_run(run_dir: Path, geometry_text: str, control: str, coefficie
     if run_dir.is_dir() and run_state(run_dir).state == RUNNING:
         raise AimsIOError("is still running: wait for it (aims-io status) before preparing it again", path=run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if (run_dir / "aims.out").exists():
-        (run_dir / "aims.out").replace(run_dir / "aims.out.previous")
-    for stale in (FAILED_FILE, JOB_FILE):
-        (run_dir / stale).unlink(missing_ok=True)
+    reset(run_dir)
     write_text(run_dir / "geometry.in", geometry_text, what="geometry.in")
     write_text(run_dir / "control.in", control, what="control.in")
     if coefficients is not None:
@@ -161,7 +158,7 @@ def prepare_guess(predictions_path: Path, dataset_path: Path, work: Path, name: 
             seen[index] = k
         for index, coefficients in pairs:
             values = aims_coefficients(ds, index, coefficients, name)
-            geometry = geometry_of(ds[index])
+            geometry = geometry_of(ds.geometry(index))
             species, species_source = reference_species(ds, index)
             label = structure_label(index)
             base = {
@@ -193,7 +190,7 @@ def read_guess_run(run_dir: Path, kind: str) -> dict:
     if kind == DEFAULT and restart:
         raise AimsIOError("is not a default-guess run (its control.in sets ri_density_restart)", path=run_dir)
     if not aims_finished(run_dir):
-        started = "started or submitted" if (run_dir / JOB_FILE).is_file() else "not started"
+        started = "started or submitted" if was_started(run_dir) else "not started"
         raise AimsIOError(f"has not finished ({started}; see `aims-io status`)", path=run_dir)
     out = parse_aims_out(run_dir / "aims.out")
     if out.scf_cycles is None:

@@ -15,7 +15,7 @@ from .errors import AimsIOError
 from .geometry import Geometry, read_geometry, write_geometry
 from .layout import RUN_INFO, check_name, read_json, run_dirs, stage_dir, write_json
 from .runner import pending, run_local
-from .status import RunState, aims_finished
+from .runstate import RunState, aims_finished
 
 RESTART_GLOB = "D_spin_*"
 

@@ -21,8 +21,7 @@ from rho_data.yaml_input import short_repr
 
 from .aimsout import tail
 from .errors import AimsIOError
-from .layout import FAILED_FILE, JOB_FILE, write_json
-from .status import FAILED, FINISHED, RUNNING, RunState, aims_finished, stage_states
+from .runstate import FINISHED, RUNNING, RunState, aims_finished, mark_job, record_failure, record_failures, reset, stage_states
 
 
 def aims_argv(settings: dict) -> list[str]:
@@ -38,23 +37,16 @@ def aims_argv(settings: dict) -> list[str]:
 
 def pending(dirs: list[Path]) -> tuple[list[Path], list[RunState]]:
     """Run directories to (re)run: not started or failed. Also returns every state."""
-    states = stage_states(dirs, record=True)
+    states = stage_states(dirs)
+    record_failures(states)
     return [s.run_dir for s in states if s.state not in (FINISHED, RUNNING)], states
-
-
-def _reset(run_dir: Path) -> None:
-    out = run_dir / "aims.out"
-    if out.exists():
-        out.replace(run_dir / "aims.out.previous")
-    for name in (FAILED_FILE, JOB_FILE):
-        (run_dir / name).unlink(missing_ok=True)
 
 
 def run_one_local(run_dir: Path, argv: list[str]) -> RunState:
     """Run FHI-aims in ``run_dir`` and wait; record a failure with its reason."""
-    _reset(run_dir)
+    reset(run_dir)
     job = {"backend": "local", "pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
-    write_json(run_dir / JOB_FILE, job)
+    mark_job(run_dir, job)
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     try:
         with open(run_dir / "aims.out", "wb") as out, open(run_dir / "aims.err", "wb") as err:
@@ -65,12 +57,10 @@ def run_one_local(run_dir: Path, argv: list[str]) -> RunState:
         reason = ""
     job["ended"] = time.time()
     job["returncode"] = code
-    write_json(run_dir / JOB_FILE, job)
+    mark_job(run_dir, job)
     if aims_finished(run_dir):
         return RunState(run_dir, FINISHED)
-    reason = reason or f"exit code {code}; last lines: {tail(run_dir / 'aims.out')}"
-    write_json(run_dir / FAILED_FILE, {"reason": reason, "seen": time.strftime("%Y-%m-%dT%H:%M:%S"), "job": job})
-    return RunState(run_dir, FAILED, reason)
+    return record_failure(run_dir, reason or f"exit code {code}; last lines: {tail(run_dir / 'aims.out')}", job)
 
 
 def run_local(dirs: list[Path], settings: dict, on_done: Callable[[RunState], None] | None = None) -> list[RunState]:
@@ -89,4 +79,4 @@ def run_local(dirs: list[Path], settings: dict, on_done: Callable[[RunState], No
 
 def prepare_slurm(dirs: list[Path]) -> None:
     for d in dirs:
-        _reset(d)
+        reset(d)

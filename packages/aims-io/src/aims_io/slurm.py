@@ -21,8 +21,9 @@ from rho_data.jobscript import JobScript, refuse_control_characters, shell_comma
 
 from . import __version__
 from .errors import AimsIOError
-from .layout import JOB_FILE, write_json, write_text
+from .layout import write_text
 from .runner import aims_argv, prepare_slurm
+from .runstate import mark_job
 
 
 def _sbatch_options(settings: dict, n: int, log_dir: Path, name: str) -> list[str]:
@@ -93,10 +94,7 @@ def submit(dirs: list[Path], settings: dict, jobs_dir: Path, name: str, wait: bo
         job_id = proc.stdout.readline().strip().split(";")[0]
     if job_id:
         for k, d in enumerate(dirs, 1):
-            write_json(
-                d / JOB_FILE,
-                {"backend": "slurm", "job_id": f"{job_id}_{k}", "script": str(script_path), "submitted": time.time()},
-            )
+            mark_job(d, {"backend": "slurm", "job_id": f"{job_id}_{k}", "script": str(script_path), "submitted": time.time()})
     out, err = proc.communicate()
     if not job_id:
         raise AimsIOError(f"sbatch failed: {_last_line(err) or _last_line(out)}", path=script_path)
@@ -108,28 +106,3 @@ def submit(dirs: list[Path], settings: dict, jobs_dir: Path, name: str, wait: bo
 def _last_line(text: str | None) -> str:
     lines = (text or "").strip().splitlines()
     return lines[-1] if lines else ""
-
-
-def active_tasks() -> set[str]:
-    """Ids ``<job>_<task>`` of array tasks SLURM still has pending or running (one squeue call)."""
-    if shutil.which("squeue") is None:
-        return set()
-    proc = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T"], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise AimsIOError(f"squeue failed: {proc.stderr.strip()}")
-    active = set()
-    for line in proc.stdout.splitlines():
-        job, _, state = line.partition("|")
-        if state.strip() not in (
-            "COMPLETED",
-            "FAILED",
-            "CANCELLED",
-            "TIMEOUT",
-            "OUT_OF_MEMORY",
-            "NODE_FAIL",
-            "BOOT_FAIL",
-            "DEADLINE",
-            "PREEMPTED",
-        ):
-            active.add(job.strip())
-    return active
