@@ -1,7 +1,7 @@
 """Learning curve of the exact linear fit on a rho-data dataset made by `pyscf-io run`.
 
 Usage: OMP_NUM_THREADS=1 python benchmarks/learning_curve.py DATA.h5 [--sizes 20 40 80] [--test 20] [--options YAML]
-    [--no-grid] [--verbose]
+    [--no-grid] [--no-full] [--verbose]
 
 The last --test structures of a seeded shuffle are held out; each training set is the first N
 of the rest (sizes given, plus all but the test set). alpha is chosen by 5-fold CV on each
@@ -66,12 +66,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-grid", action="store_true", help="skip the real-space errors")
     p.add_argument("--verbose", action="store_true", help="print the fit's log (CV scan) to stderr")
+    p.add_argument("--no-full", action="store_true", help="only the sizes given (not also all but the test set)")
     args = p.parse_args()
     options = load_options(args.options, {"descriptor": {"cache_dir": str(args.dataset) + ".descriptor-cache"}})
     ds = open_dataset(args.dataset)
     order = np.random.default_rng(args.seed).permutation(len(ds)).tolist()
     test, pool = order[-args.test :], order[: -args.test]
-    sizes = sorted({n for n in args.sizes if n < len(pool)} | {len(pool)})
+    sizes = sorted({n for n in args.sizes if n < len(pool)} | (set() if args.no_full else {len(pool)}))
     store = descriptor_store(options, ds)
     frames = [ds[i].to_ase() for i in test]
     reference = np.concatenate([ds[i].coefficients for i in test])

@@ -125,21 +125,23 @@ class LinearProblem:
         return out
 
     def normal_matrix(self, chunk: int = 512) -> torch.Tensor:
-        """M = Phi^T S Phi (dim x dim), column block by column block of Phi.
+        """M = Phi^T S Phi (dim x dim), a block of rows at a time (M is symmetric).
 
         A block of unit vectors of z is mapped by Phi (placing phi_k's columns on the rows of
         key k), multiplied by S and mapped back by Phi^T: memory dim^2 + D chunk, time linear in
         the atom pairs per column.
         """
         dim = self.dim
-        out = self.target.new_zeros(dim, dim)
+        out = self.target.new_empty(dim, dim)
+        eye = self.target.new_zeros(dim, min(chunk, dim))
         for start in range(0, dim, chunk):
             stop = min(dim, start + chunk)
-            eye = self.target.new_zeros(dim, stop - start)
-            eye[torch.arange(start, stop), torch.arange(stop - start)] = 1.0
-            cols = self.summed(self.apply_at(self.batch.overlap.matvec(self.apply_a(self.unflatten(eye)))))
-            out[:, start:stop] = self.flatten(cols)
-        return 0.5 * (out + out.T)
+            block = eye[:, : stop - start]
+            block.zero_()
+            block[torch.arange(start, stop), torch.arange(stop - start)] = 1.0
+            cols = self.summed(self.apply_at(self.batch.overlap.matvec(self.apply_a(self.unflatten(block)))))
+            out[start:stop] = self.flatten(cols).T
+        return out
 
     # packing ----------------------------------------------------------------------------------
     def flatten(self, z: Coordinates) -> torch.Tensor:
