@@ -15,6 +15,7 @@ versions: run with --rho-python (an environment with rho-model) from the metatra
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import subprocess
@@ -43,13 +44,36 @@ def evaluate(bin_dir: Path, predictions: Path, data: Path, report: Path, cwd: Pa
     return json.loads((report / "summary.json").read_text())["pooled"]
 
 
+def validation_curve(work: Path) -> list[tuple[int, float]]:
+    """(epoch, validation loss) of the newest ``mtt train`` run in ``work`` (its ``outputs/<date>/<time>/train.csv``)."""
+    runs = sorted(work.glob("outputs/*/*/train.csv"))
+    if not runs:
+        sys.exit(f"metatrain_vs_rho: mtt train wrote no train.csv under {work}/outputs")
+    with runs[-1].open() as handle:
+        rows = list(csv.DictReader(handle))
+    return [(int(r["Epoch"]), float(r["validation loss"])) for r in rows if r["Epoch"].strip()]
+
+
+def print_curve(name: str, curve: list[tuple[int, float]]) -> None:
+    """The validation loss at a few epochs and its change over the last quarter of training."""
+    picks = sorted({curve[min(len(curve) - 1, round(f * (len(curve) - 1)))] for f in (0, 0.1, 0.25, 0.5, 0.75, 0.9, 1)})
+    print(f"\n{name}: validation loss (metatrain's, scaled targets) by epoch")
+    print("| epoch | validation loss |\n|---|---|")
+    for epoch, loss in picks:
+        print(f"| {epoch} | {loss:.4g} |")
+    last_quarter = [loss for epoch, loss in curve if epoch >= 0.75 * curve[-1][0]]
+    best = min(loss for _, loss in curve)
+    change = (last_quarter[0] - curve[-1][1]) / last_quarter[0]
+    print(f"last quarter of the epochs: {100 * change:.1f} % lower at the end; best {best:.4g}, last {curve[-1][1]:.4g}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path)
     parser.add_argument("--sizes", type=int, nargs=3, default=(160, 20, 20), metavar=("TRAIN", "VAL", "TEST"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--architectures", nargs="+", default=["soap_bpnn"])
+    parser.add_argument("--architectures", nargs="*", default=["soap_bpnn"], help="none: rho only")
     parser.add_argument("--rho-python", type=Path, help="Python of an environment with rho-model (skip rho if not given).")
     parser.add_argument("--output", type=Path, default=Path("metatrain-vs-rho"))
     args = parser.parse_args()
@@ -67,6 +91,7 @@ def main() -> None:
     sizes = [a for size in args.sizes for a in ("-s", size)]
     run(here / "rho-data", "split", data, *sizes, "--seed", args.seed, "-o", "splits", "--overwrite", cwd=out)
     rows = []
+    curves: dict[str, list[tuple[int, float]]] = {}
     if args.rho_python is not None:
         rho_bin = args.rho_python.parent
         shutil.rmtree(out / "rho-model", ignore_errors=True)
@@ -82,16 +107,18 @@ def main() -> None:
                 evaluate(here, out / "rho-predictions.h5", data, out / "rho-report", out),
             )
         )
-    splits = [a for part in ("train", "val", "test") for a in ("--indices", f"splits/{part}.idx")]
-    run(here / "rho-data", "export", data, "--format", "metatrain", "-o", "mtt", *splits, "--overwrite", cwd=out)
-    template = yaml.safe_load((out / "mtt" / "options.yaml").read_text())
+    if args.architectures:
+        splits = [a for part in ("train", "val", "test") for a in ("--indices", f"splits/{part}.idx")]
+        run(here / "rho-data", "export", data, "--format", "metatrain", "-o", "mtt", *splits, "--overwrite", cwd=out)
     for architecture in args.architectures:
         work = out / f"mtt-{architecture}"
         shutil.rmtree(work, ignore_errors=True)
         shutil.copytree(out / "mtt", work)
+        template = yaml.safe_load((out / "mtt" / "options.yaml").read_text())
         options = {**template, "architecture": {"name": architecture, "training": {"num_epochs": args.epochs}}}
         (work / "options.yaml").write_text(yaml.safe_dump(options, sort_keys=False))
         seconds = run(here / "mtt", "train", "options.yaml", cwd=work)
+        curves[architecture] = validation_curve(work)
         run(
             here / "mtt",
             "eval",
@@ -115,6 +142,8 @@ def main() -> None:
                 evaluate(here, predictions, data, out / f"{architecture}-report", out),
             )
         )
+    for architecture, curve in curves.items():
+        print_curve(f"metatrain {architecture}", curve)
     print(f"\n{data.name}, split {'/'.join(map(str, args.sizes))} (seed {args.seed}); test %NMAE by rho-eval\n")
     print("| model | epochs | training wall time (s) | %NMAE vs RI | %NMAE vs SCF |\n|---|---|---|---|---|")
     for name, epochs, seconds, pooled in rows:
