@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from rho_data.cli_support import RhoTyper, print_error, progress_bar, version_callback
+from rho_data.cli_support import RhoTyper, print_error, progress_bar
 
 from . import __version__
 from .errors import AimsIOError
@@ -25,20 +25,9 @@ app = RhoTyper(
     add_completion=False,
     errors=(AimsIOError,),
     error_console=errors,
+    version=f"aims-io {__version__}",
+    console=console,
 )
-
-
-@app.callback()
-def main(
-    version: bool = typer.Option(
-        False,
-        "--version",
-        is_eager=True,
-        help="Print the version and exit.",
-        callback=version_callback(f"aims-io {__version__}", console),
-    ),
-) -> None:
-    """aims-io command line."""
 
 
 def _progress() -> Progress:

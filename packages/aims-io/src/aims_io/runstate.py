@@ -15,13 +15,14 @@ are queries: they read and write nothing (``aims-io status`` uses them).
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from rho_data.atomic import pid_alive
 
 from .aimsout import tail
 from .errors import AimsIOError
@@ -56,16 +57,6 @@ def was_started(run_dir: Path) -> bool:
     return (run_dir / JOB_FILE).is_file()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def run_state(run_dir: Path, active_slurm: set[str] | None = None) -> RunState:
     """The state of one run (reads only; ``active_slurm``: the ids of :func:`active_tasks`, asked when needed)."""
     if aims_finished(run_dir):
@@ -81,7 +72,7 @@ def run_state(run_dir: Path, active_slurm: set[str] | None = None) -> RunState:
     elif (
         job.get("backend") == "local"
         and job.get("host") == socket.gethostname()
-        and _pid_alive(int(job.get("pid", -1)))
+        and pid_alive(int(job.get("pid", -1)))
         and not job.get("ended")
     ):
         return RunState(run_dir, RUNNING, f"local process {job.get('pid')}")

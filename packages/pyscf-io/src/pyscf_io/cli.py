@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from rho_data.atomic import check_output_location
-from rho_data.cli_support import RhoTyper, print_error, version_callback
+from rho_data.cli_support import RhoTyper, print_error
 from rho_data.yaml_input import short_repr
 
 from . import __version__
@@ -29,20 +29,14 @@ app = RhoTyper(
     add_completion=False,
     errors=(PyscfIoError,),
     error_console=err_console,
+    version=f"pyscf-io {__version__}",
+    console=console,
 )
-_show_version = version_callback(f"pyscf-io {__version__}", console)
 
 
 def _print_failures(lines: list[str]) -> None:
     for line in lines:
         print_error(err_console, line)
-
-
-@app.callback()
-def main(
-    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Show the version."),
-) -> None:
-    """pyscf-io."""
 
 
 # ---- shared options -----------------------------------------------------------------------------

@@ -75,7 +75,8 @@ def temporary_path(path: str | PathLike) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{_host()}.{uuid.uuid4().hex[:12]}.tmp")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (a process of another user counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -95,7 +96,7 @@ def remove_stale_temporaries(path: str | PathLike) -> list[Path]:
         for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
             parts = candidate.name[len(path.name) + 2 :].split(".")
             ours = len(parts) == 3 or (len(parts) == 4 and parts[1] == host)
-            if ours and parts[0].isdigit() and not _pid_alive(int(parts[0])):
+            if ours and parts[0].isdigit() and not pid_alive(int(parts[0])):
                 with contextlib.suppress(OSError):
                     candidate.unlink()
                     removed.append(candidate)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from . import __version__
 from .atomic import check_output_location
-from .cli_support import RhoTyper, print_error, progress_bar, version_callback
+from .cli_support import RhoTyper, print_error, progress_bar
 from .elements import symbol
 from .errors import RhoDataError
 from .files import open_file
@@ -26,20 +26,9 @@ app = RhoTyper(
     add_completion=False,
     errors=(RhoDataError,),
     error_console=errors,
+    version=f"rho-data {__version__} (schema {SCHEMA_VERSION[0]}.{SCHEMA_VERSION[1]})",
+    console=console,
 )
-
-
-@app.callback()
-def main(
-    version: bool = typer.Option(
-        False,
-        "--version",
-        is_eager=True,
-        help="Print the version and exit.",
-        callback=version_callback(f"rho-data {__version__} (schema {SCHEMA_VERSION[0]}.{SCHEMA_VERSION[1]})", console),
-    ),
-) -> None:
-    """rho-data command line."""
 
 
 @app.command()

@@ -21,6 +21,7 @@ from typer.core import TyperCommand, TyperGroup
 from .atomic import disk_full, os_error_message
 from .errors import RhoDataError
 
+_VERSION_HELP = "Print the version and exit."
 _DISK_FULL = "the disk is full; free some space and run the command again (finished work is kept)"
 
 
@@ -110,13 +111,36 @@ class RhoGroup(TyperGroup):
 
 class RhoTyper(typer.Typer):
     """A ``typer.Typer`` whose every command (and callback) goes through :func:`exit_on`, and
-    whose command-line usage errors are one line with exit code 2."""
+    whose command-line usage errors are one line with exit code 2.
 
-    def __init__(self, *args, errors: tuple[type[Exception], ...] = (), error_console: Console | None = None, **kwargs):
+    With ``version`` (the text to print, e.g. ``"aims-io 0.1.0"``) the group gets the one
+    ``--version`` option of every rho CLI, printed on ``console``.
+    """
+
+    def __init__(
+        self,
+        *args,
+        errors: tuple[type[Exception], ...] = (),
+        error_console: Console | None = None,
+        version: str | None = None,
+        console: Console | None = None,
+        **kwargs,
+    ):
         kwargs.setdefault("pretty_exceptions_enable", False)
         kwargs.setdefault("cls", RhoGroup)
         super().__init__(*args, **kwargs)
         self._user_errors = exit_on(*errors, console=error_console or Console(stderr=True))
+        if version is not None:
+            show = version_callback(version, console or get_console())
+
+            def main(
+                version: bool = typer.Option(
+                    False, "--version", is_eager=True, help="Print the version and exit.", callback=show
+                ),
+            ) -> None:
+                pass
+
+            self.callback()(main)
 
     def command(self, *args, **kwargs):  # type: ignore[override]
         kwargs.setdefault("cls", RhoCommand)
