@@ -11,6 +11,7 @@ import numpy as np
 from rho_data import RhoFile, open_dataset, open_predictions
 from rho_data.cli_support import progress_bar
 from rho_data.elements import symbol
+from rho_data.layout import BatchLayout
 from rich.console import Console
 
 from . import __version__, plots
@@ -29,21 +30,20 @@ def coefficient_parity(
     dataset: RhoFile, predictions: RhoFile, pairs, max_points: int = 20000, seed: int = 0
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """RI and predicted coefficients grouped by l (a random subset of at most ``max_points`` per l)."""
-    ref_by_l: dict[int, list] = defaultdict(list)
-    pred_by_l: dict[int, list] = defaultdict(list)
-    for row, index in pairs:
-        ref, pred = dataset.coefficients(index), predictions.coefficients(row)
-        start = 0
-        for z in dataset.numbers(index):
-            element = dataset.basis[int(z)]
-            for l, sl in element.l_slices():
-                ref_by_l[l].append(ref[start + sl.start : start + sl.stop])
-                pred_by_l[l].append(pred[start + sl.start : start + sl.stop])
-            start += element.n_functions
+    pairs = list(pairs)
+    layout = BatchLayout.build(dataset.basis, [dataset.numbers(index) for _, index in pairs])
+    flat_ref = np.concatenate([dataset.coefficients(index) for _, index in pairs]) if pairs else np.zeros(0)
+    flat_pred = np.concatenate([predictions.coefficients(row) for row, _ in pairs]) if pairs else np.zeros(0)
+    by_l: dict[int, list] = defaultdict(list)
+    for (l, _), index in layout.index.items():
+        by_l[l].append(index.reshape(-1))
     rng = np.random.default_rng(seed)
     out = {}
-    for l in sorted(ref_by_l):
-        ref, pred = np.concatenate(ref_by_l[l]), np.concatenate(pred_by_l[l])
+    for l in sorted(by_l):
+        where = np.sort(np.concatenate(by_l[l]))  # file order: structure, atom, then n and m
+        if not len(where):
+            continue  # no atom of the evaluated structures has functions of this l
+        ref, pred = flat_ref[where], flat_pred[where]
         if len(ref) > max_points:
             keep = rng.choice(len(ref), max_points, replace=False)
             ref, pred = ref[keep], pred[keep]
