@@ -21,8 +21,6 @@ errors = Console(stderr=True)
 #: Every command goes through one error path: bad input -> one red line, exit code 1, no traceback.
 app = RhoTyper(
     help="FHI-aims for rho: prepare and run SCF / RI-fit / rebuild runs, check them, import them into rho-data.",
-    no_args_is_help=True,
-    add_completion=False,
     errors=(AimsIOError,),
     error_console=errors,
     version=f"aims-io {__version__}",

@@ -21,6 +21,7 @@ import json
 import re
 from pathlib import Path
 
+from rho_data import text_input
 from rho_data.atomic import write_text_atomic
 
 from .errors import AimsIOError
@@ -66,17 +67,7 @@ def read_json(path: Path) -> dict:
 
 def read_text(path: str | Path) -> str:
     """The text of an input file: one-line errors for a missing, unreadable or non-UTF-8 file."""
-    path = Path(path)
-    if path.is_dir():
-        raise AimsIOError("is a directory, not a file", path=path)
-    try:
-        return path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise AimsIOError("missing file", path=path) from None
-    except UnicodeDecodeError as err:
-        raise AimsIOError(f"is not UTF-8 text (byte {err.start})", path=path) from None
-    except OSError as err:
-        raise AimsIOError(f"cannot read: {err.strerror}", path=path) from None
+    return text_input.read_text(path, missing="missing file", error=AimsIOError)
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -25,8 +25,6 @@ console = Console()
 err_console = Console(stderr=True)
 app = RhoTyper(
     help="Reference electron densities with PySCF (density-fitted SCF + RI fit), written as rho-data datasets.",
-    no_args_is_help=True,
-    add_completion=False,
     errors=(PyscfIoError,),
     error_console=err_console,
     version=f"pyscf-io {__version__}",

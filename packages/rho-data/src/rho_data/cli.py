@@ -22,8 +22,6 @@ console = Console()
 errors = Console(stderr=True)
 app = RhoTyper(
     help="The rho-data HDF5 dataset format: inspect, check, split, merge, export and upgrade files.",
-    no_args_is_help=True,
-    add_completion=False,
     errors=(RhoDataError,),
     error_console=errors,
     version=f"rho-data {__version__} (schema {SCHEMA_VERSION[0]}.{SCHEMA_VERSION[1]})",

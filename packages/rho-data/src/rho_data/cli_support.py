@@ -114,7 +114,8 @@ class RhoTyper(typer.Typer):
     whose command-line usage errors are one line with exit code 2.
 
     With ``version`` (the text to print, e.g. ``"aims-io 0.1.0"``) the group gets the one
-    ``--version`` option of every rho CLI, printed on ``console``.
+    ``--version`` option of every rho CLI, printed on ``console``, and shows its help when called
+    without arguments. Shell-completion installation is off in every rho CLI.
     """
 
     def __init__(
@@ -128,6 +129,8 @@ class RhoTyper(typer.Typer):
     ):
         kwargs.setdefault("pretty_exceptions_enable", False)
         kwargs.setdefault("cls", RhoGroup)
+        kwargs.setdefault("add_completion", False)
+        kwargs.setdefault("no_args_is_help", version is not None)
         super().__init__(*args, **kwargs)
         self._user_errors = exit_on(*errors, console=error_console or Console(stderr=True))
         if version is not None:

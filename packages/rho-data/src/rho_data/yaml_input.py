@@ -10,12 +10,12 @@ expands it. Settings never need aliases, so they are refused, and so are files o
 from __future__ import annotations
 
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import RhoDataError
+from .text_input import read_text
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 32
@@ -78,19 +78,5 @@ def parse_yaml_text(text: str, *, source: str = "<text>") -> Any:
 
 def load_yaml_file(path: str | PathLike) -> Any:
     """Parse a YAML file: one-line errors for a missing, unreadable, non-UTF-8 or bad file."""
-    path = Path(path)
-    if path.is_dir():
-        raise RhoDataError("is a directory, not a YAML file", path=path)
-    try:
-        with path.open("rb") as handle:  # bounded read: a device such as /dev/zero has no size
-            data = handle.read(MAX_BYTES + 1)
-        if len(data) > MAX_BYTES:
-            raise RhoDataError(f"is larger than {MAX_BYTES // 1024} KiB; a settings file is never this large", path=path)
-        text = data.decode("utf-8")
-    except FileNotFoundError:
-        raise RhoDataError("no such file", path=path) from None
-    except UnicodeDecodeError as err:
-        raise RhoDataError(f"is not UTF-8 text (byte {err.start})", path=path) from None
-    except OSError as err:
-        raise RhoDataError(f"cannot read: {err.strerror}", path=path) from None
+    text = read_text(path, what="YAML file", max_bytes=MAX_BYTES)
     return parse_yaml_text(text, source=str(path))
