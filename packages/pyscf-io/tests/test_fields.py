@@ -282,6 +282,8 @@ def test_rho_eval_properties_with_this_builder_equal_pyscf(tmp_path, small_datas
                 rho = phi @ c
                 if name == "pred":
                     assert float(row["n_electrons_coef_pred"]) == pytest.approx(grids.weights @ rho, abs=1e-5)
+                    n_error = grids.weights @ rho - mol.nelectron
+                    assert abs(n_error) > 1e-2 and float(row["n_electrons_error_scf"]) == pytest.approx(n_error, abs=1e-5)
                 mu[name] = debye * (nuclear_dipole - (grids.weights * rho) @ grids.coords)
                 e_h[name] = 0.5 * (grids.weights * rho) @ (hartree_potential @ c)
                 e_es[name] = e_h[name] - (grids.weights * rho) @ nuclei

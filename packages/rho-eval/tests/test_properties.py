@@ -24,6 +24,8 @@ def test_electron_count_and_dipole_agree_with_the_grid(dataset_path, make_predic
         for r in rows:
             s = ds[int(r["dataset_index"])]
             assert float(r["n_electrons_coef_pred"]) == pytest.approx(float(r["n_electrons_pred"]), rel=1e-7)
+            n_ri = float(r["n_electrons_coef_pred"]) / 1.01
+            assert float(r["n_electrons_error_ri"]) == pytest.approx(0.01 * n_ri, rel=1e-9)
             pos = s.positions / BOHR
             points, weights = cubic_grid(pos, 0.3, 7.0)
             rho = basis_matrix(ds.basis, s.numbers, pos, points) @ (1.01 * s.coefficients)

@@ -4,6 +4,7 @@ and SALTED's coefficient-space %RMSE.
 For a density rho = sum_b d_b phi_b (canonical order):
 
 - electrons      N = sum_b d_b integral phi_b                          (rho_data.moments, analytic)
+                 and its error N - N_ref (N_RI from the RI coefficients, N_SCF from ``scf_properties``)
 - dipole         mu = sum_A Z_A R_A - integral r rho                    (a.u.; reported in debye)
 - Hartree energy E_H = 1/2 d^T J d, J_PQ = (P|Q)                        (backend ``coulomb_matrix``)
 - e-n energy     E_en = -v^T d, v_P = integral phi_P sum_A Z_A/|r-R_A|  (backend ``nuclear_potential``)
@@ -36,16 +37,23 @@ KCAL_MOL_PER_HA = 627.509474
 ENERGY_METHODS = ("coulomb_matrix", "nuclear_potential")
 SCF_METHOD = "scf_properties"
 
-#: Per-structure error columns whose summary also gets MAE and RMSE (signed energy errors, dipole error norms).
-ERROR_COLUMNS = ("dipole_error_{ref}_debye", "hartree_error_{ref}_kcal_mol", "electrostatic_error_{ref}_kcal_mol")
+#: Per-structure error columns whose summary also gets MAE and RMSE (signed electron-count and energy errors,
+#: dipole error norms).
+ERROR_COLUMNS = (
+    "n_electrons_error_{ref}",
+    "dipole_error_{ref}_debye",
+    "hartree_error_{ref}_kcal_mol",
+    "electrostatic_error_{ref}_kcal_mol",
+)
 
 
 def property_columns(predicted_vs: tuple[str, ...], rmse: bool) -> list[str]:
     """The property columns of a run comparing the prediction with ``predicted_vs`` (("ri", "scf") or ("scf",))."""
-    cols = ["n_electrons_coef_pred", "dipole_pred_debye"] + [f"dipole_{ref}_debye" for ref in predicted_vs]
+    cols = ["n_electrons_coef_pred"] + [f"n_electrons_error_{ref}" for ref in predicted_vs]
+    cols += ["dipole_pred_debye"] + [f"dipole_{ref}_debye" for ref in predicted_vs]
     cols += [f"dipole_error_{ref}_debye" for ref in predicted_vs]
     cols += ["hartree_energy_pred_ha", "electrostatic_energy_pred_ha"]
-    cols += [c.format(ref=ref) for ref in predicted_vs for c in ERROR_COLUMNS[1:]]
+    cols += [c.format(ref=ref) for ref in predicted_vs for c in ERROR_COLUMNS[2:]]
     if rmse:
         cols += ["rmse_denominator_ri", "rmse_coef_ri_percent"]
     return cols
@@ -129,6 +137,11 @@ def _compute(
 
     if has_analytic_moments(dataset.basis, numbers):
         out["n_electrons_coef_pred"] = electron_count(dataset.basis, numbers, d[predicted])
+        for ref in references:
+            if ref == "scf" and scf is not None:
+                out["n_electrons_error_scf"] = out["n_electrons_coef_pred"] - float(scf["n_electrons"])
+            elif ref in d:
+                out[f"n_electrons_error_{ref}"] = out["n_electrons_coef_pred"] - electron_count(dataset.basis, numbers, d[ref])
         mu = {name: dipole_moment(dataset.basis, numbers, positions, c) for name, c in d.items()}
         if scf is not None:
             mu["scf"] = np.asarray(scf["dipole_au"], dtype=np.float64).reshape(3)

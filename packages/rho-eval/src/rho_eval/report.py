@@ -170,6 +170,8 @@ LABELS = {
     "stored_fit_nmae_percent": "%NMAE of the RI fit vs SCF (dataset)",
     "rmse_coef_ri_percent": "%RMSE vs RI (coefficients, SALTED)",
     "n_electrons_coef_pred": "electrons (from the coefficients)",
+    "n_electrons_error_ri": "N - N_RI (electrons)",
+    "n_electrons_error_scf": "N - N_SCF (electrons)",
     "dipole_error_ri_debye": "|mu - mu_RI| (debye)",
     "dipole_error_scf_debye": "|mu - mu_SCF| (debye)",
     "hartree_error_ri_kcal_mol": "E_H - E_H(RI) (kcal/mol)",
