@@ -75,6 +75,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--architectures", nargs="*", default=["soap_bpnn"], help="none: rho only")
     parser.add_argument("--rho-python", type=Path, help="Python of an environment with rho-model (skip rho if not given).")
+    parser.add_argument(
+        "--rho-set", action="append", default=[], metavar="KEY=VALUE", help="rho-train --set (default: its defaults)"
+    )
     parser.add_argument("--output", type=Path, default=Path("metatrain-vs-rho"))
     args = parser.parse_args()
     out = args.output.resolve()
@@ -96,12 +99,13 @@ def main() -> None:
         rho_bin = args.rho_python.parent
         shutil.rmtree(out / "rho-model", ignore_errors=True)
         parts = [a for part in ("train", "val", "test") for a in ("--set", f"data.{part}=splits/{part}.idx")]
+        parts += [a for setting in args.rho_set for a in ("--set", setting)]
         seconds = run(rho_bin / "rho-train", "train", data, "-o", "rho-model", *parts, cwd=out)
         predict = [rho_bin / "rho-train", "predict", "rho-model/model.pt", data, "--indices", "splits/test.idx"]
         run(*predict, "-o", "rho-predictions.h5", "--overwrite", cwd=out)
         rows.append(
             (
-                "rho exact linear fit (rho-train defaults)",
+                f"rho exact linear fit ({', '.join(args.rho_set) or 'rho-train defaults'})",
                 "-",
                 seconds,
                 evaluate(here, out / "rho-predictions.h5", data, out / "rho-report", out),
