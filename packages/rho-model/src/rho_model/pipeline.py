@@ -252,7 +252,8 @@ def fit_exact(
     k-fold CV is not split: every rank scans all structures, as in one process.
 
     ``validation``: every alpha of the grid is fitted on all training structures and judged on
-    ``val_records``; the chosen alpha's solution is refined to ``fit.cg_tol``. ``cv``: k-fold CV
+    ``val_records``; the chosen alpha's solution is refined to ``fit.cg_tol`` (no ``fit.warm_tol``:
+    it is this problem's solution at this alpha). ``cv``: k-fold CV
     on ``records`` (training only), then a final solve started from the mean of the folds'
     weights. The features, Gram matrices and one-centre blocks are computed once and shared;
     scan solves stop at ``fit.cv_tol``, the final one at ``fit.cg_tol``, warm-started solves
@@ -313,7 +314,9 @@ def fit_exact(
         tol=float(fit_options["cg_tol"]),
         max_iter=int(fit_options["cg_max_iter"]),
         start=start,
-        warm_tol=float(fit_options["warm_tol"]),
+        # warm_tol is for starts from another alpha or other structures (CV); the validation scan's solution is this
+        # problem's at this alpha: refining it to cg_tol is enough
+        warm_tol=None if mode == "validation" else float(fit_options["warm_tol"]),
     )
     origin = {"validation": " (refined from the validation scan's solution)", "cv": " (started from the mean of the CV folds)"}
     log(
