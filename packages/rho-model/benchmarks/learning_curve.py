@@ -1,11 +1,12 @@
 """Learning curve of the exact linear fit on a rho-data dataset made by `pyscf-io run`.
 
 Usage: OMP_NUM_THREADS=1 python benchmarks/learning_curve.py DATA.h5 [--sizes 20 40 80] [--test 20] [--options YAML]
-    [--no-grid] [--no-full] [--verbose]
+    [--no-grid] [--no-full] [--val K] [--verbose]
 
 The last --test structures of a seeded shuffle are held out; each training set is the first N
 of the rest (sizes given, plus all but the test set). alpha is chosen by 5-fold CV on each
-training set only. Reported on the held-out structures:
+training set only, or, with ``--val K``, on K further structures held out as a validation split
+(the default of rho-train when a run has one). Reported on the held-out test structures:
 - %NMAE in real space against the RI density and against the SCF density,
   100 * int |rho_ML - rho_ref| / int rho_ref, on the producer's DFT grid (mean over structures);
   the grids come from the dataset's field builder (rho_data.field_builders, e.g. pyscf-io's),
@@ -67,23 +68,29 @@ def main() -> None:
     p.add_argument("--no-grid", action="store_true", help="skip the real-space errors")
     p.add_argument("--verbose", action="store_true", help="print the fit's log (CV scan) to stderr")
     p.add_argument("--no-full", action="store_true", help="only the sizes given (not also all but the test set)")
+    p.add_argument(
+        "--val", type=int, default=0, help="hold out this many more structures as a validation split (alpha chosen on it)"
+    )
     args = p.parse_args()
     options = load_options(args.options, {"descriptor": {"cache_dir": str(args.dataset) + ".descriptor-cache"}})
     ds = open_dataset(args.dataset)
     order = np.random.default_rng(args.seed).permutation(len(ds)).tolist()
     test, pool = order[-args.test :], order[: -args.test]
+    val = pool[len(pool) - args.val :] if args.val else []
+    pool = pool[: len(pool) - args.val]
     sizes = sorted({n for n in args.sizes if n < len(pool)} | (set() if args.no_full else {len(pool)}))
     store = descriptor_store(options, ds)
     frames = [ds[i].to_ase() for i in test]
     reference = np.concatenate([ds[i].coefficients for i in test])
     rows, predictions = [], {}
+    val_records = load_records(ds, val, store.gather(val)) if val else []
     for n in sizes:
         train = load_records(ds, pool[:n], store.gather(pool[:n]))
         opts = copy.deepcopy(options)
         model = new_model(opts, ds, train, store.calc.spec, store.calc.sizes, gradient=False)
         log = (lambda m, n=n: print(f"N={n}: {m}", file=sys.stderr, flush=True)) if args.verbose else (lambda _: None)
         t0 = time.perf_counter()
-        info = fit_exact(model, train, ds.basis, opts["fit"], opts["seed"], log)
+        info = fit_exact(model, train, ds.basis, opts["fit"], opts["seed"], log, val_records=val_records)
         t_fit = time.perf_counter() - t0
         predictor = Predictor(model)
         predictor.predict(frames[:1])  # warm-up
@@ -109,7 +116,8 @@ def main() -> None:
         ri = f"{real[f'ml{n}']['ri']:.4f}" if real else "-"
         scf = f"{real[f'ml{n}']['scf']:.3f}" if real else "-"
         print(
-            f"| {n} | {info['alpha']:.0e} | {ri} | {scf} | {coef:.3f} | {info['iterations']} | {info['relative_residual']:.1e} "
+            f"| {n} | {info['alpha']:.0e} ({info['alpha_selection']}) | {ri} | {scf} | {coef:.3f} | {info['iterations']} "
+            f"| {info['relative_residual']:.1e} "
             f"| {t_fit:.1f} | {t_pred:.1f} |",
             flush=True,
         )
