@@ -9,7 +9,7 @@ from rho_data import BlockSparseOverlap, open_dataset
 from test_evaluate import read_csv, run
 
 from rho_eval.metrics import coefficient_error_scale, consistency_difference, relative_difference
-from rho_eval.properties import DEBYE_PER_AU, KCAL_MOL_PER_HA
+from rho_eval.properties import DEBYE_PER_AU, KCAL_MOL_PER_HARTREE
 
 
 def _scaled(i, d):
@@ -62,8 +62,8 @@ def test_energies_and_rmse_of_a_known_change(dataset_path, make_predictions, tmp
             d = ds[i].coefficients
             e_h = 0.5 * d @ builder.coulomb_matrix(ds, i) @ d
             e_en = -builder.nuclear_potential(ds, i) @ d
-            assert float(r["hartree_error_ri_kcal_mol"]) == pytest.approx(KCAL_MOL_PER_HA * 0.0201 * e_h, rel=1e-8)
-            assert float(r["electrostatic_error_ri_kcal_mol"]) == pytest.approx(KCAL_MOL_PER_HA * (0.0201 * e_h + 0.01 * e_en), rel=1e-8)
+            assert float(r["hartree_error_ri_kcal_mol"]) == pytest.approx(KCAL_MOL_PER_HARTREE * 0.0201 * e_h, rel=1e-8)
+            assert float(r["electrostatic_error_ri_kcal_mol"]) == pytest.approx(KCAL_MOL_PER_HARTREE * (0.0201 * e_h + 0.01 * e_en), rel=1e-8)
             # against SCF: the prediction's error is the fit's error plus its error against RI
             expected = float(f["electrostatic_error_scf_kcal_mol"]) + float(r["electrostatic_error_ri_kcal_mol"])
             assert float(r["electrostatic_error_scf_kcal_mol"]) == pytest.approx(expected, rel=1e-8)

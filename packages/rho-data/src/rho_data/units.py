@@ -5,3 +5,9 @@ BOHR_ANGSTROM = 0.529177210903
 
 BOHR_PER_ANGSTROM = 1.0 / BOHR_ANGSTROM
 """Bohr in one Angstrom (positions in files are Angstrom; basis functions and grids use bohr)."""
+
+DEBYE_PER_AU = 2.541746473
+"""Debye in one atomic unit of dipole moment (e bohr)."""
+
+KCAL_MOL_PER_HARTREE = 627.509474
+"""kcal/mol in one hartree."""

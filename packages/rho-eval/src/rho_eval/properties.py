@@ -28,12 +28,10 @@ from typing import Any
 import numpy as np
 from rho_data import AuxiliaryBasis, RhoFile
 from rho_data.moments import dipole_moment, electron_count, has_analytic_moments
+from rho_data.units import BOHR_PER_ANGSTROM, DEBYE_PER_AU, KCAL_MOL_PER_HARTREE
 
 from .errors import RhoEvalError
 
-BOHR_PER_ANGSTROM = 1.0 / 0.529177210903
-DEBYE_PER_AU = 2.541746473
-KCAL_MOL_PER_HA = 627.509474
 ENERGY_METHODS = ("coulomb_matrix", "nuclear_potential")
 SCF_METHOD = "scf_properties"
 
@@ -163,8 +161,8 @@ def _compute(
         out["electrostatic_energy_pred_ha"] = total[predicted]
         for ref in references:
             if ref in hartree:
-                out[f"hartree_error_{ref}_kcal_mol"] = KCAL_MOL_PER_HA * (hartree[predicted] - hartree[ref])
-                out[f"electrostatic_error_{ref}_kcal_mol"] = KCAL_MOL_PER_HA * (total[predicted] - total[ref])
+                out[f"hartree_error_{ref}_kcal_mol"] = KCAL_MOL_PER_HARTREE * (hartree[predicted] - hartree[ref])
+                out[f"electrostatic_error_{ref}_kcal_mol"] = KCAL_MOL_PER_HARTREE * (total[predicted] - total[ref])
 
     if cbar is not None and structure.overlap is not None and "ri" in d:
         centred = d["ri"] - mean_vector(dataset.basis, numbers, cbar)
