@@ -17,8 +17,6 @@ import torch
 
 from rho_data import BlockSparseOverlap
 
-BOHR_PER_ANGSTROM = 1.0 / 0.52917721092
-
 
 @dataclass
 class _Group:
