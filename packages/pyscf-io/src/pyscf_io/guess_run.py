@@ -81,19 +81,19 @@ def match_predictions(pred: RhoFile, ds: RhoFile) -> dict[int, int]:
         raise PyscfIoError(f"its auxiliary basis differs from that of {ds.path}", path=pred.path)
     rows: dict[int, int] = {}
     for row in range(len(pred)):
-        got = pred.store.read(row, ["numbers", "positions", "dataset_index", "coefficients"])
-        index = int(got["dataset_index"])
+        got = pred.read(row, ("coefficients", "dataset_index"))
+        index = int(got.dataset_index)
         if not 0 <= index < len(ds):
             raise PyscfIoError(f"row {row}: dataset_index {index} is not a structure of {ds.path}", path=pred.path)
         if index in rows:
             raise PyscfIoError(f"rows {rows[index]} and {row} both predict structure {index}", path=pred.path)
         numbers = ds.numbers(index)
-        if not np.array_equal(got["numbers"], numbers):
+        if not np.array_equal(got.numbers, numbers):
             raise PyscfIoError(f"row {row}: its atoms differ from those of structure {index} of {ds.path}", path=pred.path)
-        positions = ds.store.read(index, ["positions"])["positions"]
-        if np.abs(got["positions"] - positions).max(initial=0.0) > 1e-6:
+        positions = ds.geometry(index).positions
+        if np.abs(got.positions - positions).max(initial=0.0) > 1e-6:
             raise PyscfIoError(f"row {row}: its positions differ from those of structure {index} of {ds.path}", path=pred.path)
-        require_finite(got["coefficients"], "predicted coefficients", path=pred.path, structure=index, error=PyscfIoError)
+        require_finite(got.coefficients, "predicted coefficients", path=pred.path, structure=index, error=PyscfIoError)
         rows[index] = row
     return rows
 

@@ -63,11 +63,11 @@ def species_mean(dataset: RhoFile, indices: Iterable[int]) -> dict[int, np.ndarr
     sums: dict[int, np.ndarray] = {}
     counts: dict[int, int] = {}
     for index in indices:
-        got = dataset.store.read(index, ["numbers", "coefficients"])
+        numbers, coefficients = dataset.numbers(index), dataset.coefficients(index)
         start = 0
-        for z in got["numbers"]:
+        for z in numbers:
             element = dataset.basis[int(z)]
-            block = got["coefficients"][start : start + element.n_functions]
+            block = coefficients[start : start + element.n_functions]
             sums[int(z)] = sums.get(int(z), 0.0) + block
             counts[int(z)] = counts.get(int(z), 0) + 1
             start += element.n_functions

@@ -113,14 +113,13 @@ class DescriptorStore:
 
 def geometry_digest(dataset) -> str:
     """Hash of a rho-data dataset's geometries: structure count, numbers, positions, cell, pbc."""
-    store = dataset.store
+    geometries = dataset.geometries()
     h = hashlib.sha256(f"structures {len(dataset)}".encode())
-    numbers = store.read_segment_rows("numbers")
-    h.update(np.asarray([len(n) for n in numbers], dtype=np.int64).tobytes())
-    for name in ("numbers", "positions"):
-        rows = numbers if name == "numbers" else store.read_segment_rows(name)
-        for row in rows:
-            h.update(np.ascontiguousarray(row, dtype=np.int64 if name == "numbers" else np.float64).tobytes())
+    h.update(np.asarray([len(g.numbers) for g in geometries], dtype=np.int64).tobytes())
+    for g in geometries:
+        h.update(np.ascontiguousarray(g.numbers, dtype=np.int64).tobytes())
+    for g in geometries:
+        h.update(np.ascontiguousarray(g.positions, dtype=np.float64).tobytes())
     for name in ("cell", "pbc"):
-        h.update(np.ascontiguousarray(store.read_column(name), dtype=np.float64).tobytes())
+        h.update(np.ascontiguousarray([getattr(g, name) for g in geometries], dtype=np.float64).tobytes())
     return h.hexdigest()[:32]

@@ -45,7 +45,7 @@ def descriptor_store(
     calc = LambdaSoap(spec)
     return DescriptorStore(
         calc,
-        lambda idx: [dataset[i].to_ase() for i in idx],
+        lambda idx: [g.to_ase() for g in dataset.geometries(idx)],
         len(dataset),
         dataset.numbers,
         content_key=geometry_digest(dataset) if cache_dir is not None else "",

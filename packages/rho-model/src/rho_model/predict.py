@@ -85,7 +85,7 @@ def _frames_of_input(path: Path, indices: Sequence[int] | None) -> tuple[Iterato
 
         ds = open_dataset(path)
         order = list(range(len(ds))) if indices is None else list(indices)
-        return ((i, ds[i].to_ase(), ds[i].label) for i in order), len(order), ds
+        return ((i, g.to_ase(), g.label) for i, g in ((i, ds.geometry(i)) for i in order)), len(order), ds
     import ase.io
 
     try:
