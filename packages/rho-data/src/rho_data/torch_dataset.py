@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
@@ -32,84 +31,9 @@ from torch.utils.data import Dataset
 from .errors import RhoDataError
 from .files import RhoFile, open_file
 from .layout import BatchLayout, basis_keys, key_name
-from .overlap import BlockSparseOverlap
 from .records import Structure
 from .split import read_index_file
-
-
-@dataclass
-class TorchOverlap:
-    """A :class:`~rho_data.overlap.BlockSparseOverlap` as torch tensors.
-
-    ``pairs`` (P, 2) with i <= j and ``values`` (the blocks concatenated, row-major) are those of
-    the file; ``groups`` are the blocks grouped by shape as gather indices (from
-    :meth:`BlockSparseOverlap.group_indices`): (rows (G, r) and cols (G, c) into the structure's
-    coefficient vector, value indices (G, r * c), off-diagonal flags (G,)).
-    """
-
-    atom_sizes: torch.Tensor
-    pairs: torch.Tensor
-    values: torch.Tensor
-    groups: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]
-
-    @classmethod
-    def from_numpy(cls, overlap: BlockSparseOverlap, dtype: torch.dtype = torch.float64) -> TorchOverlap:
-        start = overlap.atom_offsets
-        groups = []
-        for rows, cols, ks, index in overlap.group_indices():
-            i, j = overlap.pairs[ks, 0], overlap.pairs[ks, 1]
-            groups.append(
-                (
-                    torch.as_tensor(start[i][:, None] + np.arange(rows)[None, :]),
-                    torch.as_tensor(start[j][:, None] + np.arange(cols)[None, :]),
-                    torch.as_tensor(index),
-                    torch.as_tensor(i != j),
-                )
-            )
-        return cls(
-            torch.as_tensor(overlap.atom_sizes),
-            torch.as_tensor(overlap.pairs),
-            torch.as_tensor(overlap.values, dtype=dtype),
-            groups,
-        )
-
-    @property
-    def n_functions(self) -> int:
-        return int(self.atom_sizes.sum())
-
-    def to(self, device: str | torch.device) -> TorchOverlap:
-        groups = [tuple(t.to(device) for t in g) for g in self.groups]
-        return TorchOverlap(self.atom_sizes.to(device), self.pairs.to(device), self.values.to(device), groups)  # type: ignore[arg-type]
-
-    def to_numpy(self) -> BlockSparseOverlap:
-        return BlockSparseOverlap(self.atom_sizes.cpu().numpy(), self.pairs.cpu().numpy(), self.values.detach().cpu().numpy())
-
-    def _check(self, vector: torch.Tensor) -> None:
-        if vector.shape[0] != self.n_functions:
-            raise RhoDataError(f"overlap: vector has {vector.shape[0]} entries, the basis has {self.n_functions}")
-
-    def quadratic(self, vector: torch.Tensor) -> torch.Tensor:
-        """v^T S v = sum over stored pairs of f_ij v_i^T S_ij v_j (f = 1 on the diagonal, 2 off it)."""
-        self._check(vector)
-        total = vector.new_zeros(())
-        for rows, cols, index, offdiag in self.groups:
-            blocks = self.values[index].reshape(len(index), rows.shape[1], cols.shape[1])
-            terms = torch.einsum("gr,grc,gc->g", vector[rows], blocks, vector[cols])
-            total = total + (terms * (1 + offdiag.to(terms.dtype))).sum()
-        return total
-
-    def matvec(self, vector: torch.Tensor) -> torch.Tensor:
-        """S v for a vector (N,)."""
-        self._check(vector)
-        out = torch.zeros_like(vector)
-        for rows, cols, index, offdiag in self.groups:
-            blocks = self.values[index].reshape(len(index), rows.shape[1], cols.shape[1])
-            out = out.index_add(0, rows.reshape(-1), torch.einsum("grc,gc->gr", blocks, vector[cols]).reshape(-1))
-            off = offdiag
-            if off.any():
-                transposed = torch.einsum("grc,gr->gc", blocks[off], vector[rows[off]])
-                out = out.index_add(0, cols[off].reshape(-1), transposed.reshape(-1))
-        return out
+from .torch_overlap import TorchOverlap
 
 
 def overlap_loss(pred_flat: torch.Tensor, ref_flat: torch.Tensor, overlap: TorchOverlap) -> torch.Tensor:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from rho_data import BlockSparseOverlap
+from rho_data.torch_overlap import group_matvec, group_quadratic
 
 
 @dataclass
@@ -72,29 +73,16 @@ class BatchOverlap:
     def n_pairs(self) -> int:
         return sum(len(g.rows) for g in self.groups)
 
+    def _tuples(self):
+        return ((g.rows, g.cols, g.blocks, g.offdiag) for g in self.groups)
+
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """S v for v of shape (N,) or (N, K)."""
-        squeeze = v.dim() == 1
-        v2 = v.reshape(self.size, -1)
-        out = torch.zeros_like(v2)
-        for g in self.groups:
-            out.index_add_(0, g.rows.reshape(-1), torch.einsum("grc,gck->grk", g.blocks, v2[g.cols]).reshape(-1, v2.shape[1]))
-            if bool(g.offdiag.any()):
-                sel = g.offdiag
-                out.index_add_(
-                    0,
-                    g.cols[sel].reshape(-1),
-                    torch.einsum("grc,grk->gck", g.blocks[sel], v2[g.rows[sel]]).reshape(-1, v2.shape[1]),
-                )
-        return out.reshape(v.shape) if squeeze else out
+        return group_matvec(self._tuples(), v, self.size)
 
     def quadratic(self, v: torch.Tensor) -> torch.Tensor:
         """v^T S v, summed over atom-pair blocks (differentiable)."""
-        total = v.new_zeros(())
-        for g in self.groups:
-            terms = torch.einsum("gr,grc,gc->g", v[g.rows], g.blocks, v[g.cols])
-            total = total + (terms * (1.0 + g.offdiag.to(terms.dtype))).sum()
-        return total
+        return group_quadratic(self._tuples(), v)
 
     def one_centre_blocks(self):
         """Diagonal (same-atom) groups: (rows, blocks) for preconditioners."""
