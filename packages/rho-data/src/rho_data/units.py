@@ -11,3 +11,6 @@ DEBYE_PER_AU = 2.541746473
 
 KCAL_MOL_PER_HARTREE = 627.509474
 """kcal/mol in one hartree."""
+
+EV_PER_HARTREE = 27.211386245988
+"""Electronvolt in one hartree (orbital energies are hartree in PySCF, eV in FHI-aims output)."""
