@@ -19,7 +19,7 @@ def cli(*args, check=True):
 
 
 def test_version_and_help():
-    assert "rho-data 0.1.0 (schema 1.0)" in cli("--version").stdout
+    assert "rho-data 0.1.0 (schema 1.1)" in cli("--version").stdout
     assert "validate" in cli("--help").stdout
 
 

@@ -15,8 +15,11 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def test_frozen_v1_0_fixture_reads_with_its_exact_values(tmp_path):
     path = tmp_path / "v1.0.h5"
     path.write_bytes((FIXTURES / "v1.0.h5").read_bytes())
-    upgrade_file(path)  # a no-op today; a real upgrade once the schema moves on
+    with open_dataset(path) as f:  # a 1.x reader reads every 1.y as it is
+        assert f.version == (1, 0) and f.targets == ["electron_density"] and len(f) == 2
+    assert upgrade_file(path) == [(1, 0), (1, 1)]
     with open_dataset(path) as f:
+        assert f.version == (1, 1) and f.extra_targets == []
         assert len(f) == 2
         assert f.provenance.producer == "rho-data fixture"
         assert f.basis["H"].n_radial == (2, 1) and f.basis["O"].n_radial == (1, 1, 1)
@@ -68,3 +71,20 @@ def test_upgrade_chain_runs_each_step_once(tmp_path, monkeypatch):
 def test_unknown_old_version_has_no_upgrade(tmp_path):
     with pytest.raises(RhoDataError, match="no upgrade is known from schema version 1.-2"):
         upgrade_path((1, -2))
+
+
+def test_frozen_v1_1_fixture_with_further_targets(tmp_path):
+    path = tmp_path / "v1.1.h5"
+    path.write_bytes((FIXTURES / "v1.1.h5").read_bytes())
+    assert upgrade_file(path) == [(1, 1)]
+    with open_dataset(path) as f:
+        assert f.version == (1, 1) and f.targets == ["electron_density", "homo", "ildos:-1:0"]
+        n = 19
+        homo = np.linspace(-1.0, 1.0, n)
+        np.testing.assert_array_equal(f.coefficients(0), np.arange(1, n + 1) / 10.0)
+        np.testing.assert_array_equal(f.coefficients(0, "homo"), homo)
+        np.testing.assert_array_equal(f.coefficients(0, "ildos:-1:0"), 2 * homo)
+        np.testing.assert_allclose(f.overlap(0).matvec(homo), f.projections(0, "homo"), rtol=1e-12)
+        assert f.metadata(0) == {"energy": -76.25, "field_integral@homo": 1.0}
+        s = f[0]
+        np.testing.assert_array_equal(s.targets["homo"].coefficients, homo)

@@ -5,7 +5,7 @@ from .errors import RhoDataError
 from .files import PARTS, RhoFile, open_dataset, open_file, open_grids, open_predictions
 from .overlap import BlockSparseOverlap
 from .provenance import Provenance
-from .records import Grid, Structure
+from .records import Grid, Structure, TargetValues
 from .schema import SCHEMA_NAME, SCHEMA_VERSION, STANDARD_METADATA
 from .writer import RhoWriter, create_dataset, create_grids, create_predictions
 
@@ -26,6 +26,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "STANDARD_METADATA",
     "Structure",
+    "TargetValues",
     "create_dataset",
     "create_grids",
     "create_predictions",

@@ -14,13 +14,13 @@ from .errors import RhoDataError
 from .header import check_header, columns_in_file, names_attr, names_under, read_basis, text_attr
 from .overlap import BlockSparseOverlap
 from .provenance import Provenance
-from .records import Grid, Structure
+from .records import Grid, Structure, TargetValues
 from .schema import KINDS, segments_of
 from .store import RaggedStore, open_h5
 from .yaml_input import short_repr
 
 #: What :meth:`RhoFile.read` can read of a structure besides its geometry (numbers, positions, cell, pbc, label).
-PARTS = ("geometry", "coefficients", "projections", "overlap", "metadata", "dataset_index", "grid", "extras")
+PARTS = ("geometry", "coefficients", "projections", "overlap", "metadata", "dataset_index", "grid", "extras", "targets")
 GEOMETRY_COLUMNS = ("numbers", "positions", "cell", "pbc", "label")
 
 
@@ -51,6 +51,8 @@ class RhoFile:
             if "structures/metadata" in self.h5 and len(self.metadata_names) != self.h5["structures/metadata"].shape[1]:
                 raise RhoDataError("/structures/metadata: the 'columns' attribute does not name every column", path=path)
             self.field_names: list[str] = list(names_under(self.h5, "structures/fields"))
+            #: A dataset's further targets (schema 1.1), beside the main one (:attr:`target`).
+            self.extra_targets: list[str] = list(names_under(self.h5, "structures/targets")) if self.kind == "dataset" else []
         except KeyError as err:
             self.h5.close()
             raise RhoDataError(f"incomplete rho-data file, missing {err}", path=path) from None
@@ -76,6 +78,19 @@ class RhoFile:
     @property
     def target(self) -> str:
         return text_attr(self.h5.attrs, "target", self.path, default="")
+
+    @property
+    def targets(self) -> list[str]:
+        """Every target the file holds coefficients of: the main one first, then the further ones."""
+        return [self.target, *self.extra_targets]
+
+    def target_column(self, name: str, target: str | None) -> str:
+        """The column of ``name`` (coefficients or projections) of ``target`` (None: the main target)."""
+        if target is None or target == self.target:
+            return name
+        if target not in self.extra_targets:
+            raise RhoDataError(f"no target '{target}' (the file holds {self.targets})", path=self.path)
+        return f"targets/{target}/{name}"
 
     @property
     def has_projections(self) -> bool:
@@ -148,13 +163,14 @@ class RhoFile:
         """Atomic numbers of structure ``i``."""
         return self._column(i, "numbers")
 
-    def coefficients(self, i: int) -> np.ndarray:
-        """The flat coefficient vector c of structure ``i`` (canonical order, see rho_data.layout)."""
-        return self._column(i, "coefficients")
+    def coefficients(self, i: int, target: str | None = None) -> np.ndarray:
+        """The flat coefficient vector c of structure ``i`` (canonical order, see rho_data.layout),
+        of the main target or of the named one."""
+        return self._column(i, self.target_column("coefficients", target))
 
-    def coefficients_many(self, indices: Iterable[int]) -> list[np.ndarray]:
+    def coefficients_many(self, indices: Iterable[int], target: str | None = None) -> list[np.ndarray]:
         """:meth:`coefficients` for each of ``indices``, in that order."""
-        return [self.coefficients(int(i)) for i in indices]
+        return [self.coefficients(int(i), target) for i in indices]
 
     def overlap(self, i: int) -> BlockSparseOverlap:
         """The block-sparse overlap S of structure ``i``'s auxiliary basis."""
@@ -162,11 +178,12 @@ class RhoFile:
         rows = self.store.read(int(i), ["numbers", "overlap_pairs", "overlap_values"])
         return BlockSparseOverlap(self.basis.atom_sizes(rows["numbers"]), rows["overlap_pairs"], rows["overlap_values"])
 
-    def projections(self, i: int) -> np.ndarray:
-        """w = S d of structure ``i``: the stored projections, or S times the coefficients when none are stored."""
+    def projections(self, i: int, target: str | None = None) -> np.ndarray:
+        """w = S d of structure ``i`` (main or named target): the stored projections, or S times the
+        coefficients when none are stored."""
         if self.has_projections:
-            return self._column(i, "projections")
-        return self.overlap(i).matvec(self.coefficients(i))
+            return self._column(i, self.target_column("projections", target))
+        return self.overlap(i).matvec(self.coefficients(i, target))
 
     def metadata(self, i: int) -> dict[str, float]:
         """The metadata recorded for structure ``i`` (names absent where not recorded)."""
@@ -210,6 +227,7 @@ class RhoFile:
             "dataset_index": ["dataset_index"],
             "grid": ["grid_points", "grid_weights", *(f"fields/{n}" for n in self.field_names)],
             "extras": [f"extras/{n}" for n in self.extra_names],
+            "targets": [f"targets/{t}/{n}" for t in self.extra_targets for n in ("coefficients", "projections")],
         }[part]
         return [n for n in names if n in self.store.columns]
 
@@ -234,6 +252,11 @@ class RhoFile:
         if "grid_points" in rows:
             s.grid = Grid(rows["grid_points"], rows["grid_weights"], {n: rows[f"fields/{n}"] for n in self.field_names})
         s.extras = {n: rows[f"extras/{n}"] for n in self.extra_names if f"extras/{n}" in rows}
+        s.targets = {
+            t: TargetValues(rows[f"targets/{t}/coefficients"], rows.get(f"targets/{t}/projections"))
+            for t in self.extra_targets
+            if f"targets/{t}/coefficients" in rows
+        }
         return s
 
     # lifetime

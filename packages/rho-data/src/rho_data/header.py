@@ -93,7 +93,7 @@ def read_basis(h5: h5py.File, path) -> AuxiliaryBasis:
     return AuxiliaryBasis(elements)
 
 
-def _version(value: object, path) -> tuple[int, int]:
+def version_attribute(value: object, path) -> tuple[int, int]:
     """The root attribute ``schema_version`` as (major, minor), or a one-line error."""
     array = np.asarray(value)
     if array.dtype.kind not in "iu" or array.shape != (2,):
@@ -109,7 +109,7 @@ def check_header(h5: h5py.File, path) -> tuple[int, int]:
         raise RhoDataError(
             f"not a rho-data file (root attribute 'schema' is {short_repr(schema)}, expected '{SCHEMA_NAME}')", path=path
         )
-    version = _version(h5.attrs.get("schema_version", (0, 0)), path)
+    version = version_attribute(h5.attrs.get("schema_version", (0, 0)), path)
     if version[0] != SCHEMA_VERSION[0]:
         newer = "a newer" if version[0] > SCHEMA_VERSION[0] else "an older"
         hint = "install a newer rho-data" if version[0] > SCHEMA_VERSION[0] else "run 'rho-data upgrade'"
@@ -134,4 +134,5 @@ def columns_in_file(h5: h5py.File, kind: str) -> list[Column]:
         n_metadata=n_metadata,
         fields=names_under(h5, "structures/fields"),
         extras=names_under(h5, "structures/extras"),
+        targets=names_under(h5, "structures/targets") if kind == "dataset" else (),
     )

@@ -36,7 +36,7 @@ def merge_files(
 
     The inputs must be of one kind with the same auxiliary basis, the same defining settings
     (producer, functional, AO and auxiliary basis, fit metric, target), the same metadata,
-    extras and fields, and (predictions, grids) the same dataset. A lock on ``output`` is taken
+    extras, fields and further targets, and (predictions, grids) the same dataset. A lock on ``output`` is taken
     before anything is opened (a second merge into the same output is refused at once); the
     output is written to a temporary file unique to this process and published only when
     complete, so a failed or killed merge leaves the old output as it was. Without
@@ -76,6 +76,7 @@ def merge_files(
                     metadata=first.metadata_names,
                     fields=first.field_names,
                     extras=first.extra_names,
+                    targets=first.extra_targets,
                 )
                 with writer:
                     for f in opened:
@@ -102,7 +103,7 @@ def _check_compatible(first: RhoFile, other: RhoFile) -> None:
     differ = [k for k in a if a[k] != b[k]]
     if differ:
         raise fail("settings differ: " + ", ".join(f"{k} '{a[k]}' vs '{b[k]}'" for k in differ))
-    for attribute in ("metadata_names", "field_names", "extra_names", "has_projections", "has_overlap"):
+    for attribute in ("metadata_names", "field_names", "extra_names", "extra_targets", "has_projections", "has_overlap"):
         if getattr(first, attribute) != getattr(other, attribute):
             raise fail(f"{attribute.replace('_', ' ')} differ")
     if first.kind != "dataset" and first.dataset_id != other.dataset_id:

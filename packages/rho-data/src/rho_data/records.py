@@ -22,6 +22,15 @@ class Grid:
 
 
 @dataclass
+class TargetValues:
+    """One further target of a dataset structure (schema 1.1): its coefficients and, where the
+    dataset stores them, its projections w = S d on the same overlap."""
+
+    coefficients: np.ndarray
+    projections: np.ndarray | None = None
+
+
+@dataclass
 class Structure:
     """One structure and its data.
 
@@ -31,6 +40,8 @@ class Structure:
     metadata; predictions hold coefficients and ``dataset_index``; grid files hold ``grid``.
     ``extras`` holds producer-specific flat float64 arrays declared when the file was created
     (for example the SCF density matrix, so that the producer can rebuild the SCF density).
+    ``targets`` holds a dataset's further targets (fields other than the file's main target,
+    for example ``homo``), each on the same overlap.
     """
 
     numbers: np.ndarray
@@ -45,6 +56,7 @@ class Structure:
     dataset_index: int = -1
     grid: Grid | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    targets: dict[str, TargetValues] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.numbers = np.asarray(self.numbers, dtype=np.int32).reshape(-1)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from .store import Column
 
 SCHEMA_NAME = "rho-data"
-SCHEMA_VERSION: tuple[int, int] = (1, 0)
+SCHEMA_VERSION: tuple[int, int] = (1, 1)
 KINDS = ("dataset", "predictions", "grids")
 
 UNITS = {
@@ -29,6 +31,9 @@ STANDARD_METADATA = {
     "time_scf_s": "wall time of the SCF, s",
     "time_fit_s": "wall time of the RI fit, s",
 }
+
+#: Names of further targets: HDF5 group names (no '/'), e.g. ``homo``, ``lumo+1``, ``ildos:-1:0``.
+TARGET_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_:+.\-]*$")
 
 GEOMETRY = [
     Column("numbers", "i4", (), "atoms"),
@@ -56,6 +61,7 @@ def columns_of(
     n_metadata: int = 0,
     fields: tuple[str, ...] = (),
     extras: tuple[str, ...] = (),
+    targets: tuple[str, ...] = (),
 ) -> list[Column]:
     """The columns of a file of this kind (SCHEMA.md lists them with their meaning)."""
     columns = list(GEOMETRY)
@@ -67,6 +73,10 @@ def columns_of(
             columns += [Column("overlap_pairs", "i4", (2,), "pairs"), Column("overlap_values", "f8", (), "overlap")]
         if n_metadata:
             columns.append(Column("metadata", "f8", (n_metadata,)))
+        for name in targets:  # schema 1.1: further targets on the same overlap
+            columns.append(Column(f"targets/{name}/coefficients", "f8", (), "coefficients"))
+            if has_projections:
+                columns.append(Column(f"targets/{name}/projections", "f8", (), "coefficients"))
     elif kind == "predictions":
         columns += [Column("coefficients", "f8", (), "coefficients"), Column("dataset_index", "i8")]
     elif kind == "grids":

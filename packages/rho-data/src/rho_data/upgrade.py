@@ -1,8 +1,11 @@
 """Schema upgrades: one function per version step, applied in a chain.
 
 Each step ``(major, minor) -> next`` rewrites a file of the older version into the layout of
-the next one. Schema 1.0 is the first released version, so the chain is empty today; the
-machinery and its checks are in place for the first change of the schema.
+the next one. Minor steps only add optional content, so their functions only record the new
+version (a reader of 1.x reads every 1.y as it is; ``upgrade`` is needed only for writers that
+append to an old file).
+
+- 1.0 -> 1.1: datasets may hold further targets under ``/structures/targets``; a 1.0 file has none.
 """
 
 from __future__ import annotations
@@ -13,17 +16,22 @@ from os import PathLike
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 from .atomic import atomic_output, check_output_location, exclusive_lock
 from .errors import RhoDataError
+from .header import version_attribute
 from .schema import SCHEMA_NAME, SCHEMA_VERSION
-from .yaml_input import short_repr
 
 Version = tuple[int, int]
 
-#: Upgrade steps, keyed by the version they upgrade from: ``{(1, 0): upgrade_v1_0_to_v1_1}``.
-UPGRADES: dict[Version, tuple[Version, Callable[[h5py.File], None]]] = {}
+
+def upgrade_v1_0_to_v1_1(h5: h5py.File) -> None:
+    """1.0 -> 1.1 adds optional further targets only: nothing to rewrite."""
+
+
+#: Upgrade steps, keyed by the version they upgrade from; each function rewrites the layout, the
+#: chain then records the new version.
+UPGRADES: dict[Version, tuple[Version, Callable[[h5py.File], None]]] = {(1, 0): ((1, 1), upgrade_v1_0_to_v1_1)}
 
 
 def file_version(path: str | PathLike) -> Version:
@@ -31,21 +39,11 @@ def file_version(path: str | PathLike) -> Version:
         with h5py.File(path, "r", swmr=True, locking=False) as h5:
             if h5.attrs.get("schema", "") not in (SCHEMA_NAME, SCHEMA_NAME.encode()):
                 raise RhoDataError("not a rho-data file", path=path)
-            return _version_attribute(h5.attrs.get("schema_version"), path)
+            return version_attribute(h5.attrs.get("schema_version"), path)
     except FileNotFoundError:
         raise RhoDataError("no such file", path=path) from None
     except OSError as err:
         raise RhoDataError(f"cannot be read as HDF5: {str(err).splitlines()[0]}", path=path) from None
-
-
-def _version_attribute(value: object, path: str | PathLike) -> Version:
-    """The root attribute ``schema_version`` as (major, minor), or a one-line error."""
-    array = np.asarray(value)
-    if array.dtype.kind not in "iu" or array.shape != (2,):
-        raise RhoDataError(
-            f"the root attribute 'schema_version' must be two integers (major, minor), got {short_repr(value)}", path=path
-        )
-    return int(array[0]), int(array[1])
 
 
 def upgrade_path(version: Version) -> list[Version]:

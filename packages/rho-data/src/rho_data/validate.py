@@ -76,8 +76,10 @@ def _check_structure(f: RhoFile, i: int, s: Structure) -> Iterator[Problem]:
             yield problem("numbers", f"elements {missing} have no basis functions in the file's basis")
             return
         n = f.basis.n_functions(s.numbers)
-        for name in ("coefficients", "projections"):
-            vector = getattr(s, name)
+        vectors = [("coefficients", s.coefficients), ("projections", s.projections)]
+        for t, v in s.targets.items():
+            vectors += [(f"targets/{t}/coefficients", v.coefficients), (f"targets/{t}/projections", v.projections)]
+        for name, vector in vectors:
             if vector is None:
                 continue
             if vector.shape != (n,):
@@ -119,8 +121,11 @@ def _check_overlap(s: Structure, problem) -> Iterator[Problem]:
     if len(diagonal) != ov.n_atoms:
         yield problem("overlap", f"atoms {sorted(set(range(ov.n_atoms)) - diagonal)} have no diagonal block")
         return
-    if s.projections is not None and s.coefficients is not None and s.projections.shape == s.coefficients.shape:
-        w = ov.matvec(s.coefficients)
-        error = np.abs(w - s.projections).max()
-        if error > PROJECTION_RTOL * max(np.abs(s.projections).max(), 1e-300):
-            yield problem("projections", f"w differs from S d by up to {error:.3e} (relative tolerance {PROJECTION_RTOL:g})")
+    vectors = [("projections", s.coefficients, s.projections)]
+    vectors += [(f"targets/{t}/projections", v.coefficients, v.projections) for t, v in s.targets.items()]
+    for name, coefficients, projections in vectors:
+        if projections is None or coefficients is None or projections.shape != coefficients.shape:
+            continue
+        error = np.abs(ov.matvec(coefficients) - projections).max()
+        if error > PROJECTION_RTOL * max(np.abs(projections).max(), 1e-300):
+            yield problem(name, f"w differs from S d by up to {error:.3e} (relative tolerance {PROJECTION_RTOL:g})")

@@ -17,7 +17,7 @@ from .files import RhoFile
 from .header import write_basis
 from .provenance import Provenance
 from .records import Structure
-from .schema import KINDS, SCHEMA_NAME, SCHEMA_VERSION, STANDARD_METADATA, UNITS, columns_of, segments_of
+from .schema import KINDS, SCHEMA_NAME, SCHEMA_VERSION, STANDARD_METADATA, TARGET_NAME, UNITS, columns_of, segments_of
 from .store import RaggedStore, lock_for_writing, open_h5
 
 
@@ -59,9 +59,13 @@ class RhoWriter(RhoFile):
         metadata: Sequence[str] = tuple(STANDARD_METADATA),
         fields: Sequence[str] = (),
         extras: Sequence[str] = (),
+        targets: Sequence[str] = (),
         overwrite: bool = False,
     ) -> RhoWriter:
-        """Create a new file (refuses to replace an existing one unless ``overwrite``)."""
+        """Create a new file (refuses to replace an existing one unless ``overwrite``).
+
+        ``targets`` (datasets only): further targets stored beside ``target`` on the same overlap.
+        """
         path = Path(path)
         if kind not in KINDS:
             raise RhoDataError(f"unknown file kind '{kind}', expected one of {KINDS}", path=path)
@@ -71,6 +75,7 @@ class RhoWriter(RhoFile):
             raise RhoDataError(f"a '{kind}' file needs the auxiliary basis", path=path)
         if len(set(metadata)) != len(metadata):
             raise RhoDataError(f"metadata names repeat: {list(metadata)}", path=path)
+        _check_targets(path, kind, target, tuple(targets))
         file_id = uuid.uuid4().hex
         with h5py.File(path, "w", libver="latest") as h5:
             h5.attrs["schema"] = SCHEMA_NAME
@@ -95,6 +100,7 @@ class RhoWriter(RhoFile):
                 n_metadata=len(metadata),
                 fields=tuple(fields),
                 extras=tuple(extras),
+                targets=tuple(targets),
             )
             RaggedStore.create_layout(h5, columns, segments_of(kind, tuple(extras)))
             if kind == "dataset" and metadata:
@@ -168,6 +174,8 @@ class RhoWriter(RhoFile):
                 if values.shape != (npts,):
                     raise self._fail(i, s, f"field '{name}' has shape {values.shape}, the grid has {npts} points")
                 rows[f"fields/{name}"] = values
+        if self.kind == "dataset":
+            rows.update(self._target_rows(s, i, int(sizes.sum())))
         if set(s.extras) != set(self.extra_names):
             raise self._fail(i, s, f"extras {sorted(s.extras)} differ from the file's {self.extra_names}")
         for name in self.extra_names:
@@ -175,6 +183,17 @@ class RhoWriter(RhoFile):
             if not np.isfinite(values).all():
                 raise self._fail(i, s, f"extra '{name}' has non-finite values")
             rows[f"extras/{name}"] = values
+        return rows
+
+    def _target_rows(self, s: Structure, i: int, size: int) -> dict[str, np.ndarray]:
+        if set(s.targets) != set(self.extra_targets):
+            raise self._fail(i, s, f"targets {sorted(s.targets)} differ from the file's further targets {self.extra_targets}")
+        rows = {}
+        for name in self.extra_targets:
+            values = s.targets[name]
+            rows[f"targets/{name}/coefficients"] = self._vector(values.coefficients, size, f"coefficients of '{name}'", i, s)
+            if self.has_projections:
+                rows[f"targets/{name}/projections"] = self._vector(values.projections, size, f"projections of '{name}'", i, s)
         return rows
 
     def _vector(self, value, size: int, name: str, i: int, s: Structure) -> np.ndarray:
@@ -186,6 +205,18 @@ class RhoWriter(RhoFile):
         if not np.isfinite(value).all():
             raise self._fail(i, s, f"{name} has non-finite values (NaN or inf)")
         return value
+
+
+def _check_targets(path: Path, kind: str, target: str, targets: tuple[str, ...]) -> None:
+    if not targets:
+        return
+    if kind != "dataset":
+        raise RhoDataError(f"only datasets hold further targets, not a '{kind}' file", path=path)
+    bad = [t for t in targets if not TARGET_NAME.match(t)]
+    if bad:
+        raise RhoDataError(f"target names {bad} may hold only letters, digits and _ : + . -", path=path)
+    if len(set(targets)) != len(targets) or target in targets:
+        raise RhoDataError(f"target names repeat: main '{target}', further {list(targets)}", path=path)
 
 
 def create_dataset(path: str | PathLike, basis: AuxiliaryBasis, provenance: Provenance | None = None, **options) -> RhoWriter:
