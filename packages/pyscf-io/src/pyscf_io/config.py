@@ -17,6 +17,7 @@ import yaml
 
 from rho_data import RhoDataError
 from rho_data.atomic import write_text_atomic
+from rho_data.orbital_fields import parse_field
 from rho_data.settings import merge_settings
 from rho_data.yaml_input import load_yaml_file, short_repr
 
@@ -43,6 +44,9 @@ etb_beta: 1.6            # ratio of successive exponents of the even-tempered ba
 fit_metric: coulomb      # coulomb: d = J^-1 (P|rho);  overlap: d = S^-1 <P|rho>
 fit_rcond: 1.0e-12       # metric eigenvalues below fit_rcond * largest are dropped (see README)
 overlap_threshold: 1.0e-12  # atom-pair overlap blocks with all |S_ab| below this are not stored
+fields: [density]        # fields fitted from one SCF, the first the dataset's main target (rho-data SCHEMA.md 3.1):
+                         # density, spin_density, homo(-K), lumo(+K), ildos:EMIN:EMAX[:SIGMA], ldos:E:SIGMA (eV from the HOMO)
+degeneracy_ev: 1.0e-3    # orbitals closer than this (eV) form one level of the homo/lumo fields
 
 # --- execution ---------------------------------------------------------------------------
 workers: 1               # local worker processes
@@ -78,6 +82,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "fit_metric": (str,),
     "fit_rcond": (float, int),
     "overlap_threshold": (float, int),
+    "fields": (list,),
+    "degeneracy_ev": (float, int),
     "workers": (int,),
     "threads": (int,),
     "partition": (str, type(None)),
@@ -108,7 +114,11 @@ PHYSICS_KEYS = (
     "fit_metric",
     "fit_rcond",
     "overlap_threshold",
+    "fields",
+    "degeneracy_ev",
 )
+#: Settings added after the first release, with the value older work directories imply.
+IMPLIED = {"scf_density_fit": True, "fields": ["density"], "degeneracy_ev": 1.0e-3}
 
 
 def _merge(base: dict, update: Mapping, source: str) -> None:
@@ -130,6 +140,7 @@ _RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
     "etb_beta": (1, False, None, True),
     "fit_rcond": (0, False, 1, False),
     "overlap_threshold": (0, True, 1, False),
+    "degeneracy_ev": (0, True, 1, True),
     "workers": (1, True, 4096, True),
     "threads": (1, True, 4096, True),
     "cpus_per_task": (1, True, 4096, True),
@@ -165,10 +176,24 @@ def _check_value(name: str, key: str, value: Any, source: str) -> None:
             raise PyscfIoError(
                 f"{source}: setting '{name}' must be {_range_text(low, low_in, high, high_in)}, got {short_repr(value)}"
             )
+    if key == "fields":
+        _check_fields(name, value, source)
     if key in ("extra_sbatch", "setup"):
         for k, line in enumerate(value):
             if not isinstance(line, str):
                 raise PyscfIoError(f"{source}: setting '{name}[{k}]' must be a string, got {short_repr(line)}")
+
+
+def _check_fields(name: str, value: list, source: str) -> None:
+    """Field names (rho_data.orbital_fields), made canonical in place; at least one, none twice."""
+    if not value:
+        raise PyscfIoError(f"{source}: setting '{name}' needs at least one field (e.g. [density])")
+    try:
+        value[:] = [str(parse_field(str(v))) for v in value]
+    except RhoDataError as err:
+        raise PyscfIoError(f"{source}: setting '{name}': {err}") from None
+    if len(set(value)) != len(value):
+        raise PyscfIoError(f"{source}: setting '{name}' names a field twice: {value}")
 
 
 def validate_settings(settings: dict, source: str) -> None:
@@ -187,7 +212,7 @@ def validate_settings(settings: dict, source: str) -> None:
         settings[key] = settings[key].lower()
         if settings[key] not in choices:
             raise PyscfIoError(f"{source}: setting '{key}' must be one of {choices}, got {short_repr(settings[key])}")
-    for key in ("scf_conv_tol", "fit_rcond", "overlap_threshold", "etb_beta", "min_distance"):
+    for key in ("scf_conv_tol", "fit_rcond", "overlap_threshold", "etb_beta", "min_distance", "degeneracy_ev"):
         settings[key] = float(settings[key])
 
 
@@ -233,7 +258,8 @@ def read_settings_file(path: str | PathLike) -> dict[str, Any]:
     data = _read_yaml(path)
     if not isinstance(data, dict):
         raise PyscfIoError(f"{path}: not a pyscf-io settings file (a mapping of settings), got {type(data).__name__}")
-    data.setdefault("scf_density_fit", True)  # written before the setting existed: always density-fitted
+    for key, implied in IMPLIED.items():  # written before the setting existed
+        data.setdefault(key, copy.deepcopy(implied))
     unknown = sorted(map(str, {*data} - {*DEFAULTS}))
     if unknown:
         raise PyscfIoError(f"{path}: unknown setting '{unknown[0]}'")
@@ -242,8 +268,8 @@ def read_settings_file(path: str | PathLike) -> dict[str, Any]:
 
 
 def physics(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings that define the reference data (``scf_density_fit`` is true when absent: older runs)."""
-    return {k: settings.get(k, True) if k == "scf_density_fit" else settings[k] for k in PHYSICS_KEYS}
+    """The settings that define the reference data (older runs imply the values in :data:`IMPLIED`)."""
+    return {k: settings[k] if k in settings else copy.deepcopy(IMPLIED[k]) for k in PHYSICS_KEYS}
 
 
 def dump_settings(settings: Mapping[str, Any], path: str | PathLike) -> None:
