@@ -28,3 +28,11 @@ def test_zero_reference_gives_nan_not_a_division_error():
 
 def test_bohr_is_codata_2018():
     assert BOHR_ANGSTROM == 0.529177210903 and math.isclose(BOHR_ANGSTROM * BOHR_PER_ANGSTROM, 1.0)
+
+
+def test_absolute_normalisation_for_fields_that_change_sign():
+    w = np.array([1.0, 1.0])
+    ref = np.array([1.0, -1.0])  # integral 0, integral |ref| 2
+    got = field_errors(w, [0.5, -1.0], ref, normalisation="absolute")
+    assert got["norm"] == 2.0 and math.isclose(got["nmae_percent"], 25.0)
+    assert math.isnan(field_errors(w, [0.5, -1.0], ref)["nmae_percent"])

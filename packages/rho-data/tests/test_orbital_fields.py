@@ -119,3 +119,12 @@ def test_k_weights_and_bad_shapes():
         KohnShamStates.of(e, [[2, 0]])
     with pytest.raises(RhoDataError, match="NaN"):
         KohnShamStates.of([np.nan, 1.0], [2, 0])
+
+
+def test_target_names_and_normalisation():
+    from rho_data.orbital_fields import nmae_normalisation, target_name
+
+    assert target_name("density") == "electron_density" and parse_field("electron_density") == parse_field("density")
+    assert target_name("HOMO-1") == "homo-1"
+    assert nmae_normalisation("electron_density") == "integral"
+    assert nmae_normalisation("spin_density") == nmae_normalisation("homo") == "absolute"

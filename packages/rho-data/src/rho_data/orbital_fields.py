@@ -34,6 +34,8 @@ from .errors import RhoDataError
 from .units import EV_PER_HARTREE
 
 DEFAULT_FIELD = "density"
+#: The dataset target name of the total density (schema 1.0), the same field as ``density``.
+DENSITY_TARGET = "electron_density"
 #: Orbitals closer than this (eV) form one level.
 DEFAULT_DEGENERACY_EV = 1e-3
 #: An orbital with more than this many electrons counts as occupied.
@@ -71,6 +73,8 @@ class FieldSpec:
 def parse_field(text: str) -> FieldSpec:
     """The field a name means (see the module doc); a name that means nothing is an error."""
     name = str(text).strip().lower()
+    if name == DENSITY_TARGET:
+        return FieldSpec("density")
     if name in ("density", "spin_density"):
         return FieldSpec(name)
     if match := _LEVEL.match(name):
@@ -94,6 +98,19 @@ def parse_field(text: str) -> FieldSpec:
         f"unknown field '{text}' (known: density, spin_density, homo, homo-K, lumo, lumo+K, "
         "ildos:EMIN:EMAX[:SIGMA], ldos:E:SIGMA; energies in eV)"
     )
+
+
+def target_name(field: FieldSpec | str) -> str:
+    """The name a dataset stores the field under: ``electron_density`` for the density, else the field name."""
+    spec = parse_field(field) if isinstance(field, str) else field
+    return DENSITY_TARGET if spec.kind == "density" else str(spec)
+
+
+def nmae_normalisation(field: FieldSpec | str) -> str:
+    """``integral``: %NMAE divides by the integral of rho_ref (the electrons: the density);
+    ``absolute``: by the integral of |rho_ref| (every other field; the spin density changes sign)."""
+    spec = parse_field(field) if isinstance(field, str) else field
+    return "integral" if spec.kind == "density" else "absolute"
 
 
 @dataclass(frozen=True)
