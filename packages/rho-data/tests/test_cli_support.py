@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from pathlib import Path
 
 import pytest
 import typer
@@ -162,3 +163,46 @@ def test_usage_errors_are_one_line_exit_2(tmp_path, args, message):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], done.stderr
     assert "Traceback" not in done.stderr and "--help" in lines[0]
+
+
+def _skeleton():
+    """A CLI built like every rho CLI: make_cli, the shared options, an old spelling, a default command."""
+    from rho_data.cli_support import config_option, make_cli, output_option, overwrite_option, set_option
+
+    app, console, errors = make_cli(help="A test CLI.", version="tool 1.2", default_command="go")
+
+    @app.command(aliases={"--out": "--output", "--no-overwrite": None})
+    def go(
+        output: Path = output_option("Where."),
+        config: list[Path] | None = config_option("tool"),
+        overrides: list[str] | None = set_option(),
+        overwrite: bool = overwrite_option(),
+    ) -> None:
+        console.print(f"go {output} {[str(c) for c in config or []]} {overrides or []} {overwrite}", highlight=False)
+
+    @app.command()
+    def other() -> None:
+        console.print("other")
+
+    return app
+
+
+def test_make_cli_gives_the_version_shared_options_and_old_spellings():
+    app = _skeleton()
+    runner = CliRunner()
+    assert runner.invoke(app, ["--version"]).output == "tool 1.2\n"
+    result = runner.invoke(app, ["go", "-o", "x", "-c", "a.yaml", "--config", "b.yaml", "--set", "k=1", "--set", "s.k=2"])
+    assert result.exit_code == 0 and result.output == "go x ['a.yaml', 'b.yaml'] ['k=1', 's.k=2'] False\n"
+    assert runner.invoke(app, ["go", "--out", "y", "--overwrite"]).output == "go y [] [] True\n"
+    assert runner.invoke(app, ["go", "--out=z", "--no-overwrite"]).output == "go z [] [] False\n"
+    assert runner.invoke(app, ["go", "-o", "w", "--", "--out"]).exit_code != 0  # nothing after -- is respelt
+    shown = runner.invoke(app, ["go", "--help"]).output
+    assert "--output" in shown and "--overwrite" in shown and "--out " not in shown and "--no-overwrite" not in shown
+
+
+def test_default_command_takes_arguments_without_a_command_name():
+    app = _skeleton()
+    runner = CliRunner()
+    assert runner.invoke(app, ["-o", "x"]).output == "go x [] [] False\n"
+    assert runner.invoke(app, ["other"]).output == "other\n"
+    assert "go" in runner.invoke(app, ["--help"]).output and "other" in runner.invoke(app, []).output  # help, no run

@@ -1,4 +1,5 @@
-"""What every rho command line shares: ``--version``, one-line errors for bad input, progress bars.
+"""What every rho command line shares: ``--version``, one-line errors for bad input, the options
+spelt the same in every CLI (``-o/--output``, ``-c/--config``, ``--set``, ``--overwrite``), progress bars.
 
 Every command of every rho CLI is registered on a :class:`RhoTyper`, which wraps it in
 :func:`exit_on`: bad input (:class:`~rho_data.errors.RhoDataError`, which every package's error
@@ -9,7 +10,8 @@ on standard error and exit code 1, so a new command cannot forget the error path
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import typer
 from rich import get_console
@@ -96,17 +98,54 @@ def _one_line_usage_errors(method: Callable) -> Callable:
     return wrapper
 
 
-class RhoCommand(TyperCommand):
-    """A typer command whose usage errors are one line (see :func:`_one_line_usage_errors`)."""
+def _spell_aliases(args: list[str], aliases: Mapping[str, str | None]) -> list[str]:
+    """``args`` with each old option spelling replaced by its current one (``None``: dropped,
+    an old flag that only restated the default); nothing after ``--`` is touched."""
+    out: list[str] = []
+    for k, arg in enumerate(args):
+        if arg == "--":
+            return out + list(args[k:])
+        name, eq, value = arg.partition("=")
+        if name in aliases and (eq == "" or name.startswith("--")):
+            new = aliases[name]
+            if new is not None:
+                out.append(f"{new}={value}" if eq else new)
+            continue
+        out.append(arg)
+    return out
 
-    make_context = _one_line_usage_errors(TyperCommand.make_context)
+
+class RhoCommand(TyperCommand):
+    """A typer command whose usage errors are one line (see :func:`_one_line_usage_errors`) and
+    which accepts the old spellings of renamed options (:attr:`aliases`, old -> new), hidden
+    from its help."""
+
+    aliases: Mapping[str, str | None] = {}
+
+    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[override]
+        return _make_command_context(self, info_name, _spell_aliases(list(args), self.aliases), parent, **extra)
+
+
+_make_command_context = _one_line_usage_errors(TyperCommand.make_context)
 
 
 class RhoGroup(TyperGroup):
-    """A typer group whose usage errors are one line (see :func:`_one_line_usage_errors`)."""
+    """A typer group whose usage errors are one line (see :func:`_one_line_usage_errors`).
 
+    With :attr:`default_command` set, arguments that do not start with a command name (nor with
+    ``--help`` or ``--version``) go to that command: ``rho-eval PRED ...`` is ``rho-eval evaluate PRED ...``.
+    """
+
+    default_command: str | None = None
     make_context = _one_line_usage_errors(TyperGroup.make_context)
     invoke = _one_line_usage_errors(TyperGroup.invoke)
+
+    def parse_args(self, ctx, args):  # type: ignore[override]
+        first = args[0] if args else None
+        if self.default_command is not None and first is not None and first not in self.commands:
+            if first not in (*ctx.help_option_names, "--version"):
+                args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
 
 
 class RhoTyper(typer.Typer):
@@ -115,7 +154,10 @@ class RhoTyper(typer.Typer):
 
     With ``version`` (the text to print, e.g. ``"aims-io 0.1.0"``) the group gets the one
     ``--version`` option of every rho CLI, printed on ``console``, and shows its help when called
-    without arguments. Shell-completion installation is off in every rho CLI.
+    without arguments; ``default_command`` names the command that arguments without a command
+    name go to (see :class:`RhoGroup`). ``command(..., aliases={"--out": "--output"})`` keeps
+    the old spelling of a renamed option working, hidden from the help. Shell-completion
+    installation is off in every rho CLI. :func:`make_cli` builds one with its two consoles.
     """
 
     def __init__(
@@ -125,10 +167,11 @@ class RhoTyper(typer.Typer):
         error_console: Console | None = None,
         version: str | None = None,
         console: Console | None = None,
+        default_command: str | None = None,
         **kwargs,
     ):
         kwargs.setdefault("pretty_exceptions_enable", False)
-        kwargs.setdefault("cls", RhoGroup)
+        kwargs.setdefault("cls", RhoGroup if default_command is None else _default_group(default_command))
         kwargs.setdefault("add_completion", False)
         kwargs.setdefault("no_args_is_help", version is not None)
         super().__init__(*args, **kwargs)
@@ -145,14 +188,59 @@ class RhoTyper(typer.Typer):
 
             self.callback()(main)
 
-    def command(self, *args, **kwargs):  # type: ignore[override]
-        kwargs.setdefault("cls", RhoCommand)
+    def command(self, *args, aliases: Mapping[str, str | None] | None = None, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("cls", RhoCommand if not aliases else type("RhoCommand", (RhoCommand,), {"aliases": dict(aliases)}))
         register = super().command(*args, **kwargs)
         return lambda function: register(self._user_errors(function))
 
     def callback(self, *args, **kwargs):  # type: ignore[override]
         register = super().callback(*args, **kwargs)
         return lambda function: register(self._user_errors(function))
+
+
+def _default_group(name: str) -> type[RhoGroup]:
+    return type("RhoGroup", (RhoGroup,), {"default_command": name})
+
+
+def make_cli(
+    *, help: str, version: str, errors: tuple[type[Exception], ...] = (), default_command: str | None = None
+) -> tuple[RhoTyper, Console, Console]:
+    """``(app, console, error_console)`` of a rho CLI: a :class:`RhoTyper` with the ``--version``
+    option printing ``version``, whose commands turn ``errors`` (and every
+    :class:`~rho_data.errors.RhoDataError`) into one line on ``error_console`` (standard error);
+    ``console`` is standard output."""
+    console, error_console = Console(), Console(stderr=True)
+    app = RhoTyper(
+        help=help, errors=errors, error_console=error_console, version=version, console=console, default_command=default_command
+    )
+    return app, console, error_console
+
+
+# ---- the options every rho CLI spells the same way --------------------------------------------
+
+
+def output_option(help: str, default: Any = ...) -> Any:
+    """``-o/--output``: the file or directory a command writes."""
+    return typer.Option(default, "-o", "--output", help=help)
+
+
+def config_option(tool: str) -> Any:
+    """``-c/--config``, repeatable: settings YAML files, a later one overriding an earlier one."""
+    return typer.Option(
+        None, "-c", "--config", help=f"Settings YAML (any subset of '{tool} options'); repeatable, a later file wins."
+    )
+
+
+def set_option() -> Any:
+    """``--set section.key=value``, repeatable: one setting, after the ``--config`` files."""
+    return typer.Option(
+        None, "--set", help="One setting, section.key=value (the value read as YAML); repeatable, applied after -c files."
+    )
+
+
+def overwrite_option(help: str = "Replace an output that exists.") -> Any:
+    """``--overwrite``: a plain flag (no ``--no-overwrite``); without it nothing is replaced."""
+    return typer.Option(False, "--overwrite", help=help)
 
 
 def progress_bar(console: Console | None = None, *, eta: bool = True, transient: bool = True, info: bool = False) -> Progress:
