@@ -86,7 +86,7 @@ def test_load_layers_files_in_order_then_overrides(tmp_path):
     ("files", "overrides", "message"),
     [
         (["missing.yaml"], [], r"missing.yaml: settings file not found"),
-        (["list.yaml"], [], r"list.yaml: a settings file must hold a mapping of settings, got list"),
+        (["list.yaml"], [], r"list.yaml: a settings file must hold a mapping of settings .*, got list"),
         (["typo.yaml"], [], r"typo.yaml: unknown setting 'dft.xcc'"),
         (["bad.yaml"], [], r"bad.yaml: setting 'workers' must be int, got 'two'"),
         ([], ["workers=two"], r"--set 'workers=two': setting 'workers' must be int, got 'two'"),

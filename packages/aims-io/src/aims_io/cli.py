@@ -7,47 +7,33 @@ import math
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
-from rho_data.cli_support import RhoTyper, print_error, progress_bar
+from rho_data.cli_support import config_option, make_cli, output_option, overwrite_option, print_error, progress_bar, set_option
 
 from . import __version__
 from .errors import AimsIOError
 
-console = Console()
-errors = Console(stderr=True)
 #: Every command goes through one error path: bad input -> one red line, exit code 1, no traceback.
-app = RhoTyper(
+app, console, errors = make_cli(
     help="FHI-aims for rho: prepare and run SCF / RI-fit / rebuild runs, check them, import them into rho-data.",
-    errors=(AimsIOError,),
-    error_console=errors,
     version=f"aims-io {__version__}",
-    console=console,
+    errors=(AimsIOError,),
 )
+#: Old spellings of renamed options (kept working, hidden from --help): ``--set`` was also ``-s``.
+OLD_SET = {"-s": "--set"}
 
 
-def _progress() -> Progress:
-    """A progress bar on a terminal; none when stderr is a file or pipe (it then holds only errors)."""
-    progress = progress_bar(errors, eta=False)
-    progress.disable = not errors.is_terminal
-    return progress
-
-
-def _settings(work: Path, config: list[Path] | None, overrides: list[str] | None, *, use_work: bool = True) -> dict:
+def _settings(work: Path, config: list[Path] | None, overrides: list[str] | None) -> dict:
+    """The work directory's ``aims-io.yaml`` (when there is one), then ``-c`` files, then ``--set``."""
     from .settings import SETTINGS_FILE, load_settings
 
-    paths: list[Path] = []
-    if use_work and (work / SETTINGS_FILE).is_file():
-        paths.append(work / SETTINGS_FILE)
-    paths += list(config or [])
-    return load_settings(paths, list(overrides or []))
+    paths: list[Path] = [work / SETTINGS_FILE] if (work / SETTINGS_FILE).is_file() else []
+    return load_settings(paths + list(config or []), list(overrides or []))
 
 
 WORK = typer.Option(Path("."), "--work", "-w", help="Work directory (holds scf/, ri/, rebuild/, jobs/, aims-io.yaml).")
-CONFIG = typer.Option(None, "--config", "-c", help="Settings YAML (any subset of `aims-io options`); repeatable.")
-SET = typer.Option(None, "--set", "-s", help="Override one setting: section.key=value (repeatable).")
+CONFIG = config_option("aims-io")
+SET = set_option()
 
 
 @app.command()
@@ -58,7 +44,7 @@ def options() -> None:
     typer.echo(defaults_text(), nl=False)
 
 
-@app.command()
+@app.command(aliases=OLD_SET)
 def prepare(
     stage: str = typer.Argument(..., help="scf, ri or guess."),
     structures: Path | None = typer.Argument(
@@ -75,58 +61,21 @@ def prepare(
     """Write run directories: `scf STRUCTURES` (one per structure), `ri` (one per finished SCF run) or
     `guess PREDICTIONS --reference DATASET` (an SCF from the predicted coefficients and one from FHI-aims's
     default guess per structure, with the reference's SCF settings)."""
-    from .prepare import prepare_ri, prepare_scf
-    from .settings import SETTINGS_FILE, dump
+    from .stages import prepare_stage
 
-    settings = _settings(work, config, overrides)
-    if stage == "guess":
-        from .guess import prepare_guess
-
-        if structures is None or reference is None:
-            raise AimsIOError("prepare guess needs a predictions file and --reference DATASET")
-        work.mkdir(parents=True, exist_ok=True)
-        dirs = prepare_guess(structures, reference, work, name, settings)
-        console.print(
-            f"prepared {len(dirs) // 2} ML-guess and {len(dirs) // 2} default-guess SCF runs under {work / 'guess' / name}; "
-            f"run them with `aims-io run guess/{name} -w {work}`",
-            highlight=False,
-            soft_wrap=True,
-        )
-    elif stage == "scf":
-        if structures is None:
-            raise AimsIOError("prepare scf needs a structures file")
-        import ase.io
-
-        from .geometry import Geometry
-
-        if not structures.is_file():
-            raise AimsIOError("structures file not found", path=structures)
-        try:
-            frames = ase.io.read(structures, ":")
-        except Exception as err:  # ASE raises many types for unreadable files
-            raise AimsIOError(f"ASE cannot read it: {err}", path=structures) from None
-        work.mkdir(parents=True, exist_ok=True)
-        dirs = prepare_scf(
-            work,
-            [Geometry.from_ase(a) for a in frames],
-            settings,
-            [str(a.info.get("name", a.get_chemical_formula())) for a in frames],
-        )
-        dump(settings, work / SETTINGS_FILE)
-        console.print(f"prepared {len(dirs)} SCF runs under {work / 'scf'}; settings in {work / SETTINGS_FILE}")
-    elif stage == "ri":
-        prepared, skipped = prepare_ri(work, settings)
-        dump(settings, work / SETTINGS_FILE)
-        console.print(f"prepared {len(prepared)} RI-fit runs under {work / 'ri'}")
-        if skipped:
-            errors.print(
-                f"[yellow]{len(skipped)} SCF runs have not finished; run `aims-io status scf` and prepare ri again later[/yellow]"
-            )
-    else:
-        raise AimsIOError(f"prepare: unknown stage '{stage}' (scf, ri or guess; rebuild runs come from `aims-io export`)")
+    prepare_stage(
+        stage,
+        work,
+        _settings(work, config, overrides),
+        structures=structures,
+        reference=reference,
+        name=name,
+        say=lambda line: console.print(line, highlight=False, soft_wrap=True),
+        warn=lambda line: errors.print(f"[yellow]{line}[/yellow]"),
+    )
 
 
-@app.command()
+@app.command(aliases=OLD_SET)
 def run(
     stage: str = typer.Argument(..., help="scf, ri, rebuild/<name> or guess/<name>."),
     work: Path = WORK,
@@ -142,7 +91,7 @@ def run(
     dirs = run_dirs(stage_dir(work, stage))
     if not dirs:
         raise AimsIOError(f"no run directories for stage '{stage}' (run `aims-io prepare` first)", path=stage_dir(work, stage))
-    with _progress() as progress:
+    with progress_bar(errors, eta=False) as progress:
         task = progress.add_task(f"FHI-aims {stage}", total=len(dirs))
         failed = []
 
@@ -182,17 +131,9 @@ def status(
                 json.dumps({"run_dir": str(s.run_dir), "state": s.state, "reason": s.reason}), highlight=False, soft_wrap=True
             )
         return
-    counts: dict[str, int] = {}
-    for s in states:
-        counts[s.state] = counts.get(s.state, 0) + 1
-    table = Table(title=f"{stage}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
-    table.add_column("run")
-    table.add_column("state")
-    table.add_column("reason")
-    colour = {"finished": "green", "running": "cyan", "failed": "red", "not started": "yellow"}
-    for s in states:
-        table.add_row(s.run_dir.name, f"[{colour[s.state]}]{s.state}[/]", s.reason)
-    console.print(table)
+    from .tables import status_table
+
+    console.print(status_table(stage, states))
 
 
 @app.command("import")
@@ -201,7 +142,7 @@ def import_(
     out: Path = typer.Argument(..., help="rho-data dataset to create (or, with --append, to add to)."),
     threshold: float = typer.Option(0.0, help="Drop off-diagonal overlap atom-pair blocks with max |S| <= this."),
     append: bool = typer.Option(False, "--append", help="Add to an existing dataset the runs it lacks (resume)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset (once the new one is complete)."),
+    overwrite: bool = overwrite_option("Replace an existing dataset (once the new one is complete)."),
     require_converged: bool = typer.Option(
         False, "--require-converged", help="Refuse runs whose SCF did not converge (default: import them with a warning)."
     ),
@@ -214,7 +155,7 @@ def import_(
     if not math.isfinite(threshold) or threshold < 0:
         raise AimsIOError(f"--threshold must be a finite number >= 0, got {threshold}")
     total = len(find_runs(root))
-    with _progress() as progress:
+    with progress_bar(errors, eta=False) as progress:
         task = progress.add_task("importing", total=total)
         report = import_tree(
             root,
@@ -238,7 +179,7 @@ def import_(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(aliases=OLD_SET)
 def export(
     predictions: Path = typer.Argument(..., help="rho-data predictions file."),
     dataset: Path = typer.Argument(..., help="The dataset the predictions belong to (made by aims-io import)."),
@@ -255,12 +196,12 @@ def export(
     console.print(f"wrote {len(dirs)} rebuild runs under {work / 'rebuild' / name}")
 
 
-@app.command()
+@app.command(aliases={"--out": "--output"})
 def compare(
     stage: str = typer.Argument(..., help="guess/<name>: the ML-guess and default-guess SCF runs to compare."),
     work: Path = WORK,
-    out: Path | None = typer.Option(None, "--out", "-o", help="JSON report (default: <work>/guess/<name>/comparison.json)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report."),
+    output: Path | None = output_option("JSON report (default: <work>/guess/<name>/comparison.json).", None),
+    overwrite: bool = overwrite_option("Replace an existing report."),
     energy_tolerance: float = typer.Option(1e-4, help="Warn when converged total energies differ by more (eV)."),
 ) -> None:
     """SCF cycles, convergence, energy and wall time of ML-guess against default-guess runs: table, summary, JSON."""
@@ -274,40 +215,16 @@ def compare(
     path = stage_dir(work, stage)
     if not path.is_dir():
         raise AimsIOError("no guess runs (run `aims-io prepare guess` first)", path=path)
-    target = out if out is not None else path / COMPARISON_FILE
+    target = output if output is not None else path / COMPARISON_FILE
     from rho_data.atomic import check_output_location
 
     check_output_location(target, overwrite=overwrite, what="comparison")
     report = compare_guess(path, energy_tolerance_ev=energy_tolerance)
     write_comparison(report, target, overwrite=overwrite)
-    table = Table(title=f"{stage}: SCF from predicted coefficients (ml) against FHI-aims's default guess")
-    columns = ("structure", "cycles ml", "cycles default", "saved", "converged", "dE (eV)", "wall ml (s)", "wall default (s)")
-    for column in columns:
-        table.add_column(column)
-    for r in report["rows"]:
-        table.add_row(
-            r["label"],
-            str(r["cycles_ml"]),
-            str(r["cycles_default"]),
-            str(r["cycles_saved"]),
-            f"{'yes' if r['converged_ml'] else 'NO'}/{'yes' if r['converged_default'] else 'NO'}",
-            f"{r['energy_difference_ev']:.2e}",
-            f"{r['wall_ml_s']:.2f}",
-            f"{r['wall_default_s']:.2f}",
-        )
-    console.print(table)
-    s = report["summary"]
-    if s["converged_both"]:
-        console.print(
-            f"{s['converged_both']} of {s['structures']} structures converged with both guesses: mean cycles "
-            f"{s['mean_cycles_ml']:.2f} (ml) vs {s['mean_cycles_default']:.2f} (default), "
-            f"{100 * s['fraction_cycles_saved']:.1f} % of cycles saved; wall time {100 * s['fraction_wall_saved']:.1f} % saved; "
-            f"max |dE| {s['max_abs_energy_difference_ev']:.2e} eV; report in {target}",
-            highlight=False,
-            soft_wrap=True,
-        )
-    else:
-        console.print(f"no structure converged with both guesses; report in {target}", highlight=False, soft_wrap=True)
+    from .tables import comparison_summary, comparison_table
+
+    console.print(comparison_table(stage, report))
+    console.print(comparison_summary(report, target), highlight=False, soft_wrap=True)
     for message in report["warnings"]:
         print_error(errors, message, label="warning")
 

@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 
 from rho_data.jobscript import JobScriptError, refuse_control_characters
-from rho_data.settings import merge_settings
+from rho_data.settings import load_layers, merge_settings
 from rho_data.settings import parse_override as rho_parse_override
-from rho_data.yaml_input import load_yaml_file, parse_yaml_text, short_repr
+from rho_data.yaml_input import parse_yaml_text, short_repr
 
 from .errors import AimsIOError
 from .layout import write_text
@@ -128,23 +128,26 @@ def _refuse_control(value: Any, name: str, source: str) -> None:
 
 def parse_override(text: str) -> dict:
     """``"dft.xc=pbe"`` -> ``{"dft": {"xc": "pbe"}}`` (the value is read as YAML, no aliases)."""
-    return rho_parse_override(text, lambda raw: parse_yaml_text(raw, source="command line"), error=AimsIOError)
+    return rho_parse_override(text, lambda raw: parse_yaml_text(raw, source=f"--set {text}"), error=AimsIOError)
 
 
 def load_settings(paths: Sequence[str | Path] = (), overrides: Sequence[str] = ()) -> dict:
-    """Defaults, then each YAML file in order, then ``section.key=value`` overrides."""
-    settings = defaults()
-    for path in paths:
-        user = load_yaml_file(path)
-        if user is None:
-            continue
-        if not isinstance(user, Mapping):
-            raise AimsIOError("a settings file must hold a mapping", path=path)
-        _merge(settings, user, str(path))
-    for text in overrides:
-        _merge(settings, parse_override(text), "command line")
-    validate(settings)
+    """Defaults, then each YAML file in order, then ``section.key=value`` overrides
+    (:func:`rho_data.settings.load_layers`); each layer's values are checked as it is merged,
+    so an error names the file or the ``--set`` that holds the bad value."""
+    settings = load_layers(defaults(), paths, overrides, merge=_merge_checked, error=AimsIOError)
+    _check_consistency(settings)
     return settings
+
+
+def _merge_checked(settings: dict, update: Mapping, source: str) -> None:
+    """Merge one layer (types checked per value), then the choices and ranges of every value:
+    those of the layer before were valid, so a failure is this layer's."""
+    _merge(settings, update, source)
+    try:
+        _check_values(settings)
+    except AimsIOError as err:
+        raise AimsIOError(str(err), path=source) from None
 
 
 def _at_least(settings: dict, name: str, low: float, *, strict: bool = False) -> None:
@@ -156,11 +159,22 @@ def _at_least(settings: dict, name: str, low: float, *, strict: bool = False) ->
 
 def validate(settings: dict) -> None:
     """Choices, ranges and consistency of the merged settings (types were checked while merging)."""
+    _check_values(settings)
+    _check_consistency(settings)
+
+
+def _check_consistency(settings: dict) -> None:
+    """What one setting needs of another (checked once every layer is merged)."""
+    dft = settings["dft"]
+    if dft["spin"] == "collinear" and dft["default_initial_moment"] is None:
+        raise AimsIOError("setting 'dft.spin' is collinear: FHI-aims then needs 'dft.default_initial_moment'")
+
+
+def _check_values(settings: dict) -> None:
+    """The choices and ranges of every setting, one by one."""
     dft, hpc = settings["dft"], settings["hpc"]
     if dft["spin"] not in ("none", "collinear"):
         raise AimsIOError(f"setting 'dft.spin' must be none or collinear, got {short_repr(dft['spin'])}")
-    if dft["spin"] == "collinear" and dft["default_initial_moment"] is None:
-        raise AimsIOError("setting 'dft.spin' is collinear: FHI-aims then needs 'dft.default_initial_moment'")
     if hpc["backend"] not in ("local", "slurm"):
         raise AimsIOError(f"setting 'hpc.backend' must be local or slurm, got {short_repr(hpc['backend'])}")
     counts = ("hpc.max_parallel", "hpc.nodes", "hpc.ntasks", "hpc.array_parallel", "dft.elsi_restart_write", "dft.sc_iter_limit")
@@ -173,9 +187,9 @@ def validate(settings: dict) -> None:
     if len(points) != 3 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 2 for n in points):
         raise AimsIOError(f"setting 'dft.cube_points' must be 3 integers >= 2, got {short_repr(points)}")
     if not str(hpc["aims_command"]).strip():
-        raise AimsIOError("setting 'hpc.aims_command' is empty")
+        raise AimsIOError(f"setting 'hpc.aims_command' is empty, got {short_repr(hpc['aims_command'])}")
     if not str(hpc["time"]).strip():
-        raise AimsIOError("setting 'hpc.time' is empty")
+        raise AimsIOError(f"setting 'hpc.time' is empty, got {short_repr(hpc['time'])}")
     if not str(dft["guess_ri_density_restart"]).startswith("read"):
         raise AimsIOError(
             f"setting 'dft.guess_ri_density_restart' must start with 'read', got {short_repr(dft['guess_ri_density_restart'])}"

@@ -93,7 +93,10 @@ def load_layers(
         if data is None:  # an empty file changes nothing
             continue
         if not isinstance(data, Mapping):
-            raise error(f"{path}: a settings file must hold a mapping of settings, got {type(data).__name__}")
+            raise error(
+                f"{path}: a settings file must hold a mapping of settings (its top level must be a mapping of "
+                f"names to values), got {type(data).__name__}"
+            )
         merge(settings, data, str(path))
     for text in overrides:
         source = f"--set {short_repr(text, 60)}"
