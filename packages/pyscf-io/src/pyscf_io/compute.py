@@ -6,13 +6,15 @@ import time
 
 import numpy as np
 
-from rho_data import BlockSparseOverlap, Structure
+from rho_data import BlockSparseOverlap, Structure, TargetValues
 from rho_data.elements import symbol
 from rho_data.grid_errors import field_errors
+from rho_data.orbital_fields import FieldSpec, nmae_normalisation, target_name
 
 from .basis import canonical_permutation, make_mole
 from .context import RunContext
 from .errors import PyscfIoError
+from .field_matrices import field_density_matrix
 from .fit import density_integrals, function_integrals, metric_matrix, solve_metric
 from .geometry import InputStructure
 from .grid import ao_density, aux_density, dft_grid
@@ -104,19 +106,21 @@ def compute_structure(inp: InputStructure, ctx: RunContext, input_index: int = -
 
     t0 = time.perf_counter()
     auxmol = df.addons.make_auxmol(mol, {sym: ctx.aux[sym] for sym in {symbol(z) for z in inp.numbers}})
-    rhs = density_integrals(mol, auxmol, dm, s["fit_metric"])
+    fields = ctx.fields()
+    matrices, integrals = field_matrices(mf, fields, dm, s["degeneracy_ev"])
+    rhs = density_integrals(mol, auxmol, np.stack(matrices), s["fit_metric"])
     coeffs, info = solve_metric(metric_matrix(auxmol, s["fit_metric"]), rhs, s["fit_rcond"])
     overlap = auxmol.intor("int1e_ovlp")
     overlap = 0.5 * (overlap + overlap.T)  # exactly symmetric (libcint's blocks differ in the last bit)
-    projections = overlap @ coeffs
-    n_fit = float(function_integrals(auxmol) @ coeffs)
+    projections = coeffs @ overlap
+    n_fit = coeffs @ function_integrals(auxmol)
     time_fit = time.perf_counter() - t0
 
     points, weights = dft_grid(mol, s["grid_level"])
-    rho_scf = ao_density(mol, dm, points)
-    rho_fit = aux_density(auxmol, coeffs, points)
-    errors = field_errors(weights, rho_fit, rho_scf)
-    nmae, squared = errors["nmae_percent"], errors["squared_error"]
+    errors = [
+        field_errors(weights, aux_density(auxmol, c, points), ao_density(mol, m, points), nmae_normalisation(f))
+        for f, c, m in zip(fields, coeffs, matrices)
+    ]
 
     perm = canonical_permutation(auxmol)
     basis = ctx.basis()
@@ -129,9 +133,9 @@ def compute_structure(inp: InputStructure, ctx: RunContext, input_index: int = -
         "scf_converged": 1.0,
         "scf_cycles": float(cycles),
         "n_electrons": float(mol.nelectron),
-        "n_electrons_fit": n_fit,
-        "fit_nmae_percent": nmae,
-        "fit_squared_error": squared,
+        "n_electrons_fit": float(n_fit[0]),
+        "fit_nmae_percent": errors[0]["nmae_percent"],
+        "fit_squared_error": errors[0]["squared_error"],
         "time_scf_s": time_scf,
         "time_fit_s": time_fit,
         "fit_dropped": float(info.dropped),
@@ -140,13 +144,45 @@ def compute_structure(inp: InputStructure, ctx: RunContext, input_index: int = -
         "charge": float(charge),
         "spin": float(spin),
     }
+    if fields[0].kind != "density":
+        metadata["field_integral"] = integrals[0]
+    extras = {"density_matrix": dm.reshape(-1)}
+    targets = {}
+    for k, field in enumerate(fields):
+        name = target_name(field)
+        if field.kind != "density":
+            extras[f"density_matrix@{name}"] = matrices[k].reshape(-1)
+        if k:
+            targets[name] = TargetValues(coeffs[k][perm], projections[k][perm])
+            metadata.update(
+                {
+                    f"field_integral@{name}": integrals[k],
+                    f"n_fit@{name}": float(n_fit[k]),
+                    f"fit_nmae_percent@{name}": errors[k]["nmae_percent"],
+                    f"fit_squared_error@{name}": errors[k]["squared_error"],
+                }
+            )
     return Structure(
         numbers=np.array(inp.numbers),
         positions=inp.positions_array,
         label=inp.label,
-        coefficients=coeffs[perm],
-        projections=projections[perm],
+        coefficients=coeffs[0][perm],
+        projections=projections[0][perm],
         overlap=sparse,
         metadata=metadata,
-        extras={"density_matrix": dm.reshape(-1)},
+        extras=extras,
+        targets=targets,
     )
+
+
+def field_matrices(mf, fields: list[FieldSpec], dm: np.ndarray, degeneracy_ev: float) -> tuple[list[np.ndarray], list[float]]:
+    """AO density matrices and integrals of the fields (the density: the SCF's total density matrix)."""
+    matrices, integrals = [], []
+    for field in fields:
+        if field.kind == "density":
+            matrix, integral = dm, float(mf.mol.nelectron)
+        else:
+            matrix, integral = field_density_matrix(mf, field, degeneracy_ev=degeneracy_ev)
+        matrices.append(matrix)
+        integrals.append(integral)
+    return matrices, integrals

@@ -7,6 +7,7 @@ from typing import Any
 
 from rho_data import STANDARD_METADATA, AuxiliaryBasis, Provenance
 from rho_data.elements import symbol
+from rho_data.orbital_fields import FieldSpec, parse_field, target_name
 
 from .basis import BasisSpec, aux_basis_name, auxiliary_basis, load_ao_basis, load_aux_basis
 from .config import physics
@@ -17,6 +18,8 @@ EXTRAS = ["density_matrix"]
 #: fit_condition (condition number of the kept metric), input_index (position in the run's input),
 #: charge and spin (2S) of the structure (per-structure values from the input, else the settings).
 METADATA = list(STANDARD_METADATA) + ["fit_dropped", "fit_condition", "input_index", "charge", "spin"]
+#: Metadata of each further target T, stored as ``<name>@T``.
+TARGET_METADATA = ("field_integral", "n_fit", "fit_nmae_percent", "fit_squared_error")
 
 
 @dataclass
@@ -43,6 +46,24 @@ class RunContext:
     @classmethod
     def from_json(cls, settings: dict[str, Any], data: dict) -> RunContext:
         return cls(settings, data["ao"], data["aux"], data.get("missing", {}), data.get("run_id", ""))
+
+    def fields(self) -> list[FieldSpec]:
+        """The fields of the run (setting ``fields``), the main target first."""
+        return [parse_field(name) for name in self.settings["fields"]]
+
+    def dataset_layout(self) -> dict[str, Any]:
+        """What ``create_dataset`` needs besides basis and provenance: targets, metadata, extras.
+
+        Further target T adds metadata ``field_integral@T``, ``n_fit@T``, ``fit_nmae_percent@T``,
+        ``fit_squared_error@T``; every field but the density adds the extra ``density_matrix@T``
+        (its AO density matrix, for the SCF-level field); a main target other than the density
+        adds ``field_integral``.
+        """
+        names = [target_name(f) for f in self.fields()]
+        metadata = list(METADATA) + (["field_integral"] if self.fields()[0].kind != "density" else [])
+        metadata += [f"{m}@{t}" for t in names[1:] for m in TARGET_METADATA]
+        extras = list(EXTRAS) + [f"density_matrix@{t}" for t, f in zip(names, self.fields()) if f.kind != "density"]
+        return {"target": names[0], "targets": names[1:], "metadata": metadata, "extras": sorted(extras)}
 
     def basis(self) -> AuxiliaryBasis:
         return auxiliary_basis(self.aux)

@@ -24,6 +24,7 @@ import numpy as np
 from rho_data import Grid, RhoFile
 from rho_data.elements import symbol
 from rho_data.field_builders import SCF_FIELD, FieldRequest
+from rho_data.orbital_fields import parse_field
 
 from .basis import canonical_permutation, make_mole, to_pyscf_order
 from .errors import PyscfIoError
@@ -38,6 +39,17 @@ def structure_charge_spin(dataset: RhoFile, metadata: dict) -> tuple[int, int]:
         int(extra["charge"]) if not np.isfinite(charge) else int(np.rint(charge)),
         int(extra["spin"]) if not np.isfinite(spin) else int(np.rint(spin)),
     )
+
+
+def scf_matrix_name(dataset: RhoFile, target: str | None) -> str:
+    """The extra holding the AO density matrix of ``target``'s SCF-level field (None: the main target).
+
+    ``density_matrix`` is the total density; any other field T is ``density_matrix@T``.
+    """
+    name = dataset.target if target is None else target
+    if name not in dataset.targets:
+        raise PyscfIoError(f"no target '{name}' (the dataset holds {dataset.targets})", path=dataset.path)
+    return "density_matrix" if parse_field(name).kind == "density" else f"density_matrix@{name}"
 
 
 class PyscfFieldBuilder:
@@ -75,9 +87,10 @@ class PyscfFieldBuilder:
                 structure=request.index,
             )
         values: dict[str, np.ndarray] = {}
-        if "density_matrix" in s.extras:
+        matrix = scf_matrix_name(dataset, request.target)
+        if matrix in s.extras:
             nao = mol.nao_nr()
-            values[SCF_FIELD] = ao_density(mol, s.extras["density_matrix"].reshape(nao, nao), points)
+            values[SCF_FIELD] = ao_density(mol, s.extras[matrix].reshape(nao, nao), points)
         perm = canonical_permutation(auxmol)
         names = list(request.coefficients)
         if names:

@@ -31,16 +31,23 @@ def metric_matrix(auxmol, metric: str) -> np.ndarray:
 
 
 def density_integrals(mol, auxmol, dm: np.ndarray, metric: str) -> np.ndarray:
-    """b_P = sum_mn D_mn (P|mn) (Coulomb) or <P mn> (overlap), in aux-shell chunks of bounded memory."""
+    """b_P = sum_mn D_mn (P|mn) (Coulomb) or <P mn> (overlap), in aux-shell chunks of bounded memory.
+
+    ``dm`` is one AO density matrix (n, n) -> b of shape (n_aux,), or K of them (K, n, n) -> (K, n_aux):
+    the three-centre integrals are computed once for all K.
+    """
     from pyscf import lib
     from pyscf.df.incore import aux_e2
 
     intor = "int3c2e" if metric == "coulomb" else "int3c1e"
     dm = np.asarray(dm)
-    packed = lib.pack_tril(dm + dm.T - np.diag(np.diag(dm)))  # (mn) pairs with m >= n, off-diagonal twice
-    npair = len(packed)
+    single = dm.ndim == 2
+    dms = dm[None] if single else dm
+    # (mn) pairs with m >= n, off-diagonal twice
+    packed = np.stack([lib.pack_tril(d + d.T - np.diag(np.diag(d))) for d in dms])
+    npair = packed.shape[1]
     ao_loc = auxmol.ao_loc_nr()
-    out = np.empty(auxmol.nao_nr())
+    out = np.empty((len(dms), auxmol.nao_nr()))
     per_chunk = max(1, _CHUNK_BYTES // (8 * npair))
     start = 0
     while start < auxmol.nbas:
@@ -48,16 +55,21 @@ def density_integrals(mol, auxmol, dm: np.ndarray, metric: str) -> np.ndarray:
         while stop < auxmol.nbas and ao_loc[stop + 1] - ao_loc[start] <= per_chunk:
             stop += 1
         ints = aux_e2(mol, auxmol, intor, aosym="s2ij", shls_slice=(0, mol.nbas, 0, mol.nbas, start, stop))
-        out[ao_loc[start] : ao_loc[stop]] = packed @ ints.reshape(npair, -1)
+        out[:, ao_loc[start] : ao_loc[stop]] = packed @ ints.reshape(npair, -1)
         start = stop
-    return out
+    return out[0] if single else out
 
 
 def solve_metric(matrix: np.ndarray, rhs: np.ndarray, rcond: float) -> tuple[np.ndarray, SolveInfo]:
-    """d = M^+ b over the eigenvectors of M with eigenvalue > rcond * max (see module doc)."""
+    """d = M^+ b over the eigenvectors of M with eigenvalue > rcond * max (see module doc).
+
+    ``rhs`` may be (n,) or (K, n) for K fields of one structure (one decomposition for all).
+    """
     values, vectors = np.linalg.eigh(matrix)
     keep = values > rcond * values[-1]
-    coeffs = vectors[:, keep] @ ((vectors[:, keep].T @ rhs) / values[keep])
+    kept = vectors[:, keep]
+    rhs = np.asarray(rhs)
+    coeffs = ((rhs @ kept) / values[keep]) @ kept.T  # the same for one b (n,) and for K of them (K, n)
     condition = float(values[-1] / values[keep][0])
     return coeffs, SolveInfo(int((~keep).sum()), condition)
 

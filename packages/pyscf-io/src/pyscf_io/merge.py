@@ -19,7 +19,6 @@ from pathlib import Path
 from rho_data import RhoDataError, create_dataset, open_dataset
 from rho_data.atomic import atomic_output, check_output_location, disk_full, write_text_atomic
 
-from .context import EXTRAS, METADATA
 from .disk import APPEND_SLACK, abandon_hdf5, disk_full_error, ensure_space
 from .errors import PyscfIoError
 from .workdir import WorkDir
@@ -93,7 +92,7 @@ def merge_workdir(
     ensure_space(output.parent if str(output.parent) else Path("."), part_bytes + APPEND_SLACK)
     lost: list[int] = []
     with atomic_output(output, overwrite=replace, what="dataset") as tmp:
-        writer = create_dataset(tmp, ctx.basis(), ctx.provenance(), metadata=METADATA, extras=EXTRAS, overwrite=True)
+        writer = create_dataset(tmp, ctx.basis(), ctx.provenance(), **ctx.dataset_layout(), overwrite=True)
         try:
             n = _copy_rows(writer, wd, done, lost)
         except BaseException as err:

@@ -16,7 +16,7 @@ from pathlib import Path
 from rho_data import RhoWriter, create_dataset
 
 from .compute import compute_structure
-from .context import EXTRAS, METADATA, RunContext
+from .context import RunContext
 from .disk import APPEND_SLACK, HDF5_SLACK, abandon_hdf5, disk_full, disk_full_error, ensure_space, structure_bytes
 from .errors import DISK_FULL, DiskFull, PyscfIoError
 from .workdir import WorkDir
@@ -52,11 +52,7 @@ def append_to_part(part: Path, ctx: RunContext, structure) -> int:
     ensure_space(part.parent, 2 * structure_bytes(structure) + (APPEND_SLACK if part.exists() else HDF5_SLACK))
     writer = None
     try:
-        writer = (
-            RhoWriter(part)
-            if part.exists()
-            else create_dataset(part, ctx.basis(), ctx.provenance(), metadata=METADATA, extras=EXTRAS)
-        )
+        writer = RhoWriter(part) if part.exists() else create_dataset(part, ctx.basis(), ctx.provenance(), **ctx.dataset_layout())
         row = writer.append(structure)
     except BaseException as err:
         if writer is not None and disk_full(err):

@@ -45,6 +45,9 @@ class FieldRequest:
 
     index: int
     coefficients: Mapping[str, np.ndarray] = field(default_factory=dict)
+    #: The dataset target the coefficients are of (None: the main target); ``"scf"`` is that
+    #: target's SCF-level field.
+    target: str | None = None
 
 
 class FieldBuilder(Protocol):

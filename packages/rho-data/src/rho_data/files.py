@@ -52,7 +52,7 @@ class RhoFile:
                 raise RhoDataError("/structures/metadata: the 'columns' attribute does not name every column", path=path)
             self.field_names: list[str] = list(names_under(self.h5, "structures/fields"))
             #: A dataset's further targets (schema 1.1), beside the main one (:attr:`target`).
-            self.extra_targets: list[str] = list(names_under(self.h5, "structures/targets")) if self.kind == "dataset" else []
+            self.extra_targets: list[str] = self._extra_targets()
         except KeyError as err:
             self.h5.close()
             raise RhoDataError(f"incomplete rho-data file, missing {err}", path=path) from None
@@ -208,6 +208,18 @@ class RhoFile:
         if name not in self.metadata_names:
             raise RhoDataError(f"no metadata '{name}' (the file has {self.metadata_names})", path=self.path)
         return self.store.read_column("metadata")[:, self.metadata_names.index(name)]
+
+    def _extra_targets(self) -> list[str]:
+        """The further targets in the order the producer gave (attribute ``names``), else sorted."""
+        stored = names_under(self.h5, "structures/targets") if self.kind == "dataset" else ()
+        if not stored:
+            return []
+        order = names_attr(self.h5["structures/targets"].attrs.get("names", sorted(stored)))
+        if sorted(order) != sorted(stored):
+            raise RhoDataError(
+                f"/structures/targets: attribute 'names' {order} does not list the groups {sorted(stored)}", path=self.path
+            )
+        return order
 
     def _require(self, column: str, what: str) -> None:
         if column not in self.store.columns:

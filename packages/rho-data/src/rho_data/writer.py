@@ -105,6 +105,8 @@ class RhoWriter(RhoFile):
             RaggedStore.create_layout(h5, columns, segments_of(kind, tuple(extras)))
             if kind == "dataset" and metadata:
                 h5["structures/metadata"].attrs["columns"] = list(metadata)
+            if targets:
+                h5["structures/targets"].attrs["names"] = list(targets)  # their order (HDF5 lists groups sorted)
         return cls(path)
 
     def append(self, structure: Structure) -> int:
