@@ -110,3 +110,18 @@ def test_resume_after_kill(tmp_path):
         assert ds.labels() == [f"water-{k}" for k in range(10)]
         assert list(ds.metadata_column("input_index")) == list(range(10))
         assert np.isfinite(ds.metadata_column("fit_nmae_percent")).all()
+
+
+def test_repeated_config_and_set_reach_the_settings(tmp_path, organics_xyz):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("basis: sto-3g\n")
+    second.write_text("grid_lvl: 1\n")
+    args = ["run", str(organics_xyz), "-o", str(tmp_path / "x.h5"), "-c", str(first)]
+    result = runner.invoke(app, [*args, "--config", str(second)])
+    assert result.exit_code == 1 and f"{second}: unknown setting 'grid_lvl'" in " ".join(result.stderr.split())
+    result = runner.invoke(app, [*args, "--set", "grid_level=12"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip() == "error: --set 'grid_level=12': setting 'grid_level' must be >= 0 and <= 9, got 12"
+    result = runner.invoke(app, ["submit", str(organics_xyz), "-o", str(tmp_path / "x.h5"), "--set", "slurm.mem=[4]"])
+    assert result.exit_code == 1 and "setting 'slurm.mem' must be str or null, got [4]" in result.stderr
+    assert not (tmp_path / "x.h5.work").exists()  # bad settings: no work directory

@@ -39,3 +39,48 @@ def test_bad_settings(tmp_path, text, message):
     with pytest.raises(PyscfIoError, match=message) as err:
         load_settings(cfg)
     assert str(cfg) in str(err.value)
+
+
+def test_options_has_a_comment_for_every_setting():
+    from typer.testing import CliRunner
+
+    from pyscf_io.cli import app
+    from rho_data.settings import leaf_comments
+
+    printed = CliRunner().invoke(app, ["options"]).output
+    assert yaml.safe_load(printed) == DEFAULTS
+    comments = leaf_comments(printed)
+    flat = {k for k, v in DEFAULTS.items() if k != "slurm"} | {f"slurm.{k}" for k in DEFAULTS["slurm"]}
+    assert set(comments) == flat and all(comments.values()), [k for k, v in comments.items() if not v]
+
+
+def test_files_in_order_then_set_then_named_options(tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("basis: sto-3g\nxc: LDA\nslurm:\n  mem: 4G\n")
+    second.write_text("basis: 6-31g\n")
+    s = load_settings([first, second], {"xc": "B3LYP"}, ["grid_level=2", "slurm.time='00:05:00'", "xc=HF"])
+    assert s["basis"] == "6-31g" and s["grid_level"] == 2 and s["xc"] == "B3LYP"  # a later file, then --set, then --xc
+    assert s["slurm"] == {**DEFAULTS["slurm"], "mem": "4G", "time": "00:05:00"}
+
+
+@pytest.mark.parametrize(
+    ("sets", "overrides", "message"),
+    [
+        (["grid_level=12"], {}, r"^--set 'grid_level=12': setting 'grid_level' must be >= 0 and <= 9, got 12$"),
+        (["slurm.cpus_per_task=two"], {}, r"^--set 'slurm.cpus_per_task=two': setting 'slurm.cpus_per_task' must be int"),
+        (["fit_metric=l2"], {}, r"^--set 'fit_metric=l2': setting 'fit_metric' must be one of"),
+        (["basiss=x"], {}, r"^--set 'basiss=x': unknown setting 'basiss'"),
+        ([], {"etb_beta": 0.5}, r"^command line: setting 'etb_beta' must be > 1, got 0.5$"),
+    ],
+)
+def test_bad_values_name_their_layer_key_and_value(sets, overrides, message):
+    with pytest.raises(PyscfIoError, match=message):
+        load_settings(None, overrides, sets)
+
+
+def test_a_bad_value_names_the_file_that_holds_it(tmp_path):
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("spin: 2\n")
+    bad.write_text("charge: 1.5\n")
+    with pytest.raises(PyscfIoError, match=rf"^{bad}: setting 'charge' must be int, got 1.5$"):
+        load_settings([good, bad])

@@ -1,14 +1,18 @@
 """Settings: defaults -> user YAML -> command-line overrides, validated strictly.
 
 The defaults live in one YAML text (:data:`DEFAULT_YAML`, printed by ``pyscf-io options``) so
-that the documentation of every key sits next to its value. Unknown keys are errors.
+that the documentation of every key sits next to its value. Settings files (``-c``, in order)
+and ``--set key=value`` are layered by :func:`rho_data.settings.load_layers`, then the named
+options (``--xc``, ``--basis``, ...); every value is checked (type, range, choice) as its layer
+is merged, so an error names the file, the ``--set`` or the command line, the key and the value.
+Unknown keys are errors.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -18,13 +22,14 @@ import yaml
 from rho_data import RhoDataError
 from rho_data.atomic import write_text_atomic
 from rho_data.orbital_fields import parse_field
-from rho_data.settings import merge_settings
+from rho_data.settings import load_layers, merge_settings
 from rho_data.yaml_input import load_yaml_file, short_repr
 
 from .errors import PyscfIoError
 
 DEFAULT_YAML = """\
-# pyscf-io settings (defaults). Override with --config FILE and command-line options.
+# pyscf-io settings (defaults). Override with -c FILE (repeatable: a later file wins), --set key=value
+# (slurm.key=value for the slurm section) and the named options (--xc, --basis, ...).
 
 # --- electronic structure -------------------------------------------------------------
 xc: PBE                  # exchange-correlation functional (PySCF/libxc name; HF for Hartree-Fock)
@@ -122,7 +127,13 @@ IMPLIED = {"scf_density_fit": True, "fields": ["density"], "degeneracy_ev": 1.0e
 
 
 def _merge(base: dict, update: Mapping, source: str) -> None:
-    merge_settings(base, update, error=lambda message: PyscfIoError(f"{source}: {message}"))
+    """Merge one layer: unknown keys refused, every value checked (and normalised) on the way in."""
+    merge_settings(
+        base,
+        update,
+        error=lambda message: PyscfIoError(f"{source}: {message}"),
+        check=lambda default, value, name: _checked(name, value, source),
+    )
 
 
 def _type_names(types: tuple[type, ...]) -> str:
@@ -196,6 +207,23 @@ def _check_fields(name: str, value: list, source: str) -> None:
         raise PyscfIoError(f"{source}: setting '{name}' names a field twice: {value}")
 
 
+def _checked(name: str, value: Any, source: str) -> Any:
+    """One setting (dotted ``name``) checked: type, range, choice; choices lower-cased, numbers of
+    float settings as float."""
+    key = name.rsplit(".", 1)[-1]
+    _check_value(name, key, value, source)
+    if key in _CHOICES:
+        value = value.lower()
+        if value not in _CHOICES[key]:
+            raise PyscfIoError(f"{source}: setting '{name}' must be one of {_CHOICES[key]}, got {short_repr(value)}")
+    if key in _FLOATS:
+        value = float(value)
+    return value
+
+
+_FLOATS = ("scf_conv_tol", "fit_rcond", "overlap_threshold", "etb_beta", "min_distance", "degeneracy_ev")
+
+
 def validate_settings(settings: dict, source: str) -> None:
     """Check the type and range of every setting (in place: choices lower-cased, floats as float)."""
     if not isinstance(settings.get("slurm"), dict):
@@ -205,31 +233,24 @@ def validate_settings(settings: dict, source: str) -> None:
         raise PyscfIoError(f"{source}: setting '{missing[0]}' is missing")
     for key, value in settings.items():
         if key != "slurm":
-            _check_value(key, key, value, source)
+            settings[key] = _checked(key, value, source)
     for key, value in settings["slurm"].items():
-        _check_value(f"slurm.{key}", key, value, source)
-    for key, choices in _CHOICES.items():
-        settings[key] = settings[key].lower()
-        if settings[key] not in choices:
-            raise PyscfIoError(f"{source}: setting '{key}' must be one of {choices}, got {short_repr(settings[key])}")
-    for key in ("scf_conv_tol", "fit_rcond", "overlap_threshold", "etb_beta", "min_distance", "degeneracy_ev"):
-        settings[key] = float(settings[key])
+        settings["slurm"][key] = _checked(f"slurm.{key}", value, source)
 
 
-def load_settings(config: str | PathLike | None = None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Defaults, updated by the YAML file ``config`` and then by ``overrides`` (None values ignored).
+def load_settings(
+    config: str | PathLike | Sequence[str | PathLike] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    sets: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Defaults, updated by the YAML file(s) ``config`` in order, then by the ``--set`` texts
+    ``sets`` (``key=value``, ``slurm.key=value``), then by the named options ``overrides``.
 
-    ``overrides`` uses flat keys; ``slurm.<key>`` addresses the SLURM section. The file is read
-    with :func:`rho_data.yaml_input.load_yaml_file` (no aliases, bounded size, UTF-8).
+    ``overrides`` uses flat keys (None values ignored); ``slurm.<key>`` addresses the SLURM
+    section. Files are read with :func:`rho_data.settings.load_layers` (no aliases, bounded size, UTF-8).
     """
-    settings = copy.deepcopy(DEFAULTS)
-    if config is not None:
-        path = Path(config)
-        data = _read_yaml(path)
-        if data is not None:
-            if not isinstance(data, Mapping):
-                raise PyscfIoError(f"{path}: a settings file must be a mapping of settings, got {type(data).__name__}")
-            _merge(settings, data, str(path))
+    files = [] if config is None else [config] if isinstance(config, (str, PathLike)) else list(config)
+    settings = load_layers(DEFAULTS, files, sets, merge=_merge, error=PyscfIoError)
     nested: dict[str, Any] = {}
     for key, value in (overrides or {}).items():
         if value is None:
@@ -239,7 +260,7 @@ def load_settings(config: str | PathLike | None = None, overrides: Mapping[str, 
         else:
             nested[key] = value
     _merge(settings, nested, "command line")
-    validate_settings(settings, str(config) if config is not None else "settings")
+    validate_settings(settings, "settings")
     return settings
 
 

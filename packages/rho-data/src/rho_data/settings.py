@@ -86,7 +86,7 @@ def load_layers(
     settings = copy.deepcopy(dict(defaults))
     for path in files:
         try:
-            text = read_text(path, what="settings file", missing="settings file not found", max_bytes=MAX_BYTES)
+            text = read_text(path, what="settings file", missing="settings file not found (no such file)", max_bytes=MAX_BYTES)
             data = parse_yaml_text(text, source=str(path))
         except RhoDataError as err:
             raise error(str(err)) from None
