@@ -89,3 +89,15 @@ def test_validate_finds_wrong_projections_of_a_target(tmp_path, basis, structure
     path = write(tmp_path / "bad.h5", basis, bad, targets=["homo", "lumo+1"])
     problems = validate_file(path)
     assert [(p.structure, p.field) for p in problems] == [(1, "targets/homo/projections")]
+
+
+def test_info_lists_further_targets(tmp_path, basis, structures):
+    import subprocess
+    import sys
+
+    structures = with_targets(structures)
+    for s in structures:
+        s.metadata = {"field_integral@homo": 1.0}
+    path = write(tmp_path / "t.h5", basis, structures, targets=["homo", "lumo+1"], metadata=["field_integral@homo"])
+    out = subprocess.run([sys.executable, "-m", "rho_data.cli", "info", str(path)], capture_output=True, text=True, check=True)
+    assert "further targets" in out.stdout and "homo (mean integral 1)" in out.stdout and "lumo+1" in out.stdout

@@ -20,6 +20,13 @@ def summary_table(path: Path) -> Table:
         table.add_row("structures", str(len(f)))
         table.add_row("dataset id", f.dataset_id)
         table.add_row("target", f.target)
+        if f.extra_targets:
+            integrals = []
+            for t in f.extra_targets:
+                name = f"field_integral@{t}"
+                mean = float(np.nanmean(f.metadata_column(name))) if name in f.metadata_names and len(f) else None
+                integrals.append(f"{t} (mean integral {mean:.4g})" if mean is not None and np.isfinite(mean) else t)
+            table.add_row("further targets", ", ".join(integrals))
         per_structure = f.store.read_segment_rows("numbers")  # one read of the whole column
         atoms = [len(numbers) for numbers in per_structure]
         elements, element_counts = np.unique(np.concatenate(per_structure) if per_structure else [], return_counts=True)
