@@ -126,8 +126,8 @@ def main() -> None:
     p.add_argument("--cv", action="store_true", help="also time the 5-fold CV alpha scan (4 alphas)")
     args = p.parse_args()
     from rho_data import open_dataset
+    from rho_model.model_setup import descriptor_store
     from rho_model.options import load_options
-    from rho_model.pipeline import descriptor_store
     from rho_model.train import run_training
 
     args.workdir.mkdir(parents=True, exist_ok=True)

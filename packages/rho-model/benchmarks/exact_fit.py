@@ -21,8 +21,9 @@ import torch
 
 from rho_data import open_dataset
 from rho_model.data import load_records
+from rho_model.exact_fit import fit_exact
+from rho_model.model_setup import descriptor_store, new_model
 from rho_model.options import load_options
-from rho_model.pipeline import descriptor_store, fit_exact, new_model
 from rho_model.splits import read_index_file
 
 

@@ -38,8 +38,9 @@ def main() -> None:
 
     from rho_data import open_dataset
     from rho_model.data import Batch, load_records
+    from rho_model.exact_fit import fit_exact
+    from rho_model.model_setup import descriptor_store, new_model
     from rho_model.options import load_options
-    from rho_model.pipeline import descriptor_store, fit_exact, new_model
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     args.workdir.mkdir(parents=True, exist_ok=True)

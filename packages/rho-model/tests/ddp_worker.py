@@ -8,9 +8,9 @@ import torch
 from rho_data import open_dataset
 from rho_model import distributed as ddp
 from rho_model.data import Batch, load_records
+from rho_model.metric import batch_loss
+from rho_model.model_setup import descriptor_store, new_model
 from rho_model.options import load_options
-from rho_model.pipeline import descriptor_store, new_model
-from rho_model.train import batch_loss
 
 
 def gradients(dataset, cache, world_override=None):

@@ -8,8 +8,9 @@ import torch
 from rho_data import open_dataset
 from rho_model import distributed as ddp
 from rho_model.data import load_records
+from rho_model.exact_fit import fit_exact
+from rho_model.model_setup import descriptor_store, new_model
 from rho_model.options import load_options
-from rho_model.pipeline import descriptor_store, fit_exact, new_model
 
 RUNS = {
     "fixed_cg": {"alpha_selection": "fixed", "alpha": 1e-6, "dense_max": 0, "cg_tol": 1e-13, "cg_max_iter": 20000},

@@ -146,14 +146,15 @@ def test_nonlinear_models_rotate_with_wigner_d(nonlinear_model):
 
 
 def test_model_head_sees_tensormaps(nonlinear_model):
-    from rho_model.model import _is_tensormap, load_model
+    from rho_model.model_file import load_model
+    from rho_model.netcode import is_tensormap
 
     model = load_model(nonlinear_model, net_file=NET_FILES.get(nonlinear_model))
     seen = []
     model.head.register_forward_hook(lambda module, args, out: seen.append((args[0], out)))
     Predictor(model).predict([_water(3)])
     tin, tout = seen[0]
-    assert _is_tensormap(tin) and _is_tensormap(tout)
+    assert is_tensormap(tin) and is_tensormap(tout)
     assert tin.keys.names == ["o3_lambda", "o3_sigma", "center_type"] and tout.keys == tin.keys
     assert tin.block(0).samples.names == ["system", "atom"] and tout.block(0).properties.names == ["n"]
     # a structure without oxygen: the O keys are left out of the head's input, no warnings

@@ -3,10 +3,11 @@ import pytest
 import torch
 
 from rho_data import open_dataset
-from rho_model import pipeline
+from rho_model import exact_fit
 from rho_model.data import Batch, load_records
+from rho_model.exact_fit import fit_exact, model_inputs
+from rho_model.model_setup import descriptor_store, new_model
 from rho_model.normal_equations import LinearProblem
-from rho_model.pipeline import descriptor_store, fit_exact, model_inputs, new_model
 
 
 def _setup(path, options, n):
@@ -47,7 +48,7 @@ def _dense_solution(problem: LinearProblem, recs, alpha):
 def test_exact_solver_reaches_dense_optimum(water_dataset, small_options):
     ds, recs, model = _setup(water_dataset, small_options, 4)
     batch = Batch(recs, ds.basis)
-    problem = LinearProblem(batch, model_inputs(model, batch), batch.reference - pipeline.baseline_flat(model, batch))
+    problem = LinearProblem(batch, model_inputs(model, batch), batch.reference - exact_fit.baseline_flat(model, batch))
     alpha = 1e-4
     z, info = problem.solve(alpha, tol=1e-12, max_iter=20000)
     assert info.relative_residual <= 1e-11
@@ -76,7 +77,7 @@ def test_cross_validation_sees_only_training_structures(water_dataset, small_opt
     from rho_model.train import run_training
 
     seen: set[int] = set()
-    original = pipeline.cross_validate
+    original = exact_fit.cross_validate
 
     def spy(shared, *args, **kwargs):
         seen.update(r.index for r in shared.records)  # the Gram matrices cover exactly these
@@ -88,7 +89,7 @@ def test_cross_validation_sees_only_training_structures(water_dataset, small_opt
 
         return original(shared, *args, make_fold=make_spy, **kwargs)
 
-    monkeypatch.setattr(pipeline, "cross_validate", spy)
+    monkeypatch.setattr(exact_fit, "cross_validate", spy)
     small_options["fit"]["alpha_selection"] = "cv"  # the run has a validation split: CV only when asked
     summary = run_training(small_options, water_dataset, tmp_path / "run", echo=None)
     train = [int(x) for x in (tmp_path / "run/splits/train.idx").read_text().split() if x.isdigit()]
@@ -114,12 +115,12 @@ def test_fold_from_shared_gram_equals_direct_problem(water_dataset, small_option
 
     ds, recs, model = _setup(water_dataset, small_options, 8)
     batch = Batch(recs, ds.basis)
-    shared = SharedRows(batch, model_inputs(model, batch), batch.reference - pipeline.baseline_flat(model, batch), ds.basis)
+    shared = SharedRows(batch, model_inputs(model, batch), batch.reference - exact_fit.baseline_flat(model, batch), ds.basis)
     train, held = [0, 1, 3, 4, 6, 7], [2, 5]
     fold = Fold(shared, train, held)
     direct_batch = Batch([recs[i] for i in train], ds.basis)
     direct = LinearProblem(
-        direct_batch, model_inputs(model, direct_batch), direct_batch.reference - pipeline.baseline_flat(model, direct_batch)
+        direct_batch, model_inputs(model, direct_batch), direct_batch.reference - exact_fit.baseline_flat(model, direct_batch)
     )
     alpha = 1e-6
     z_fold, _ = fold.problem.solve(alpha, tol=1e-12, max_iter=20000)
@@ -129,7 +130,7 @@ def test_fold_from_shared_gram_equals_direct_problem(water_dataset, small_option
     # held-out error from the Gram matrices = error of the weights' predictions on the held-out records
     err, ref = fold.evaluate(z_fold)
     hb = Batch([recs[i] for i in held], ds.basis)
-    pred = pipeline.predict_linear(model, hb, fold.problem.weights(z_fold))
+    pred = exact_fit.predict_linear(model, hb, fold.problem.weights(z_fold))
     np.testing.assert_allclose(err, float(hb.overlap.quadratic(pred - hb.reference)), rtol=1e-8)
     assert ref == pytest.approx(float(hb.constant))
     # a warm start from the fold's own state reproduces its solution
@@ -145,7 +146,7 @@ def test_warm_start_from_a_larger_alpha_still_resolves_the_smaller_one(water_dat
     """
     ds, recs, model = _setup(water_dataset, small_options, 4)
     batch = Batch(recs, ds.basis)
-    problem = LinearProblem(batch, model_inputs(model, batch), batch.reference - pipeline.baseline_flat(model, batch))
+    problem = LinearProblem(batch, model_inputs(model, batch), batch.reference - exact_fit.baseline_flat(model, batch))
     alpha = 1e-8
     previous, _ = problem.solve(10 * alpha, tol=1e-12, max_iter=20000)
     _, best, _ = _dense_solution(problem, recs, alpha)
@@ -201,7 +202,7 @@ def test_cv_scan_stops_past_the_minimum_and_extends_at_the_ends(
 
     ds, recs, model = _setup(water_dataset, small_options, 6)
     batch = Batch(recs, ds.basis)
-    shared = SharedRows(batch, model_inputs(model, batch), batch.reference - pipeline.baseline_flat(model, batch), ds.basis)
+    shared = SharedRows(batch, model_inputs(model, batch), batch.reference - exact_fit.baseline_flat(model, batch), ds.basis)
     solved: list[float] = []
     cv = cross_validate(
         shared,
@@ -231,7 +232,7 @@ def test_validation_selection_sees_train_and_val_never_test(water_dataset, small
 
     loaded: set[int] = set()
     judged: set[int] = set()
-    original_load, original_select = train_module.load_records, pipeline.select_on_validation
+    original_load, original_select = train_module.load_records, exact_fit.select_on_validation
 
     def load_spy(ds, indices, *args, **kwargs):
         loaded.update(int(i) for i in indices)
@@ -244,7 +245,7 @@ def test_validation_selection_sees_train_and_val_never_test(water_dataset, small
         return original_select(problem, holdout, *args, **kwargs)
 
     monkeypatch.setattr(train_module, "load_records", load_spy)
-    monkeypatch.setattr(pipeline, "select_on_validation", select_spy)
+    monkeypatch.setattr(exact_fit, "select_on_validation", select_spy)
     small_options["data"]["fractions"] = [0.5, 0.25, 0.25]
     summary = run_training(small_options, water_dataset, tmp_path / "run", echo=None)
     split = {
@@ -282,7 +283,7 @@ def test_alpha_selection_options(water_dataset, small_options):
 
 def _problem(ds, recs, model, **kwargs):
     batch = Batch(recs, ds.basis)
-    return LinearProblem(batch, model_inputs(model, batch), batch.reference - pipeline.baseline_flat(model, batch), **kwargs)
+    return LinearProblem(batch, model_inputs(model, batch), batch.reference - exact_fit.baseline_flat(model, batch), **kwargs)
 
 
 def test_dense_route_solves_every_alpha_from_one_normal_matrix(water_dataset, small_options):

@@ -94,23 +94,33 @@ def test_model_file_code_is_never_run_silently(run, water_dataset, tmp_path):
         ["train", water_dataset, "-o", tmp_path / "ft", "--init", model, "--set", "fit.method=gradient"],
     ):
         err = fails(args)
-        assert "--net FILE" in err and "--trust-model-code" in err, err
+        assert "--net FILE" in err and "show-net" in err, err
         assert not marker.exists()
     assert not (tmp_path / "p.h5").exists() and not (tmp_path / "e.pt").exists() and not (tmp_path / "ft").exists()
 
 
-def test_trust_model_code_prints_the_code_before_running_it(run, water_dataset, tmp_path):
+def test_stored_code_is_written_out_for_review_never_run(run, water_dataset, tmp_path):
+    import json
+
     marker = tmp_path / "marker"
     model = _model_with_code(run, tmp_path / "evil.pt", marker)
-    err = fails(["predict", model, water_dataset, "-o", tmp_path / "p.h5", "--trust-model-code"], lines=None)
-    assert marker.exists()  # it ran, as asked
-    assert err.index("running the network code stored in") < err.index("stored code ran")
-    assert "open(" in err  # the source was shown
-    assert err.splitlines()[-1].startswith("error:") and "stored code ran" in err.splitlines()[-1]
+    stored = json.loads(torch.load(model, weights_only=True)["config"])["net_source"]
+    # the option that once ran the stored code is gone: a usage error, nothing runs
+    err = fails(["predict", model, water_dataset, "-o", tmp_path / "p.h5", "--trust-model-code"])
+    assert "--trust-model-code" in err
+    assert stored.strip() in succeeds(["show-net", model])
+    out = succeeds(["show-net", model, "-o", tmp_path / "net.py"])
+    assert (tmp_path / "net.py").read_text() == stored and "--net" in out
+    assert "exists" in fails(["show-net", model, "-o", tmp_path / "net.py"])  # nothing replaced without --overwrite
+    assert not marker.exists() and not (tmp_path / "p.h5").exists()
+    # the reviewed file is what runs, and only because the user named it
+    err = fails(["predict", model, water_dataset, "-o", tmp_path / "p.h5", "--net", tmp_path / "net.py"])
+    assert marker.exists() and "stored code ran" in err
+    assert "not python code" in fails(["show-net", run / "model.pt"])
 
 
 def test_python_network_loads_from_the_named_net_file(water_dataset, tmp_path):
-    from rho_model.model import load_model
+    from rho_model.model_file import load_model
     from rho_model.options import load_options
     from rho_model.train import run_training
 
@@ -172,7 +182,7 @@ def test_job_script_quotes_hostile_values(tmp_path, value):
     spec = JobSpec(
         tmp_path / f"data {value}.h5",
         tmp_path / f"run {value}",
-        options_file=tmp_path / f"o {value}.yaml",
+        config_files=[tmp_path / f"o {value}.yaml"],
         overrides=[f"data.seed={value}"],
         time=value,
         partition=value,
@@ -182,7 +192,7 @@ def test_job_script_quotes_hostile_values(tmp_path, value):
     text = job_script(spec)
     words = _check_script(text, spec)
     assert words[words.index("--set") + 1] == f"data.seed={value}"
-    assert words[words.index("--options") + 1] == str(spec.options_file.resolve())
+    assert words[words.index("-c") + 1] == str(spec.config_files[0].resolve())
     # the script really runs only srun (stubbed), with the hostile words as plain arguments
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

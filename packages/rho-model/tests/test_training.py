@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from rho_model.model import load_model
-from rho_model.train import parameter_names, run_training
+from rho_model.model_file import load_model
+from rho_model.train import run_training
 
 
 def _gradient_options(small_options, **training):
@@ -77,7 +77,7 @@ def test_finetune_with_frozen_keys(water_dataset, small_options, tmp_path):
     opts = _gradient_options(small_options, epochs=2, freeze=["head.l0_z8*"])
     run_training(opts, water_dataset, tmp_path / "ft", init_model=tmp_path / "exact/model.pt", echo=None)
     exact = load_model(tmp_path / "exact/model.pt")
-    raw = {nice: name for name, nice in parameter_names(exact).items()}
+    raw = {nice: name for name, nice in exact.parameter_names().items()}
     a = exact.state_dict()
     b = load_model(tmp_path / "ft/last.pt").state_dict()
     for nice in ("head.l0_z8.weight", "head.l0_z8.bias"):

@@ -16,8 +16,8 @@ from .errors import RhoModelError
 _LAZY = {
     "RhoModel": "model",
     "build_model": "model",
-    "load_model": "model",
-    "save_model": "model",
+    "load_model": "model_file",
+    "save_model": "model_file",
     "load": "api",
     "LoadedModel": "api",
     "Prediction": "api",

@@ -146,14 +146,13 @@ def load(
     *,
     device: str = "cpu",
     net_file: str | Path | None = None,
-    trust_model_code: bool = False,
     max_atoms: int = 500,
 ) -> LoadedModel:
     """A saved model (``model.pt`` of a run or an exported file) ready to :meth:`~LoadedModel.predict`.
 
-    A ``model.type: python`` network is built only from ``net_file`` or, with
-    ``trust_model_code``, from the code stored in the file (printed to stderr first).
+    A ``model.type: python`` network is built only from ``net_file``, a net.py the caller names
+    (the code stored in the model file is never run).
     """
     if isinstance(max_atoms, bool) or not isinstance(max_atoms, int) or max_atoms < 1:
         raise RhoModelError(f"max_atoms must be an integer >= 1, got {short_repr(max_atoms)}")
-    return LoadedModel(Predictor.load(path, device, max_atoms, net_file=net_file, trust_model_code=trust_model_code), Path(path))
+    return LoadedModel(Predictor.load(path, device, max_atoms, net_file=net_file), Path(path))

@@ -11,7 +11,7 @@ import torch
 from rho_data.atomic import atomic_output
 
 from .errors import RhoModelError
-from .model import MODEL_FORMAT, MODEL_VERSION, read_payload, require_finite_weights, state_dict_cpu
+from .model_file import model_payload, read_payload, require_finite_weights
 
 
 def save_checkpoint(
@@ -19,20 +19,18 @@ def save_checkpoint(
 ) -> None:
     """Everything a restart needs, written through a temporary file; refuses non-finite weights."""
     require_finite_weights(model, path)
-    payload = {
-        "format": MODEL_FORMAT,
-        "version": MODEL_VERSION,
-        "kind": "checkpoint",
-        "config": json.dumps(model.config),
-        "options": json.dumps(options),
-        "state_dict": state_dict_cpu(model),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else {},
-        "epoch": int(epoch),
-        "best_val": float(best_val),
-        "bad_epochs": int(bad_epochs),
-        "torch_rng": torch.get_rng_state(),
-    }
+    payload = model_payload(model, "checkpoint")
+    payload.update(
+        {
+            "options": json.dumps(options),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else {},
+            "epoch": int(epoch),
+            "best_val": float(best_val),
+            "bad_epochs": int(bad_epochs),
+            "torch_rng": torch.get_rng_state(),
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path, overwrite=True, what="checkpoint") as tmp:
         torch.save(payload, tmp)
@@ -40,7 +38,7 @@ def save_checkpoint(
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     payload = read_payload(path, "checkpoint")
-    if payload.get("kind") != "checkpoint":
+    if payload.get("kind") != "checkpoint":  # v1 model files had no kind: "model" since v2
         raise RhoModelError(f"{path}: is a model file, not a training checkpoint")
     for key in ("state_dict", "optimizer", "epoch", "torch_rng", "config", "options"):
         if key not in payload:

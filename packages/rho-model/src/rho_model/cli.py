@@ -13,7 +13,15 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from rho_data.cli_support import RhoTyper, progress_bar, version_callback
+from rho_data.cli_support import (
+    RhoTyper,
+    config_option,
+    output_option,
+    overwrite_option,
+    progress_bar,
+    set_option,
+    version_callback,
+)
 
 from . import __version__
 from .errors import RhoModelError
@@ -29,8 +37,9 @@ app = RhoTyper(
 )
 _show_version = version_callback(f"rho-model {__version__}", console)
 
-NET_HELP = "net.py of a model.type python network (code stored in a model file never runs without this or --trust-model-code)"
-TRUST_HELP = "run the network code stored in the model file (printed to stderr first)"
+NET_HELP = "net.py of a model.type python network (the code stored in a model file is never run; see show-net)"
+#: the old spellings of renamed options, accepted and hidden from the help
+OLD_SPELLINGS = {"--out": "--output", "--options": "--config"}
 
 
 @app.callback()
@@ -50,23 +59,22 @@ def options() -> None:
     typer.echo(dump_options(DEFAULTS))
 
 
-@app.command()
+@app.command(aliases=OLD_SPELLINGS)
 def train(
     dataset: Path = typer.Argument(..., help="rho-data dataset"),
-    out: Path = typer.Option(Path("run"), "-o", "--out", help="run folder"),
-    options_file: Path | None = typer.Option(None, "--options", help="ML options YAML"),
-    overrides: list[str] = typer.Option([], "--set", help="section.key=value (YAML value), repeatable"),
+    out: Path = output_option("run folder", Path("run")),
+    config: list[Path] | None = config_option("rho-train"),
+    overrides: list[str] | None = set_option(),
     restart: bool = typer.Option(False, "--restart", help="continue from the last checkpoint in the run folder"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="replace the run already in the run folder"),
+    overwrite: bool = overwrite_option("replace the run already in the run folder"),
     init: Path | None = typer.Option(None, "--init", help="fine-tune from this saved model"),
     net: Path | None = typer.Option(None, "--net", help=NET_HELP),
-    trust_model_code: bool = typer.Option(False, "--trust-model-code", help=TRUST_HELP),
     device: str | None = typer.Option(None, "--device", help="cpu or cuda"),
 ) -> None:
     """Fit a model (exact overlap-metric fit for linear models, gradient training otherwise)."""
     from .train import run_training
 
-    opts = load_options(options_file, _merged(overrides, device, net if init is None and not restart else None))
+    opts = load_options(config or [], _merged(overrides or [], device, net if init is None and not restart else None))
     with _progress() as progress:
         summary = run_training(
             opts,
@@ -78,7 +86,6 @@ def train(
             progress=progress,
             overwrite=overwrite,
             net_file=net,
-            trust_model_code=trust_model_code,
         )
     console.print(f"run written to {out} ({summary['splits']})")
 
@@ -91,14 +98,14 @@ def _deep_update(base: dict, update: dict) -> None:
             base[k] = v
 
 
-@app.command()
+@app.command(aliases=OLD_SPELLINGS)
 def submit(
     dataset: Path = typer.Argument(..., help="rho-data dataset"),
-    out: Path = typer.Option(Path("run"), "-o", "--out", help="run folder (the job script and SLURM log go here too)"),
-    options_file: Path | None = typer.Option(None, "--options", help="ML options YAML"),
-    overrides: list[str] = typer.Option([], "--set", help="section.key=value, passed on to train"),
+    out: Path = output_option("run folder (the job script and SLURM log go here too)", Path("run")),
+    config: list[Path] | None = config_option("rho-train"),
+    overrides: list[str] | None = set_option(),
     restart: bool = typer.Option(False, "--restart"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="passed on to train"),
+    overwrite: bool = overwrite_option("passed on to train"),
     init: Path | None = typer.Option(None, "--init"),
     net: Path | None = typer.Option(None, "--net", help=NET_HELP),
     device: str | None = typer.Option(None, "--device"),
@@ -117,11 +124,12 @@ def submit(
     from .slurm import JobSpec, write_job
     from .slurm import submit as sbatch
 
-    load_options(options_file, _merged(overrides, device, net if init is None and not restart else None))  # fail here
+    overrides = overrides or []
+    load_options(config or [], _merged(overrides, device, net if init is None and not restart else None))  # fail here
     spec = JobSpec(
         dataset,
         out,
-        options_file,
+        list(config or []),
         list(overrides),
         restart,
         init,
@@ -159,14 +167,13 @@ def _merged(overrides: list[str], device: str | None, net: Path | None = None) -
 def predict(
     model: Path = typer.Argument(..., help="model file (model.pt of a run, or an exported model)"),
     input: Path = typer.Argument(..., help="rho-data dataset or any geometry file ASE reads"),
-    output: Path = typer.Option(Path("predictions.h5"), "-o", "--output"),
+    output: Path = output_option("predictions file", Path("predictions.h5")),
     indices: Path | None = typer.Option(None, "--indices", help="split file (one index per line) to predict only those"),
     batch_size: int = typer.Option(100, "--batch-size", help="structures read and written together"),
     max_atoms: int = typer.Option(500, "--max-atoms", help="atoms per descriptor call (bounds memory)"),
     device: str = typer.Option("cpu", "--device"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="replace OUTPUT (only once the new file is complete)"),
+    overwrite: bool = overwrite_option("replace OUTPUT (only once the new file is complete)"),
     net: Path | None = typer.Option(None, "--net", help=NET_HELP),
-    trust_model_code: bool = typer.Option(False, "--trust-model-code", help=TRUST_HELP),
 ) -> None:
     """Predict coefficients into a rho-data predictions file (canonical order)."""
     from .predict import predict_file
@@ -195,7 +202,6 @@ def predict(
             max_atoms=max_atoms,
             on_batch=lambda done: progress.update(task, completed=done),
             net_file=net,
-            trust_model_code=trust_model_code,
         )
     console.print(f"{n} structures predicted into {output}")
 
@@ -203,17 +209,52 @@ def predict(
 @app.command()
 def export(
     model: Path = typer.Argument(..., help="trained model file"),
-    output: Path = typer.Option(Path("exported.pt"), "-o", "--output"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="replace OUTPUT (and its .ts)"),
+    output: Path = output_option("exported model file", Path("exported.pt")),
+    overwrite: bool = overwrite_option("replace OUTPUT (and its .ts)"),
     net: Path | None = typer.Option(None, "--net", help=NET_HELP),
-    trust_model_code: bool = typer.Option(False, "--trust-model-code", help=TRUST_HELP),
 ) -> None:
     """Write a self-contained model file (weights + config; TorchScript of the network where possible)."""
     from .export import export_model
 
-    written = export_model(model, output, overwrite=overwrite, net_file=net, trust_model_code=trust_model_code)
+    written = export_model(model, output, overwrite=overwrite, net_file=net)
     for k, v in written.items():
         console.print(f"{k}: {v}")
+
+
+@app.command()
+def upgrade(
+    model: Path = typer.Argument(..., help="model file or checkpoint of an older format version"),
+    output: Path | None = output_option("write the upgraded file here instead of in place", None),
+    overwrite: bool = overwrite_option("replace OUTPUT if it exists"),
+) -> None:
+    """Upgrade a model file or checkpoint to the current format version, one step at a time."""
+    from .model_upgrade import upgrade_model_file
+
+    steps = upgrade_model_file(model, output, overwrite=overwrite)
+    if len(steps) == 1:
+        console.print(f"{model}: already at model file version {steps[0]}")
+    else:
+        console.print(f"{output or model}: upgraded " + " -> ".join(str(v) for v in steps))
+
+
+@app.command("show-net")
+def show_net(
+    model: Path = typer.Argument(..., help="model file of a model.type python network"),
+    output: Path | None = output_option("write the stored net.py here (default: print it)", None),
+    overwrite: bool = overwrite_option("replace OUTPUT if it exists"),
+) -> None:
+    """Write out the net.py stored in a model file, for review (it is never run; pass it back with --net)."""
+    from rho_data.atomic import write_text_atomic
+
+    from .model_file import model_config_of, read_payload
+    from .netcode import stored_net_source
+
+    source = stored_net_source(model_config_of(read_payload(model), model), model)
+    if output is None:
+        typer.echo(source, nl=not source.endswith("\n"))
+        return
+    write_text_atomic(output, source, what="network file", overwrite=overwrite)
+    console.print(f"network code of {model} written to {output}; review it, then pass it with --net {output}")
 
 
 if __name__ == "__main__":

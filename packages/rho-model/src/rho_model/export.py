@@ -8,7 +8,7 @@ import torch
 
 from rho_data.atomic import atomic_output, check_output_location
 
-from .model import load_model, save_model
+from .model_file import load_model, save_model
 
 
 def export_model(
@@ -18,7 +18,6 @@ def export_model(
     torchscript: bool = True,
     overwrite: bool = False,
     net_file: str | Path | None = None,
-    trust_model_code: bool = False,
 ) -> dict[str, str]:
     """Copy a trained model to ``output`` (weights-only format) and, where the modules allow it,
     write ``output`` with suffix ``.ts`` holding the TorchScript network (features -> coefficients).
@@ -30,7 +29,7 @@ def export_model(
     check_output_location(output, overwrite=overwrite, what="exported model")
     if torchscript:
         check_output_location(ts, overwrite=overwrite, what="TorchScript file")
-    model = load_model(model_path, net_file=net_file, trust_model_code=trust_model_code)
+    model = load_model(model_path, net_file=net_file)
     save_model(model, output, overwrite=overwrite)
     written = {"model": str(output)}
     if torchscript:

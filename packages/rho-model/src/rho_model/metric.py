@@ -100,3 +100,16 @@ def overlap_loss(pred: torch.Tensor, ref: torch.Tensor, overlap: BatchOverlap) -
 def projection_loss(pred: torch.Tensor, projections: torch.Tensor, constant: torch.Tensor, overlap: BatchOverlap) -> torch.Tensor:
     """d^T S d - 2 d^T w + const, equal to the overlap form when w = S d_ref and const = d_ref^T S d_ref."""
     return overlap.quadratic(pred) - 2.0 * torch.dot(pred, projections) + constant
+
+
+def batch_loss(model: torch.nn.Module, batch, form: str) -> torch.Tensor:
+    """Sum over a :class:`rho_model.data.Batch`'s structures of the overlap-metric loss of ``model``.
+
+    ``form`` ``overlap``: :func:`overlap_loss` (d - d_ref)^T S (d - d_ref); ``projections``:
+    :func:`projection_loss` with the batch's projections w and constant d_ref^T S d_ref (with a
+    pair cutoff, S is truncated but w is the dataset's S d_ref: the two forms then differ).
+    """
+    pred = batch.assemble(model(batch.features, batch.samples))
+    if form == "projections":
+        return projection_loss(pred, batch.projections, batch.constant, batch.overlap)
+    return overlap_loss(pred, batch.reference, batch.overlap)

@@ -27,7 +27,6 @@ import torch
 from metatensor.torch import Labels
 from metatensor.torch.learn import nn as mnn
 
-from .errors import RhoModelError
 from .layers import check_layers  # the names of _TORCH_ACTIVATIONS are layers.ACTIVATIONS
 
 Key = tuple[int, int]
@@ -83,10 +82,3 @@ def deep_head(
             modules.append(mnn.EquivariantTransformation(act, in_keys, widths, out_features=widths))
     modules.append(mnn.EquivariantLinear(in_keys, widths, out_properties=out_properties, bias=True, dtype=dtype, device=device))
     return mnn.Sequential(in_keys, *modules)
-
-
-def linear_modules(head: torch.nn.Module) -> list[torch.nn.Linear]:
-    """The torch Linear of each key of an EquivariantLinear head, in key order."""
-    if not isinstance(head, mnn.EquivariantLinear):
-        raise RhoModelError(f"the exact fit needs an EquivariantLinear head, got {type(head).__name__}")
-    return list(head.module_map.module_list)

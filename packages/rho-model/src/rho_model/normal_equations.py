@@ -223,8 +223,3 @@ def one_centre_radial(batch: Batch, reducer: Reducer | None = None) -> dict:
         o = sums[key] / counts[key] if key in sums else np.eye(batch.layout.index[key].shape[1])
         out[key] = 0.5 * (o + o.T)
     return out
-
-
-def split_weights(weights: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
-    """(W (q, n), bias (n) or None) per key from the stacked solution (the bias is the last row for l = 0)."""
-    return {n: ((w[:-1], w[-1]) if n.startswith("l0_") else (w, None)) for n, w in weights.items()}

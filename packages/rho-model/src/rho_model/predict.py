@@ -19,8 +19,9 @@ from . import __version__
 from .chunking import row_positions, rows_to_positions
 from .descriptors import DescriptorSpec, LambdaSoap
 from .errors import RhoModelError
-from .model import DTYPES, RhoModel, load_model
-from .pipeline import check_basis
+from .model import DTYPES, RhoModel
+from .model_file import load_model
+from .model_setup import check_basis
 
 
 class Predictor:
@@ -48,10 +49,9 @@ class Predictor:
         max_atoms: int = 500,
         *,
         net_file: str | Path | None = None,
-        trust_model_code: bool = False,
     ) -> Predictor:
-        """A saved model; a python network needs ``net_file`` or ``trust_model_code`` (see :func:`load_model`)."""
-        return cls(load_model(path, device, net_file=net_file, trust_model_code=trust_model_code), device, max_atoms)
+        """A saved model; a python network needs ``net_file`` (see :func:`rho_model.model_file.load_model`)."""
+        return cls(load_model(path, device, net_file=net_file), device, max_atoms)
 
     def predict(self, frames: Sequence[Any]) -> list[np.ndarray]:
         """One flat coefficient vector (canonical order) per ase.Atoms."""
@@ -108,7 +108,6 @@ def predict_file(
     max_atoms: int = 500,
     on_batch: Callable[[int], None] | None = None,
     net_file: str | Path | None = None,
-    trust_model_code: bool = False,
 ) -> int:
     """Write a rho-data predictions file in the order of the input (or of ``indices``).
 
@@ -122,7 +121,7 @@ def predict_file(
     if isinstance(max_atoms, bool) or not isinstance(max_atoms, int) or max_atoms < 1:
         raise RhoModelError(f"--max-atoms must be an integer >= 1, got {short_repr(max_atoms)}")
     check_output_location(output, overwrite=overwrite, what="predictions file")
-    predictor = Predictor.load(model_path, device, max_atoms, net_file=net_file, trust_model_code=trust_model_code)
+    predictor = Predictor.load(model_path, device, max_atoms, net_file=net_file)
     input_path = Path(input_path)
     items, total, ds = _frames_of_input(input_path, indices)
     try:

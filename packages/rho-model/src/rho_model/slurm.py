@@ -27,7 +27,7 @@ class JobSpec:
 
     dataset: Path
     out: Path
-    options_file: Path | None = None
+    config_files: list[Path] = field(default_factory=list)  # -c/--config settings files, in order
     overrides: list[str] = field(default_factory=list)
     restart: bool = False
     init: Path | None = None
@@ -62,8 +62,8 @@ def train_arguments(spec: JobSpec) -> list[tuple[str, str]]:
         ("-o", "command"),
         (str(spec.out.resolve()), "the run folder (-o)"),
     ]
-    if spec.options_file is not None:
-        args += [("--options", "command"), (str(spec.options_file.resolve()), "--options")]
+    for i, path in enumerate(spec.config_files):
+        args += [("-c", "command"), (str(Path(path).resolve()), f"--config[{i}]")]
     for i, text in enumerate(spec.overrides):
         args += [("--set", "command"), (text, f"--set[{i}]")]
     if spec.restart:

@@ -1,175 +1,28 @@
-"""From a dataset and options to a fitted model: descriptors, statistics, model config, exact fit."""
+"""The exact overlap-metric fit of a linear model: alpha chosen (fixed, validation split or k-fold CV),
+then one solve on all training structures, the solution copied into the model's head.
+
+The fit is of the map x -> x W + b from the model's inputs (features after scale and projection)
+to the coefficients minus the baseline (:func:`baseline_flat`), see :mod:`rho_model.normal_equations`.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from rho_data import AuxiliaryBasis
-from rho_data.elements import atomic_number
-from rho_data.layout import BatchLayout, Key, basis_keys, key_name
 
 from .alpha_selection import cross_validate, select_on_validation
-from .cache import DescriptorStore, geometry_digest
 from .data import Batch, Record
-from .descriptors import DescriptorSpec, LambdaSoap
 from .distributed import Reducer
 from .errors import RhoModelError
-from .model import DTYPES, RhoModel, build_model, read_net_file
-from .nn import linear_modules
-from .normal_equations import one_centre_radial, split_weights
+from .model import DTYPES, RhoModel, split_weights
 from .shared_rows import Holdout, SharedRows
 from .solver import best_start
-
-
-def descriptor_store(
-    options: dict, dataset, *, progress=None, spec: DescriptorSpec | None = None, base_dir: str | Path | None = None
-) -> DescriptorStore:
-    """Cached lambda-SOAP features of every structure of a rho-data dataset.
-
-    A relative ``descriptor.cache_dir`` is taken relative to ``base_dir`` (the run folder in
-    :func:`rho_model.train.run_training`; the current directory when None).
-    """
-    basis = dataset.basis
-    cache_dir = options["descriptor"]["cache_dir"]
-    if cache_dir is not None and base_dir is not None:
-        cache_dir = Path(base_dir) / Path(cache_dir).expanduser()
-    if spec is None:
-        keys = basis_keys(basis)
-        spec = DescriptorSpec.from_options(options["descriptor"], keys, [atomic_number(s) for s in basis.symbols])
-    calc = LambdaSoap(spec)
-    return DescriptorStore(
-        calc,
-        lambda idx: [g.to_ase() for g in dataset.geometries(idx)],
-        len(dataset),
-        dataset.numbers,
-        content_key=geometry_digest(dataset) if cache_dir is not None else "",
-        cache_dir=cache_dir,
-        chunk=options["descriptor"]["cache_chunk"],
-        max_atoms=options["descriptor"]["max_atoms"],
-        progress=progress,
-    )
-
-
-def basis_counts(basis: AuxiliaryBasis) -> dict[str, list[int]]:
-    return {s: list(basis[s].n_radial) for s in basis.symbols}
-
-
-def check_basis(model_config: dict, basis: AuxiliaryBasis, where: str) -> None:
-    """Refuse data whose auxiliary basis differs from the model's."""
-    mine = model_config["basis"]
-    theirs = basis_counts(basis)
-    for sym, counts in theirs.items():
-        if sym not in mine:
-            raise RhoModelError(f"{where}: element {sym} is not known to the model (it knows {sorted(mine)})")
-        if list(counts) != list(mine[sym]):
-            raise RhoModelError(f"{where}: the basis of {sym} has radial counts {counts}, the model was trained with {mine[sym]}")
-
-
-WHITEN_EPS = 1e-4
-
-
-def feature_statistics(records: Sequence[Record], keys: Sequence[Key], options: dict, *, whiten: bool) -> dict[str, Any]:
-    """Per key: feature scale (unit mean squared norm per atom), optional PCA/whitening projection."""
-    stats: dict[str, Any] = {"scale": {}, "projection": {}}
-    pca = options["descriptor"]["pca_components"]
-    for key in keys:
-        name = key_name(key)
-        x = np.concatenate([r.features[key] for r in records])
-        sq = float((x**2).sum() / max(len(x), 1))
-        scale = 1.0 / np.sqrt(sq) if sq > 0 else 1.0
-        stats["scale"][name] = scale
-        if pca is None and not whiten:
-            continue
-        rows = (x * scale).reshape(-1, x.shape[-1])
-        _, s, vh = np.linalg.svd(rows, full_matrices=False)
-        keep = s > (1e-6 if whiten else 1e-8) * s[0] if len(s) and s[0] > 0 else np.zeros(len(s), dtype=bool)
-        if pca is not None:
-            keep[int(pca) :] = False
-        v = vh[keep].T
-        if whiten:
-            # damped whitening v / sqrt(s^2 + eps s0^2): unit variance for the leading directions, at most
-            # 1/sqrt(eps) amplification of weak ones, so that small weight steps stay small on new data
-            v = v / np.sqrt(s[keep] ** 2 + WHITEN_EPS * s[0] ** 2) * np.sqrt(max(len(x), 1))
-        stats["projection"][name] = v
-    return stats
-
-
-def baseline_means(records: Sequence[Record], keys: Sequence[Key], basis: AuxiliaryBasis) -> dict[str, np.ndarray | None]:
-    """Mean invariant (l = 0) coefficients of each element over the training atoms."""
-    layout = BatchLayout.build(basis, [r.numbers for r in records])
-    flat = np.concatenate([np.asarray(r.coefficients) for r in records])
-    out: dict[str, np.ndarray | None] = {}
-    for key in keys:
-        if key[0] == 0:
-            values = flat[layout.index[key]]  # (atoms, n, 1)
-            out[key_name(key)] = values[:, :, 0].mean(axis=0) if len(values) else None
-    return out
-
-
-def one_centre_inverse_sqrt(records: Sequence[Record], basis: AuxiliaryBasis) -> dict[str, np.ndarray]:
-    """O_l^{-1/2} per key from the same-atom overlap blocks (output whitening)."""
-    batch = Batch(records[: min(len(records), 20)], basis)
-    out = {}
-    for key, o in one_centre_radial(batch).items():
-        lam, q = np.linalg.eigh(o)
-        lam = np.clip(lam, 1e-12 * lam.max(), None)
-        out[key_name(key)] = (q / np.sqrt(lam)) @ q.T
-    return out
-
-
-def model_config(
-    options: dict,
-    basis: AuxiliaryBasis,
-    spec: DescriptorSpec,
-    feature_sizes: dict[str, int],
-    stats: dict[str, Any],
-    *,
-    whiten_out: bool,
-    dataset_id: str,
-    net_source: str | None = None,
-) -> dict[str, Any]:
-    keys = list(spec.keys)
-    input_sizes = {
-        key_name(k): (
-            stats["projection"][key_name(k)].shape[1] if key_name(k) in stats["projection"] else feature_sizes[key_name(k)]
-        )
-        for k in keys
-    }
-    return {
-        "keys": [list(k) for k in keys],
-        "basis": basis_counts(basis),
-        "descriptor": spec.hypers(),
-        "feature_sizes": feature_sizes,
-        "input_sizes": input_sizes,
-        "out_sizes": {key_name(k): basis[k[1]].n_radial[k[0]] for k in keys},
-        "project": bool(stats["projection"]),
-        "whiten_out": whiten_out,
-        "model": dict(options["model"]),
-        "net_source": net_source,
-        "dtype": options["dtype"],
-        "device": options["device"],
-        "dataset_id": dataset_id,
-    }
-
-
-def set_statistics(
-    model: RhoModel, stats: dict[str, Any], baselines: dict[str, np.ndarray | None], out_transform: dict[str, np.ndarray] | None
-) -> None:
-    with torch.no_grad():
-        for name, t in model.transforms.items():
-            t.scale.fill_(float(stats["scale"][name]))
-            if name in stats["projection"]:
-                t.projection.copy_(torch.as_tensor(stats["projection"][name]))
-            if out_transform is not None and t.out_transform.shape[0]:
-                t.out_transform.copy_(torch.as_tensor(out_transform[name]))
-            if t.baseline.shape[0] and baselines.get(name) is not None:
-                t.baseline.copy_(torch.as_tensor(baselines[name]))
 
 
 def model_inputs(model: RhoModel, batch: Batch) -> dict[str, torch.Tensor]:
@@ -198,26 +51,6 @@ def predict_linear(model: RhoModel, batch: Batch, weights: dict[str, torch.Tenso
             y = y + b
         blocks[name] = y
     return batch.assemble(blocks) + baseline_flat(model, batch)
-
-
-def set_linear_weights(model: RhoModel, weights: dict[str, torch.Tensor]) -> None:
-    """Copy the exact solution into the EquivariantLinear head (undoing the output whitening).
-
-    The head's module_map holds one torch Linear per key in the order of ``config["keys"]``;
-    the solver's W (q, n) is the transpose of Linear.weight (n, q), the bias row its bias.
-    """
-    linears = linear_modules(model.head)
-    index = {key_name(tuple(k)): i for i, k in enumerate(model.config["keys"])}
-    with torch.no_grad():
-        for name, (w, b) in split_weights(weights).items():
-            t = model.transforms[name]
-            if t.out_transform.shape[0]:
-                inv = torch.linalg.inv(t.out_transform)
-                w, b = w @ inv, (b @ inv if b is not None else None)
-            lin = linears[index[name]]
-            lin.weight.copy_(w.T)
-            if b is not None:
-                lin.bias.copy_(b)
 
 
 def alpha_selection(fit_options: dict, has_validation: bool) -> str:
@@ -329,7 +162,7 @@ def fit_exact(
     weights = problem.weights(z)
     if not all(bool(torch.isfinite(w).all()) for w in weights.values()):
         raise RhoModelError(f"exact fit at alpha {alpha:.1e}: the solution holds non-finite values (NaN or infinity)")
-    set_linear_weights(model, weights)
+    model.set_linear_weights(weights)
     return {
         "alpha": alpha,
         "alpha_selection": mode,
@@ -366,31 +199,3 @@ def _alpha_errors(scan: list[dict]) -> list[dict]:
         {"alpha": a, "error": e, "norm": n, "relative_error": float(np.sqrt(e / max(n, 1e-300)))}
         for a, (e, n) in sorted(total.items())
     ]
-
-
-def new_model(
-    options: dict, dataset, train_records: Sequence[Record], spec: DescriptorSpec, sizes: dict[Key, int], *, gradient: bool
-) -> RhoModel:
-    """Model with statistics from the training records (scale, projection, baseline, whitening)."""
-    basis = dataset.basis
-    condition = gradient and bool(options["training"]["condition"])
-    stats = feature_statistics(train_records, spec.keys, options, whiten=condition)
-    net_source = None
-    if options["model"]["type"] == "python":
-        net_source = read_net_file(options["model"]["net_file"])
-    config = model_config(
-        options,
-        basis,
-        spec,
-        {key_name(k): v for k, v in sizes.items()},
-        stats,
-        whiten_out=condition,
-        dataset_id=dataset.dataset_id,
-        net_source=net_source,
-    )
-    torch.manual_seed(int(options["seed"]))
-    model = build_model(config, net_source=net_source, net_origin=str(options["model"]["net_file"]))
-    baselines = baseline_means(train_records, spec.keys, basis) if options["model"]["baseline"] else {}
-    out_t = one_centre_inverse_sqrt(train_records, basis) if condition else None
-    set_statistics(model, stats, baselines, out_t)
-    return model
