@@ -132,3 +132,28 @@ def test_cli_import_leaves_heavy_modules_unloaded():
     assert result.stdout.strip() == "[]"
     out = subprocess.run([sys.executable, "-m", "rho_model.cli", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("rho-model ")
+
+
+def test_config_files_layer_in_order_and_old_spellings_still_work(water_dataset, tmp_path):
+    """-c/--config repeatable (a later file wins, --set last); --out and --options are hidden old spellings."""
+    import yaml
+    from helpers import SMALL_DESCRIPTOR
+
+    from rho_model.options import load_options
+
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(yaml.safe_dump({"descriptor": dict(SMALL_DESCRIPTOR, cache_dir=None), "fit": {"alpha": 1e-8}, "seed": 3}))
+    second.write_text(yaml.safe_dump({"fit": {"alpha": 1e-6}}))
+    opts = load_options([first, second], {"seed": 5})
+    assert opts["fit"]["alpha"] == 1e-6 and opts["seed"] == 5 and opts["descriptor"]["max_radial"] == 2
+    assert load_options([second, first])["fit"]["alpha"] == 1e-8
+    r = runner.invoke(app, ["train", str(water_dataset), "--output", str(tmp_path / "run"), "-c", str(first), "-c", str(second)])
+    assert r.exit_code == 0, r.output
+    saved = yaml.safe_load((tmp_path / "run/options.yaml").read_text())
+    assert saved["fit"]["alpha"] == 1e-6 and saved["seed"] == 3
+    old = runner.invoke(app, ["train", str(water_dataset), "--out", str(tmp_path / "old"), "--options", str(first)])
+    assert old.exit_code == 0, old.output
+    assert yaml.safe_load((tmp_path / "old/options.yaml").read_text())["fit"]["alpha"] == 1e-8
+    help_text = runner.invoke(app, ["train", "--help"]).output
+    assert "--config" in help_text and "--output" in help_text
+    assert "--options" not in help_text and "--out " not in help_text and "--trust-model-code" not in help_text

@@ -46,3 +46,22 @@ def test_pair_cutoff_drops_far_pairs(water_dataset):
     )
     assert short.n_pairs == sum(r.n_atoms if hasattr(r, "n_atoms") else len(r.numbers) for r in recs)
     assert full.n_pairs > short.n_pairs
+
+
+def test_batch_loss_is_the_tested_loss_of_the_model(water_dataset):
+    """The training loss (metric.batch_loss) is overlap_loss / projection_loss of the model's prediction."""
+    from rho_model.metric import batch_loss
+
+    ds, recs = _batch(water_dataset, 4)
+    batch = Batch(recs, ds.basis)
+    rng = np.random.default_rng(2)
+    blocks = {n: torch.as_tensor(rng.normal(size=b.shape)) for n, b in batch.blocks_of(batch.reference).items()}
+
+    def model(features, samples):
+        return blocks
+
+    pred = batch.assemble(blocks)
+    assert float(batch_loss(model, batch, "overlap")) == float(overlap_loss(pred, batch.reference, batch.overlap))
+    proj = float(batch_loss(model, batch, "projections"))
+    assert proj == float(projection_loss(pred, batch.projections, batch.constant, batch.overlap))
+    assert abs(proj - float(overlap_loss(pred, batch.reference, batch.overlap))) <= 1e-9 * abs(proj)
