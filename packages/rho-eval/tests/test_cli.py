@@ -68,3 +68,45 @@ def test_errors_are_one_red_line(dataset_path, tmp_path):
     result = runner.invoke(app, ["-r", str(dataset_path), "-o", str(tmp_path / "r"), "--fit-only"])  # nothing registered
     assert result.exit_code == 1
     assert "no field builder is installed for producer 'gaussian-test'" in " ".join(result.output.split())
+
+
+def test_options_prints_every_default_with_a_comment():
+    import yaml
+    from rho_data.settings import leaf_comments
+
+    from rho_eval.config import Settings
+
+    result = runner.invoke(app, ["options"])
+    assert result.exit_code == 0
+    assert yaml.safe_load(result.output) == Settings().to_dict()
+    comments = leaf_comments(result.output)
+    assert set(comments) == set(Settings().to_dict()) and all(comments.values())
+
+
+def test_evaluate_by_name_repeated_config_and_set(registered, dataset_path, tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("fit_only: true\nselect: '0:2'\nplots: true\n")
+    second.write_text("select: '1'\n")  # a later file wins
+    out = tmp_path / "fit"
+    args = ["evaluate", "-r", str(dataset_path), "-o", str(out), "-c", str(first), "--config", str(second)]
+    result = runner.invoke(app, [*args, "--set", "plots=false", "--set", "backend.spacing=0.4"])
+    assert result.exit_code == 0, result.output
+    assert "RI fit, 1 structures" in result.output and not (out / "plots").exists()
+    assert "spacing: 0.4" in (out / "config.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "workers=0"], "error: --set 'workers=0': setting 'workers' must be a positive number, got 0"),
+        (
+            ["--set", "cube_spacing_bohr=.inf"],
+            "error: --set 'cube_spacing_bohr=.inf': setting 'cube_spacing_bohr' must be a positive number, got inf",
+        ),
+        (["--set", "wokers=2"], "error: --set 'wokers=2': unknown setting(s) ['wokers']"),
+        (["-j", "0"], "error: command line: setting 'workers' must be a positive number, got 0"),
+    ],
+)
+def test_bad_values_name_their_layer(dataset_path, tmp_path, args, message):
+    result = runner.invoke(app, ["-r", str(dataset_path), "-o", str(tmp_path / "r"), "--fit-only", *args])
+    assert result.exit_code == 1 and message in result.stderr.splitlines()[0] and len(result.stderr.splitlines()) == 1

@@ -1,33 +1,32 @@
-"""The ``rho-eval`` command."""
+"""The ``rho-eval`` command: ``evaluate`` (the default: ``rho-eval PRED ...`` is ``rho-eval evaluate PRED ...``) and ``options``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
-from rho_data.cli_support import RhoTyper, version_callback
-from rich.console import Console
+from rho_data.cli_support import config_option, make_cli, output_option, set_option
 
 from . import __version__
-from .config import load_settings, parse_backend_options
+from .config import load_settings, options_text, parse_backend_options
 from .errors import RhoEvalError
 
-err_console = Console(stderr=True)
-app = RhoTyper(
-    add_completion=False,
-    help="Evaluate predicted densities in real space against the RI and SCF densities.",
+app, console, err_console = make_cli(
+    help="Evaluate predicted densities in real space against the RI and SCF densities. "
+    "'rho-eval PREDICTIONS -r DATASET -o DIR' is short for 'rho-eval evaluate PREDICTIONS -r DATASET -o DIR'.",
+    version=f"rho-eval {__version__}",
     errors=(RhoEvalError,),
-    error_console=err_console,
+    default_command="evaluate",
 )
-_show_version = version_callback(f"rho-eval {__version__}", Console())
 
 
 @app.command()
-def main(
+def evaluate(
     predictions: Path | None = typer.Argument(None, help="Predictions file (rho-data); optional with --fit-only."),
     reference: Path = typer.Option(..., "--reference", "-r", help="The dataset the predictions were made for."),
-    output: Path = typer.Option(..., "--output", "-o", help="Report directory (metrics.csv, summary.json, plots/, cubes/)."),
-    config: Path | None = typer.Option(None, "--config", "-c", help="YAML settings (command-line options override them)."),
+    output: Path = output_option("Report directory (metrics.csv, summary.json, plots/, cubes/)."),
+    config: list[Path] | None = config_option("rho-eval"),
+    sets: list[str] | None = set_option(),
     select: str | None = typer.Option(None, "--select", help="Rows to evaluate, e.g. '0:100,120' (Python slices)."),
     fit_only: bool | None = typer.Option(None, "--fit-only/--no-fit-only", help="Evaluate the RI fit against SCF (basis error)."),
     workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
@@ -38,9 +37,10 @@ def main(
     cubes: str | None = typer.Option(None, "--cubes", help="Write cube files for these dataset indices ('0,5') or 'worst'."),
     cube_spacing: float | None = typer.Option(None, "--cube-spacing", help="Cube grid spacing, bohr."),
     restart: bool = typer.Option(False, "--restart", help="Discard results already in the output directory."),
-    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
-    """Evaluate PREDICTIONS against the dataset given with --reference and write a report to -o."""
+    """Evaluate PREDICTIONS against the dataset given with --reference and write a report to -o.
+
+    Settings: defaults (rho-eval options), then the -c files in order, then each --set, then the named options."""
     from .run import evaluate_files
 
     overrides = {
@@ -55,5 +55,11 @@ def main(
     }
     if backend_option:
         overrides["backend"] = parse_backend_options(backend_option)
-    settings = load_settings(config, overrides)
+    settings = load_settings(list(config or []), overrides, list(sets or []))
     evaluate_files(predictions, reference, output, settings, restart=restart)
+
+
+@app.command()
+def options() -> None:
+    """Print the default settings (YAML, with a comment per setting)."""
+    typer.echo(options_text(), nl=False)
