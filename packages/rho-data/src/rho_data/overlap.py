@@ -100,15 +100,19 @@ class BlockSparseOverlap:
         for k, (i, j) in enumerate(self.pairs):
             yield (int(i), int(j)), self.values[offsets[k] : offsets[k + 1]].reshape(self.atom_sizes[i], self.atom_sizes[j])
 
-    def group_indices(self):
+    def group_indices(self, keep: np.ndarray | None = None):
         """Stored blocks grouped by shape, as gather indices: (rows, cols, pair indices ks (G,),
         indices into ``values`` (G, rows * cols)). ``values[index].reshape(G, rows, cols)`` are the
         blocks of pairs ``pairs[ks]``; other array libraries (the torch path of
-        :mod:`rho_data.torch_dataset`) do the same algebra as :meth:`matvec` with them."""
+        :mod:`rho_data.torch_dataset`, rho-model's batch overlap) do the same algebra as
+        :meth:`matvec` with them. Shapes come in sorted order, pairs in stored order; ``keep``
+        (a boolean mask over the pairs, e.g. a pair cutoff) leaves the other pairs out."""
         offsets = self.block_offsets
         shapes = np.stack([self.atom_sizes[self.pairs[:, 0]], self.atom_sizes[self.pairs[:, 1]]], axis=1)
-        for shape in np.unique(shapes, axis=0):
-            ks = np.flatnonzero((shapes == shape).all(axis=1))
+        if keep is None:
+            keep = np.ones(len(self.pairs), dtype=bool)
+        for shape in np.unique(shapes[keep], axis=0):
+            ks = np.flatnonzero((shapes == shape).all(axis=1) & keep)
             rows, cols = int(shape[0]), int(shape[1])
             yield rows, cols, ks, offsets[ks][:, None] + np.arange(rows * cols)[None, :]
 

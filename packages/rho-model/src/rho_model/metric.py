@@ -1,7 +1,8 @@
 """The overlap metric on a batch: block-sparse S, loss (d - d_ref)^T S (d - d_ref).
 
-The batch's structures are concatenated into one flat vector; their atom-pair blocks are
-grouped by shape into (G, rows, cols) tensors with gather indices into that vector, so that
+The batch's structures are concatenated into one flat vector; their atom-pair blocks, grouped
+by shape as rho-data groups them (:meth:`rho_data.BlockSparseOverlap.group_indices`), are
+joined across structures into (G, rows, cols) tensors with gather indices into that vector, so that
 
     r^T S r = sum_{pairs (i, j), i <= j} f_ij r_i^T S_ij r_j,   f_ij = 1 (i = j) or 2 (i < j),
 
@@ -41,31 +42,28 @@ class BatchOverlap:
         device: str | torch.device = "cpu",
     ):
         self.size = int(offsets[-1])
-        by_shape: dict[tuple[int, int], list] = {}
+        by_shape: dict[tuple[int, int], list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
         for s, ov in enumerate(overlaps):
             starts = offsets[s] + ov.atom_offsets[:-1]
-            keep = np.ones(len(ov.pairs), dtype=bool)
+            keep = None
             if pair_cutoff is not None and positions is not None:
                 pos = positions[s]
                 dist = np.linalg.norm(pos[ov.pairs[:, 0]] - pos[ov.pairs[:, 1]], axis=1)
                 keep = (dist <= pair_cutoff) | (ov.pairs[:, 0] == ov.pairs[:, 1])
-            boff = ov.block_offsets
-            sizes = ov.atom_sizes
-            for k in np.flatnonzero(keep):
-                i, j = ov.pairs[k]
-                shape = (int(sizes[i]), int(sizes[j]))
-                by_shape.setdefault(shape, []).append((starts[i], starts[j], ov.values[boff[k] : boff[k + 1]], i != j))
+            for r, c, ks, index in ov.group_indices(keep):  # rho-data's grouping of one structure's blocks
+                i, j = ov.pairs[ks, 0], ov.pairs[ks, 1]
+                rows = starts[i][:, None] + np.arange(r)[None]
+                cols = starts[j][:, None] + np.arange(c)[None]
+                by_shape.setdefault((r, c), []).append((rows, cols, ov.values[index].reshape(len(ks), r, c), i != j))
         self.groups: list[_Group] = []
-        for (r, c), items in sorted(by_shape.items()):
-            rows = np.array([it[0] for it in items], dtype=np.int64)[:, None] + np.arange(r)[None]
-            cols = np.array([it[1] for it in items], dtype=np.int64)[:, None] + np.arange(c)[None]
-            blocks = np.stack([it[2] for it in items]).reshape(len(items), r, c)
+        for _, parts in sorted(by_shape.items()):  # the same shape in several structures: one group
+            rows, cols, blocks, offdiag = (np.concatenate([p[n] for p in parts]) for n in range(4))
             self.groups.append(
                 _Group(
-                    torch.as_tensor(rows, device=device),
-                    torch.as_tensor(cols, device=device),
+                    torch.as_tensor(rows.astype(np.int64), device=device),
+                    torch.as_tensor(cols.astype(np.int64), device=device),
                     torch.as_tensor(blocks, dtype=dtype, device=device),
-                    torch.as_tensor(np.array([it[3] for it in items]), device=device),
+                    torch.as_tensor(offdiag, device=device),
                 )
             )
 
