@@ -65,3 +65,25 @@ def test_batch_loss_is_the_tested_loss_of_the_model(water_dataset):
     proj = float(batch_loss(model, batch, "projections"))
     assert proj == float(projection_loss(pred, batch.projections, batch.constant, batch.overlap))
     assert abs(proj - float(overlap_loss(pred, batch.reference, batch.overlap))) <= 1e-9 * abs(proj)
+
+
+def test_rhs_uses_the_stored_projections_unless_a_pair_cutoff_truncates_s(water_dataset):
+    """LinearProblem's S d: w - S (d_ref - d) from the dataset's w = S d_ref (equal to S d), or S d with a pair cutoff."""
+    import dataclasses
+
+    from rho_model.normal_equations import target_projections
+
+    ds, recs = _batch(water_dataset, 3)
+    batch = Batch(recs, ds.basis)
+    assert batch.stored_projections
+    offset = torch.zeros_like(batch.reference)
+    offset[::7] = 0.3
+    target = batch.reference - offset
+    direct = batch.overlap.matvec(target)
+    torch.testing.assert_close(target_projections(batch, target), direct, rtol=1e-10, atol=1e-12)
+    # it is the stored w that is used: a different stored w shows through, but not under a pair cutoff
+    marked = Batch([dataclasses.replace(r, projections=r.projections + 1.0) for r in recs], ds.basis)
+    torch.testing.assert_close(target_projections(marked, target), direct + 1.0, rtol=1e-10, atol=1e-10)
+    assert target_projections(marked, marked.reference) is marked.projections
+    cut = Batch(marked.records, ds.basis, pair_cutoff=1.0)
+    torch.testing.assert_close(target_projections(cut, target), cut.overlap.matvec(target))

@@ -94,6 +94,8 @@ class Batch:
             key_name(k): torch.as_tensor(v, device=device) for k, v in self.layout.atoms.items()
         }
         self.dtype, self.device = dtype, device
+        self.pair_cutoff = pair_cutoff  # atom pairs farther apart are left out of the overlap
+        self.stored_projections = False  # projections read from the dataset (w = S d_ref of the full S)
         if with_reference:
             self.reference = torch.as_tensor(np.concatenate([r.coefficients for r in records]), dtype=dtype, device=device)
             self.overlap = BatchOverlap(
@@ -106,6 +108,7 @@ class Batch:
             )
             if all(r.projections is not None for r in records):
                 self.projections = torch.as_tensor(np.concatenate([r.projections for r in records]), dtype=dtype, device=device)
+                self.stored_projections = True
             else:
                 self.projections = self.overlap.matvec(self.reference)
             self.constant = self.overlap.quadratic(self.reference)

@@ -101,9 +101,9 @@ class LinearProblem:
         return {n: torch.tensordot(self.phi[n].T, r[self.gather[n]], dims=1) for n in self.names}
 
     def rhs(self) -> Coordinates:
-        """b = Phi^T S d."""
+        """b = Phi^T S d (S d from :func:`target_projections`)."""
         if self._rhs is None:
-            self._rhs = self.summed(self.apply_at(self.batch.overlap.matvec(self.target)))
+            self._rhs = self.summed(self.apply_at(target_projections(self.batch, self.target)))
         return self._rhs
 
     def summed(self, z: Coordinates) -> Coordinates:
@@ -178,6 +178,22 @@ class LinearProblem:
         from .solver import solve
 
         return solve(self, alpha, **kwargs)
+
+
+def target_projections(batch: Batch, target: torch.Tensor) -> torch.Tensor:
+    """S d for a target d of the batch.
+
+    Where the batch holds the dataset's projections w = S d_ref and its overlap is not truncated
+    by a pair cutoff (w is then S d_ref for the S used here), S d = w - S (d_ref - d): no product
+    with S at all when d = d_ref (no baseline), else one with the baseline d_ref - d. Otherwise
+    one product S d.
+    """
+    if batch.stored_projections and batch.pair_cutoff is None:
+        offset = batch.reference - target
+        if not bool(offset.any()):
+            return batch.projections
+        return batch.projections - batch.overlap.matvec(offset)
+    return batch.overlap.matvec(target)
 
 
 def dot(a: Coordinates, b: Coordinates) -> float:
