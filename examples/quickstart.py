@@ -74,7 +74,7 @@ def main() -> None:
         "data.h5",
         "-o",
         "model",
-        "--options",
+        "-c",
         HERE / "quickstart-ml.yaml",
         "--set",
         "data.train=splits/train.idx",

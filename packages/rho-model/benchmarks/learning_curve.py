@@ -1,6 +1,6 @@
 """Learning curve of the exact linear fit on a rho-data dataset made by `pyscf-io run`.
 
-Usage: OMP_NUM_THREADS=1 python benchmarks/learning_curve.py DATA.h5 [--sizes 20 40 80] [--test 20] [--options YAML]
+Usage: OMP_NUM_THREADS=1 python benchmarks/learning_curve.py DATA.h5 [--sizes 20 40 80] [--test 20] [-c YAML]
     [--no-grid] [--no-full] [--val K] [--verbose]
 
 The last --test structures of a seeded shuffle are held out; each training set is the first N
@@ -64,7 +64,7 @@ def main() -> None:
     p.add_argument("dataset", type=Path)
     p.add_argument("--sizes", type=int, nargs="*", default=[20, 40, 80])
     p.add_argument("--test", type=int, default=20)
-    p.add_argument("--options", type=Path, default=None)
+    p.add_argument("-c", "--config", "--options", dest="options", type=Path, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-grid", action="store_true", help="skip the real-space errors")
     p.add_argument("--verbose", action="store_true", help="print the fit's log (CV scan) to stderr")

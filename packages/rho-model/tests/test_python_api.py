@@ -22,7 +22,7 @@ def run(water_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("api")
     opts = out / "opts.yaml"
     opts.write_text(yaml.safe_dump({"descriptor": dict(SMALL_DESCRIPTOR, cache_dir=None), "fit": {"alpha": 1e-8}}))
-    result = runner.invoke(app, ["train", str(water_dataset), "-o", str(out / "run"), "--options", str(opts)])
+    result = runner.invoke(app, ["train", str(water_dataset), "-o", str(out / "run"), "-c", str(opts)])
     assert result.exit_code == 0, result.output
     return out / "run"
 

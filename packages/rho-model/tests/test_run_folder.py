@@ -23,7 +23,7 @@ def test_cache_inside_each_run_folder(water_dataset, tmp_path, monkeypatch):
     cwd.mkdir()
     monkeypatch.chdir(cwd)
     for name in ("a", "b"):
-        result = runner.invoke(app, ["train", str(water_dataset), "-o", str(tmp_path / name), "--options", str(opts)])
+        result = runner.invoke(app, ["train", str(water_dataset), "-o", str(tmp_path / name), "-c", str(opts)])
         assert result.exit_code == 0, result.output
     assert list(cwd.iterdir()) == []
     chunks = {name: sorted((tmp_path / name / "descriptor-cache").glob("*/chunk_*.npz")) for name in ("a", "b")}
@@ -36,7 +36,7 @@ def test_validation_rmse_is_salted_formula(water_dataset, tmp_path):
     opts = tmp_path / "opts.yaml"
     opts.write_text(yaml.safe_dump({"descriptor": dict(SMALL_DESCRIPTOR, cache_dir=None), "fit": {"alpha": 1e-8}}))
     run = tmp_path / "run"
-    result = runner.invoke(app, ["train", str(water_dataset), "-o", str(run), "--options", str(opts)])
+    result = runner.invoke(app, ["train", str(water_dataset), "-o", str(run), "-c", str(opts)])
     assert result.exit_code == 0, result.output
     fit = json.loads((run / "fit.json").read_text())["exact"]
     idx = {s: [int(x) for x in (run / f"splits/{s}.idx").read_text().split() if x.isdigit()] for s in ("train", "val")}

@@ -70,7 +70,7 @@ def test_two_process_training_through_sbatch(water_dataset, tmp_path):
         str(water_dataset),
         "-o",
         str(run),
-        "--options",
+        "-c",
         str(opts),
         "--procs-per-node",
         "2",

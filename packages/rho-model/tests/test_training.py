@@ -40,7 +40,7 @@ def test_gradient_training_from_exact_solution_does_not_get_worse(water_dataset,
 
 
 def _train_cmd(dataset, out, options_file, *extra):
-    return [sys.executable, "-m", "rho_model.cli", "train", str(dataset), "-o", str(out), "--options", str(options_file), *extra]
+    return [sys.executable, "-m", "rho_model.cli", "train", str(dataset), "-o", str(out), "-c", str(options_file), *extra]
 
 
 @pytest.mark.slow

@@ -82,13 +82,6 @@ class BatchOverlap:
         """v^T S v, summed over atom-pair blocks (differentiable)."""
         return group_quadratic(self._tuples(), v)
 
-    def one_centre_blocks(self):
-        """Diagonal (same-atom) groups: (rows, blocks) for preconditioners."""
-        for g in self.groups:
-            diag = ~g.offdiag
-            if bool(diag.any()):
-                yield g.rows[diag], g.blocks[diag]
-
 
 def overlap_loss(pred: torch.Tensor, ref: torch.Tensor, overlap: BatchOverlap) -> torch.Tensor:
     """sum_s (d_pred - d_ref)^T S_s (d_pred - d_ref)."""
