@@ -18,7 +18,7 @@ from metatensor import Labels, TensorBlock, TensorMap  # noqa: E402
 
 from rho_data import open_dataset, open_predictions  # noqa: E402
 from rho_data.cli import app  # noqa: E402
-from rho_data.metatrain import TARGET, _join_entries, options_yaml, species_irreps, to_metatrain  # noqa: E402
+from rho_data.metatrain import TARGET, join_entries, options_yaml, species_irreps, to_metatrain  # noqa: E402
 from rho_data.split import write_index_file  # noqa: E402
 from rho_data.yaml_input import parse_yaml_text  # noqa: E402
 
@@ -30,7 +30,7 @@ def eval_output(dataset: Path, selection, path: Path, *, edit=None) -> Path:
     """A TensorMap as ``mtt eval -o NAME.mts`` writes it: systems 0..n-1 of the selection, atom_type keys."""
     with open_dataset(dataset) as f:
         entries = [to_metatrain(f[int(i)].numbers, f[int(i)].coefficients, f.basis, system=k) for k, i in enumerate(selection)]
-    tensor = _join_entries(entries)
+    tensor = join_entries(entries)
     if edit is not None:
         tensor = edit(tensor)
     metatensor.save(str(path), tensor)

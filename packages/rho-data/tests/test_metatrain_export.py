@@ -29,7 +29,7 @@ with warnings.catch_warnings():
 
 from rho_data import open_dataset, open_predictions  # noqa: E402
 from rho_data.cli import app  # noqa: E402
-from rho_data.metatrain import TARGET, _join_entries, from_metatrain  # noqa: E402
+from rho_data.metatrain import TARGET, join_entries, from_metatrain  # noqa: E402
 from rho_data.split import read_index_file, write_index_file  # noqa: E402
 
 runner = CliRunner()
@@ -68,7 +68,7 @@ def test_metatrain_reads_the_export_as_it_is(exported: Path, dataset_path: Path)
                 np.testing.assert_array_equal(sample.system.types.numpy(), s.numbers)
                 np.testing.assert_array_equal(sample.system.positions.numpy(), s.positions)
                 entries.append(metatensor.io.load_buffer(sample[1].save_buffer().numpy()))  # system label k
-            vectors = from_metatrain(_join_entries(entries), [s.numbers for s in structures], f.basis, source=part)
+            vectors = from_metatrain(join_entries(entries), [s.numbers for s in structures], f.basis, source=part)
             for vector, s in zip(vectors, structures):
                 np.testing.assert_array_equal(vector, s.coefficients)
             expanded = expand_dataset_config(OmegaConf.create(validate_base_options(OmegaConf.to_container(options))[name]))

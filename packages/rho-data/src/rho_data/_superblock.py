@@ -32,56 +32,46 @@ def _rot(x: int, k: int) -> int:
     return ((x << k) | (x >> (32 - k))) & _MASK
 
 
+#: Rotations of lookup3's ``mix`` (applied to a full 12-byte block) and ``final`` (to the last one).
+_MIX_ROTATIONS = (4, 6, 8, 16, 19, 4)
+_FINAL_ROTATIONS = (14, 11, 25, 16, 4, 14, 24)
+
+
+def _mix(v: list[int]) -> None:
+    """lookup3's ``mix(a, b, c)`` on ``v = [a, b, c]``: six steps ``x -= y; x ^= rot(y, k); y += z``
+    with (x, y, z) = (a, c, b), (b, a, c), (c, b, a), (a, c, b), ..."""
+    for step, k in enumerate(_MIX_ROTATIONS):
+        x, y, z = step % 3, (step + 2) % 3, (step + 1) % 3
+        v[x] = ((v[x] - v[y]) & _MASK) ^ _rot(v[y], k)
+        v[y] = (v[y] + v[z]) & _MASK
+
+
+def _final(v: list[int]) -> None:
+    """lookup3's ``final(a, b, c)`` on ``v = [a, b, c]``: seven steps ``x ^= y; x -= rot(y, k)``
+    with (x, y) = (c, b), (a, c), (b, a), (c, b), ..."""
+    for step, k in enumerate(_FINAL_ROTATIONS):
+        x, y = (step + 2) % 3, (step + 1) % 3
+        v[x] = ((v[x] ^ v[y]) - _rot(v[y], k)) & _MASK
+
+
 def lookup3(data: bytes, initval: int = 0) -> int:
     """Bob Jenkins' lookup3 ``hashlittle``, the metadata checksum of HDF5."""
     length = len(data)
-    a = b = c = (0xDEADBEEF + length + initval) & _MASK
+    v = [(0xDEADBEEF + length + initval) & _MASK] * 3
     i = 0
     while length > 12:
-        a = (a + int.from_bytes(data[i : i + 4], "little")) & _MASK
-        b = (b + int.from_bytes(data[i + 4 : i + 8], "little")) & _MASK
-        c = (c + int.from_bytes(data[i + 8 : i + 12], "little")) & _MASK
-        a = (a - c) & _MASK
-        a ^= _rot(c, 4)
-        c = (c + b) & _MASK  # noqa: E702
-        b = (b - a) & _MASK
-        b ^= _rot(a, 6)
-        a = (a + c) & _MASK  # noqa: E702
-        c = (c - b) & _MASK
-        c ^= _rot(b, 8)
-        b = (b + a) & _MASK  # noqa: E702
-        a = (a - c) & _MASK
-        a ^= _rot(c, 16)
-        c = (c + b) & _MASK  # noqa: E702
-        b = (b - a) & _MASK
-        b ^= _rot(a, 19)
-        a = (a + c) & _MASK  # noqa: E702
-        c = (c - b) & _MASK
-        c ^= _rot(b, 4)
-        b = (b + a) & _MASK  # noqa: E702
+        for k in range(3):
+            v[k] = (v[k] + int.from_bytes(data[i + 4 * k : i + 4 * k + 4], "little")) & _MASK
+        _mix(v)
         length -= 12
         i += 12
     if length == 0:
-        return c
+        return v[2]
     tail = data[i:] + bytes(12 - length)
-    a = (a + int.from_bytes(tail[0:4], "little")) & _MASK
-    b = (b + int.from_bytes(tail[4:8], "little")) & _MASK
-    c = (c + int.from_bytes(tail[8:12], "little")) & _MASK
-    c ^= b
-    c = (c - _rot(b, 14)) & _MASK  # noqa: E702
-    a ^= c
-    a = (a - _rot(c, 11)) & _MASK  # noqa: E702
-    b ^= a
-    b = (b - _rot(a, 25)) & _MASK  # noqa: E702
-    c ^= b
-    c = (c - _rot(b, 16)) & _MASK  # noqa: E702
-    a ^= c
-    a = (a - _rot(c, 4)) & _MASK  # noqa: E702
-    b ^= a
-    b = (b - _rot(a, 14)) & _MASK  # noqa: E702
-    c ^= b
-    c = (c - _rot(b, 24)) & _MASK  # noqa: E702
-    return c
+    for k in range(3):
+        v[k] = (v[k] + int.from_bytes(tail[4 * k : 4 * k + 4], "little")) & _MASK
+    _final(v)
+    return v[2]
 
 
 #: File consistency flag bits: opened for writing (bit 0), opened for SWMR writing (bit 2).
