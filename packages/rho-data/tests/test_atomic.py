@@ -13,12 +13,14 @@ import pytest
 
 from rho_data import RhoDataError
 from rho_data.atomic import (
+    DiskFullError,
     atomic_output,
     check_output_location,
     disk_full,
     exclusive_lock,
     publish,
     remove_stale_temporaries,
+    replace_quickly,
     temporary_path,
     write_bytes_atomic,
     write_text_atomic,
@@ -202,3 +204,39 @@ def test_disk_full_recognises_wrapped_errors():
     except RuntimeError as outer:
         assert disk_full(outer)
     assert not disk_full(ValueError("bad value"))
+
+
+def test_a_full_disk_is_a_disk_full_error():
+    with mounted_tmpfs("1M") as folder:
+        with pytest.raises(DiskFullError):
+            write_bytes_atomic(folder / "out.bin", b"x" * (4 << 20))
+
+
+def test_replace_quickly_replaces_and_leaves_no_temporary(tmp_path):
+    out = tmp_path / "state.json"
+    replace_quickly(out, b"first")
+    replace_quickly(out, b"second")
+    assert out.read_bytes() == b"second" and temporaries(tmp_path) == []
+
+
+def test_replace_quickly_does_not_scan_for_stale_temporaries(tmp_path):
+    out = tmp_path / "state.json"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".state.json.{int(dead.stdout)}.abcdef123456.tmp"
+    stale.write_bytes(b"left by a killed run")
+    replace_quickly(out, b"new")
+    assert stale.exists() and out.read_bytes() == b"new"
+
+
+def test_replace_quickly_errors_are_one_line_and_keep_the_old_file():
+    with mounted_tmpfs("1M") as folder:
+        out = folder / "state.json"
+        out.write_bytes(b"old")
+        with pytest.raises(DiskFullError) as caught:
+            replace_quickly(out, b"x" * (4 << 20), what="state file")
+        hint = "the disk is full; free some space and run the command again (finished work is kept)"
+        assert str(caught.value) == f"{out}: cannot write the state file: {hint}"
+        assert out.read_bytes() == b"old" and temporaries(folder) == []
+    with pytest.raises(RhoDataError, match="the directory does not exist") as caught:
+        replace_quickly(Path(tempfile.gettempdir()) / "no-such-dir-rho" / "state.json", b"x", what="state file")
+    assert "\n" not in str(caught.value) and ".tmp" not in str(caught.value)

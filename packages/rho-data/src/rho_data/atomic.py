@@ -10,7 +10,11 @@ which fails if ``NAME`` appeared meanwhile: two writers of one output cannot sil
 each other's result.
 
 A full disk (``ENOSPC``) or a read-only or missing directory is turned into one
-:class:`~rho_data.errors.RhoDataError` line naming the file and what to do.
+:class:`~rho_data.errors.RhoDataError` line naming the file and what to do (a
+:class:`DiskFullError` for a full disk).
+
+:func:`replace_quickly` is the variant for bookkeeping files written by the thousand (no
+directory scan, no ``fsync``); every file replacement of the repository goes through this module.
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ from os import PathLike
 from pathlib import Path
 
 from .errors import RhoDataError
+
+
+class DiskFullError(RhoDataError):
+    """A write failed for want of space (``ENOSPC``, ``EDQUOT``): finished work is kept."""
+
 
 #: Hints for the system errors a user can act on.
 _HINTS = {
@@ -177,19 +186,27 @@ def atomic_output(path: str | PathLike, *, overwrite: bool = False, what: str = 
     try:
         yield tmp
         publish(tmp, path, overwrite=overwrite)
-    except OSError as err:
-        if disk_full(err):  # HDF5's OSErrors carry no errno, only the text
-            raise RhoDataError(f"cannot write the {what}: {_HINTS[errno.ENOSPC]}", path=path) from None
-        if err.filename is not None and Path(err.filename) == tmp:  # name the output, not its temporary file
-            err.filename = None
-        raise RhoDataError(f"cannot write the {what}: {os_error_message(err)}", path=path) from None
     except BaseException as err:
-        if disk_full(err):
-            raise RhoDataError(f"cannot write the {what}: {_HINTS[errno.ENOSPC]}", path=path) from None
-        raise
+        if not _translated(err):
+            raise
+        raise _write_error(err, path, tmp, what) from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def _translated(err: BaseException) -> bool:
+    """Whether :func:`_write_error` turns ``err`` into a one-line error (else it is raised as is)."""
+    return isinstance(err, OSError) or disk_full(err)
+
+
+def _write_error(err: BaseException, path: Path, tmp: Path, what: str) -> RhoDataError:
+    """The one-line error for a failed write of ``path`` through ``tmp`` (for an ``err`` that :func:`_translated` accepts)."""
+    if disk_full(err) or not isinstance(err, OSError):  # HDF5's OSErrors carry no errno, only the text
+        return DiskFullError(f"cannot write the {what}: {_HINTS[errno.ENOSPC]}", path=path)
+    if err.filename is not None and Path(err.filename) == tmp:  # name the output, not its temporary file
+        err.filename = None
+    return RhoDataError(f"cannot write the {what}: {os_error_message(err)}", path=path)
 
 
 def write_bytes_atomic(path: str | PathLike, data: bytes, *, overwrite: bool = True, what: str = "file") -> None:
@@ -204,6 +221,32 @@ def write_bytes_atomic(path: str | PathLike, data: bytes, *, overwrite: bool = T
 def write_text_atomic(path: str | PathLike, text: str, *, overwrite: bool = True, what: str = "file") -> None:
     """Write ``text`` (UTF-8) to ``path`` through a unique temporary file (replacing by default)."""
     write_bytes_atomic(path, text.encode("utf-8"), overwrite=overwrite, what=what)
+
+
+def replace_quickly(path: str | PathLike, data: bytes, *, what: str = "file") -> None:
+    """Replace ``path`` by ``data`` through a unique temporary file and a rename, without the
+    stale-temporary scan and the ``fsync`` of :func:`write_bytes_atomic`.
+
+    For bookkeeping files written by the thousand, such as one state file per finished
+    structure of a run: the scan lists the whole directory for every file (quadratic over a
+    run) and an ``fsync`` costs milliseconds per file on a network file system. A killed writer
+    still leaves the old file or the new one, never a part of it (the rename is atomic); only a
+    crash of the machine before the data reach the disk can lose the newest files. The caller
+    removes stale temporaries once, before its loop (:func:`remove_stale_temporaries`). Errors
+    are those of :func:`atomic_output`.
+    """
+    path = Path(path)
+    tmp = temporary_path(path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if not _translated(err):
+            raise
+        raise _write_error(err, path, tmp, what) from None
 
 
 @contextlib.contextmanager
