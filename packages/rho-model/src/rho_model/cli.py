@@ -10,43 +10,30 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import Progress
 
 from rho_data.cli_support import (
-    RhoTyper,
     config_option,
+    make_cli,
     output_option,
     overwrite_option,
     progress_bar,
     set_option,
-    version_callback,
 )
 
 from . import __version__
 from .errors import RhoModelError
 from .options import DEFAULTS, dump_options, load_options, parse_override
 
-console = Console()
-err_console = Console(stderr=True)
-app = RhoTyper(
+app, console, err_console = make_cli(
     help="Train lambda-SOAP models of density-fitting coefficients in the overlap metric.",
-    add_completion=False,
+    version=f"rho-model {__version__}",
     errors=(RhoModelError,),
-    error_console=err_console,
 )
-_show_version = version_callback(f"rho-model {__version__}", console)
 
 NET_HELP = "net.py of a model.type python network (the code stored in a model file is never run; see show-net)"
 #: the old spellings of renamed options, accepted and hidden from the help
 OLD_SPELLINGS = {"--out": "--output", "--options": "--config"}
-
-
-@app.callback()
-def main(
-    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Print the version."),
-) -> None:
-    """rho-train."""
 
 
 def _progress() -> Progress:
