@@ -68,3 +68,21 @@ def test_spin_density_of_a_radical_and_refusals():
         context(fields=["homo", "HOMO-0"])
     with pytest.raises(PyscfIoError, match="unknown field 'homo+1'|counted down"):
         context(fields=["homo+1"])
+
+
+def test_field_option_of_run(tmp_path):
+    import subprocess
+    import sys
+
+    xyz = tmp_path / "w.xyz"
+    xyz.write_text("3\n\nO 0 0 0.1173\nH 0 0.7572 -0.4692\nH 0 -0.7572 -0.4692\n")
+    fast = ["--basis", "sto-3g", "--aux-basis", "def2-universal-jkfit", "--grid-level", "1", "-q"]
+    run = [sys.executable, "-m", "pyscf_io", "run", str(xyz), "-o", str(tmp_path / "w.h5"), *fast]
+    done = subprocess.run([*run, "--field", "density", "--field", "LUMO"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with open_dataset(tmp_path / "w.h5") as ds:
+        assert ds.targets == ["electron_density", "lumo"]
+    bad = subprocess.run([*run, "--field", "spin_density", "-o", str(tmp_path / "s.h5")], capture_output=True, text=True)
+    assert bad.returncode == 1 and "zero spin density" in bad.stdout + bad.stderr
+    wrong = subprocess.run([*run, "--field", "homo+2", "-o", str(tmp_path / "x.h5")], capture_output=True, text=True)
+    assert wrong.returncode != 0 and "counted down from the HOMO" in wrong.stderr and "Traceback" not in wrong.stderr

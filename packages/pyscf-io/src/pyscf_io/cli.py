@@ -52,6 +52,12 @@ WORKDIR = typer.Option(None, "--workdir", help="Work directory (default: OUTPUT.
 RETRY = typer.Option(False, "--retry-failed", help="Compute failed structures again.")
 OVERWRITE = overwrite_option("Replace an output not written by this run.")
 WORK = typer.Argument(..., help="Work directory of a run.")
+FIELD = typer.Option(
+    None,
+    "--field",
+    help="A field to fit from the SCF (repeatable; the first is the main target): density, spin_density, homo, homo-K, "
+    "lumo, lumo+K, ildos:EMIN:EMAX[:SIGMA], ldos:E:SIGMA (eV from the HOMO). Default: the setting 'fields' ([density]).",
+)
 
 #: Named options of ``run`` -> their setting (the others have the setting's name).
 _SETTING_OF = {"metric": "fit_metric", "conv_tol": "scf_conv_tol", "max_cycle": "scf_max_cycle"}
@@ -76,6 +82,7 @@ def run(
     sets: list[str] | None = SET,
     index: str | None = INDEX,
     workdir: Path | None = WORKDIR,
+    field: list[str] | None = FIELD,
     workers: int | None = typer.Option(None, "--workers", "-j", help="Local worker processes."),
     threads: int | None = typer.Option(None, "--threads", help="Threads per worker."),
     xc: str | None = typer.Option(None, help="Functional."),
@@ -105,6 +112,7 @@ def run(
     named = dict(workers=workers, threads=threads, xc=xc, basis=basis, aux_basis=aux_basis, etb_beta=etb_beta)
     named |= dict(metric=metric, charge=charge, spin=spin, grid_level=grid_level, conv_tol=conv_tol, max_cycle=max_cycle)
     named["scf_density_fit"] = scf_density_fit
+    named["fields"] = list(field) if field else None
     inputs = RunInputs(geometry, output, list(config or []), list(sets or []), index, workdir)
     wd, settings = open_run(inputs, {_SETTING_OF.get(k, k): v for k, v in named.items()}, warn=_warn)
     check_output(output, wd.manifest()["run_id"], overwrite)  # before the expensive work
@@ -125,6 +133,7 @@ def submit(
     sets: list[str] | None = SET,
     index: str | None = INDEX,
     workdir: Path | None = WORKDIR,
+    field: list[str] | None = FIELD,
     partition: str | None = typer.Option(None, help="SLURM partition."),
     account: str | None = typer.Option(None, help="SLURM account."),
     time_limit: str | None = typer.Option(None, "--time", help="Time limit of each array task."),
@@ -141,8 +150,10 @@ def submit(
     named = {"partition": partition, "account": account, "time": time_limit, "cpus_per_task": cpus}
     named["structures_per_task"] = structures_per_task
     inputs = RunInputs(geometry, output, list(config or []), list(sets or []), index, workdir)
+    fields = {"fields": list(field)} if field else {}
     check = lambda settings: check_job_settings(inputs.workdir_path, settings)  # noqa: E731 - before the work directory
-    wd, settings = open_run(inputs, {f"slurm.{k}": v for k, v in named.items()}, warn=_warn, before_creating=check)
+    options = {f"slurm.{k}": v for k, v in named.items()} | fields
+    wd, settings = open_run(inputs, options, warn=_warn, before_creating=check)
     record = do_submit(wd, settings, retry_failed)
     if record is None:
         _say(f"every structure in {wd.path} has finished; merging")
