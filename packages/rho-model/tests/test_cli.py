@@ -157,3 +157,19 @@ def test_config_files_layer_in_order_and_old_spellings_still_work(water_dataset,
     help_text = runner.invoke(app, ["train", "--help"]).output
     assert "--config" in help_text and "--output" in help_text
     assert "--options" not in help_text and "--out " not in help_text and "--trust-model-code" not in help_text
+
+
+def test_submit_passes_every_config_file_in_order(water_dataset, tmp_path):
+    import shlex
+
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("seed: 1\n")
+    second.write_text("seed: 2\n")
+    args = ["submit", str(water_dataset), "--out", str(tmp_path / "job"), "-c", str(first), "--options", str(second)]
+    r = runner.invoke(app, [*args, "--script-only"])
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "job/train.sbatch").read_text()
+    words = shlex.split(next(line for line in text.splitlines() if "rho_model.cli" in line))
+    configs = [words[i + 1] for i, w in enumerate(words) if w == "-c"]
+    assert configs == [str(first.resolve()), str(second.resolve())]
+    assert "--options" not in words
