@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import uuid
 from dataclasses import dataclass
 from os import PathLike
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rho_data import RhoDataError, open_dataset
-from rho_data.atomic import disk_full, os_error_message, remove_stale_temporaries, temporary_path
+from rho_data.atomic import DiskFullError, remove_stale_temporaries, replace_quickly
 
 from .config import dump_settings, physics, read_settings_file
 from .context import RunContext
@@ -36,24 +35,19 @@ from .geometry import InputProblem, InputStructure
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON through a unique temporary file, then rename (replacing ``path``).
+    """Write ``data`` as JSON onto ``path`` through :func:`rho_data.atomic.replace_quickly`.
 
-    Cheaper than :func:`rho_data.atomic.write_text_atomic` (no directory scan per file: a run
-    writes one state file per structure); stale temporaries are removed by
-    :meth:`WorkDir.remove_stale_temporaries` when a run starts. A full disk or an unwritable
+    A run writes one state file per structure, so the directory scan for stale temporaries of
+    :func:`rho_data.atomic.write_text_atomic` is left out: :meth:`WorkDir.remove_stale_temporaries`
+    removes them once when a run starts. A full disk is :class:`DiskFull`; an unwritable
     directory is one line.
     """
-    tmp = temporary_path(path)
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(data, indent=1))
-        os.replace(tmp, path)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if disk_full(err):
-            raise DiskFull(f"{path}: cannot be written: {DISK_FULL}") from None
-        raise PyscfIoError(f"cannot write {os_error_message(err)}") from None
+        replace_quickly(path, json.dumps(data, indent=1).encode("utf-8"), what="work directory file")
+    except DiskFullError:
+        raise DiskFull(f"{path}: cannot be written: {DISK_FULL}") from None
+    except RhoDataError as err:
+        raise PyscfIoError(str(err)) from None
 
 
 def _read_json(path: Path, what: str) -> Any:
