@@ -72,7 +72,7 @@ def guess_xc(xc: str) -> tuple[str, str]:
     if xc.upper() == "HF":
         return "lda,", "LDA"
     ni = numint.NumInt()
-    kind = ni._xc_type(xc)
+    kind = ni.libxc.xc_type(xc)
     if kind not in ("LDA", "GGA"):
         raise PyscfIoError(f"a density guess needs an LDA or GGA functional, '{xc}' is {kind}")
     return xc, kind
@@ -122,26 +122,39 @@ def coulomb_of_coefficients(mol, auxmol, d: np.ndarray) -> np.ndarray:
 
 
 def coulomb_from_scf_df(mf, auxmol, d: np.ndarray) -> np.ndarray:
-    """J of rho = sum_P d_P phi_P through the SCF's own DF tensors (built here, reused by the SCF)."""
+    """J of rho = sum_P d_P phi_P through the SCF's own DF tensors (built here, reused by the SCF).
+
+    The DF object keeps B = L^-1 (Q|ij) but not j2c = (Q|Q') nor L, so L is computed again here
+    from ``int2c2e`` of the DF auxiliary molecule, as PySCF computes it (a Cholesky factor; where
+    it fails PySCF decomposes j2c otherwise, and the exact integrals are used instead).
+    """
     import scipy.linalg
     from pyscf import gto, lib
 
     with_df = mf.with_df
-    if with_df._cderi is None:
-        with_df.build()
+    naux = with_df.get_naoaux()  # builds the DF tensors when they are not yet built
     dfaux = with_df.auxmol
     try:
         low = scipy.linalg.cholesky(dfaux.intor("int2c2e"), lower=True)
-    except np.linalg.LinAlgError:  # PySCF then decomposes j2c otherwise; use the exact integrals
+    except np.linalg.LinAlgError:
         return coulomb_of_coefficients(mf.mol, auxmol, d)
-    if not isinstance(with_df._cderi, np.ndarray) or with_df._cderi.shape[0] != low.shape[0]:
+    if naux != low.shape[0]:
         return coulomb_of_coefficients(mf.mol, auxmol, d)
     c = scipy.linalg.solve_triangular(low, gto.mole.intor_cross("int2c2e", dfaux, auxmol) @ d, lower=True)
-    return lib.unpack_tril(c @ with_df._cderi)
+    j_packed = np.zeros(mf.mol.nao_nr() * (mf.mol.nao_nr() + 1) // 2)
+    start = 0
+    for block in with_df.loop():  # rows of B, in order
+        j_packed += c[start : start + len(block)] @ block
+        start += len(block)
+    return lib.unpack_tril(j_packed)
 
 
 def xc_potential(mol, auxmol, d: np.ndarray, xc: str, kind: str, grid_level: int) -> tuple[np.ndarray, float]:
-    """(V_xc of rho on a level-``grid_level`` grid, integral of rho on that grid)."""
+    """(V_xc of rho on a level-``grid_level`` grid, integral of rho on that grid).
+
+    V_ij = sum_g w_g [v_rho phi_i phi_j + 2 v_sigma grad(rho) . grad(phi_i phi_j)] (the last term
+    for a GGA), PySCF's ``numint.eval_mat`` of the potential ``eval_xc`` gives for rho.
+    """
     from pyscf.dft import gen_grid, numint
 
     grids = gen_grid.Grids(mol)
@@ -152,22 +165,19 @@ def xc_potential(mol, auxmol, d: np.ndarray, xc: str, kind: str, grid_level: int
     gga = kind == "GGA"
     v = np.zeros((nao, nao))
     nel = 0.0
-    shls, ao_loc = (0, mol.nbas), mol.ao_loc_nr()
     for ao, mask, weight, coords in ni.block_loop(mol, grids, nao, 1 if gga else 0):
         amask = numint.make_mask(auxmol, coords)
         aux = auxmol.eval_gto("GTOval_sph_deriv1" if gga else "GTOval_sph", coords, non0tab=amask)
-        rho = aux @ d  # (4, g) or (g,)
-        rho = np.atleast_2d(rho)
+        rho = np.atleast_2d(aux @ d)  # (4, g) or (1, g)
         nel += float(rho[0] @ weight)
         low = rho[0] < RHO_FLOOR
         rho[:, low] = 0.0
-        vxc = ni.eval_xc_eff(xc, rho if gga else rho[0], deriv=1, xctype=kind)[1]
-        wv = weight * np.atleast_2d(vxc)
-        wv[:, low] = 0.0
-        wv[0] *= 0.5
-        aow = numint._scale_ao(ao[:4] if gga else ao, wv[:4] if gga else wv[0])
-        v += numint._dot_ao_ao(mol, ao[0] if gga else ao, aow, mask, shls, ao_loc)
-    return v + v.T, nel
+        rho_in = rho if gga else rho[0]
+        vxc = ni.eval_xc(xc, rho_in, spin=0, deriv=1)[1]  # (v_rho,) or (v_rho, v_sigma, ...)
+        vrho = np.where(low, 0.0, vxc[0])  # a floored point contributes nothing
+        vsigma = np.where(low, 0.0, vxc[1]) if gga else None
+        v += numint.eval_mat(mol, ao, weight, rho_in, (vrho, vsigma), non0tab=mask, xctype=kind)
+    return v, nel
 
 
 @dataclass
@@ -184,8 +194,7 @@ def coefficient_guess(mf, auxmol, d: np.ndarray, xc: str, kind: str, grid_level:
     t0 = time.perf_counter()
     mol = mf.mol
     if hasattr(mf, "with_df"):
-        if mf.with_df._cderi is None:
-            mf.with_df.build()
+        mf.with_df.get_naoaux()  # builds the DF tensors (timed apart: the SCF reuses them)
         df_s = time.perf_counter() - t0
         j = coulomb_from_scf_df(mf, auxmol, d)
     else:
