@@ -22,8 +22,8 @@ V1 = FIXTURES / "model_v1.pt"
 runner = CliRunner()
 
 
-def _frozen_prediction(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    frozen = np.load(FIXTURES / "model_v1_prediction.npz")
+def _frozen_prediction(path: Path, version: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    frozen = np.load(FIXTURES / f"model_v{version}_prediction.npz")
     atoms = ase.Atoms(numbers=frozen["numbers"], positions=frozen["positions"])
     return rho_model.load(path).predict(atoms).coefficients, frozen["coefficients"]
 
@@ -34,8 +34,11 @@ def test_v1_fixture_is_version_1():
     assert any(k.startswith("head.module_map.module_list.") for k in payload["state_dict"])
 
 
-def test_v1_fixture_loads_and_predicts_its_frozen_numbers():
-    got, frozen = _frozen_prediction(V1)
+@pytest.mark.parametrize("version", [1, 2])
+def test_fixture_of_each_version_loads_and_predicts_its_frozen_numbers(version):
+    path = FIXTURES / f"model_v{version}.pt"
+    assert torch.load(path, weights_only=True)["version"] == version
+    got, frozen = _frozen_prediction(path, version)
     np.testing.assert_array_equal(got, frozen)
 
 
