@@ -93,3 +93,31 @@ def test_deep_model_trains(water_dataset, small_options, tmp_path):
     run_training(opts, water_dataset, tmp_path / "run", echo=None)
     rows = np.genfromtxt(tmp_path / "run/log.csv", delimiter=",", names=True)
     assert rows["train_loss"][-1] < rows["train_loss"][0]
+
+
+def test_restart_from_a_version_1_checkpoint(water_dataset, small_options, tmp_path):
+    """A checkpoint written before model files were version 2 is upgraded on reading: the restart equals the run."""
+    import shutil
+
+    opts = _gradient_options(small_options, epochs=3)
+    run_training(opts, water_dataset, tmp_path / "full", echo=None)
+    for name in ("v2", "v1"):
+        shutil.copytree(tmp_path / "full", tmp_path / name)
+        (tmp_path / name / "checkpoints/epoch_000003.pt").unlink()
+        (tmp_path / name / "last.pt").unlink()
+    ckpt = tmp_path / "v1/checkpoints/epoch_000002.pt"
+    payload = torch.load(ckpt, weights_only=True)
+    internal = {new: old for old, new in load_model(ckpt).state_names().items()}
+    payload["state_dict"] = {internal[k]: v for k, v in payload["state_dict"].items()}  # v1: torch's own names
+    payload["version"] = 1
+    assert any(k.startswith("head.module_map.module_list.") for k in payload["state_dict"])
+    torch.save(payload, ckpt)
+    for name in ("v2", "v1"):
+        run_training(opts, water_dataset, tmp_path / name, restart=True, echo=None)
+    a = load_model(tmp_path / "full/last.pt").state_dict()
+    for name in ("v2", "v1"):
+        b = load_model(tmp_path / name / "last.pt").state_dict()
+        for k in a:
+            if isinstance(a[k], torch.Tensor):
+                assert torch.equal(a[k], b[k]), (name, k)
+    assert torch.load(tmp_path / "v1/checkpoints/epoch_000003.pt", weights_only=True)["version"] == 2
