@@ -108,65 +108,78 @@ def structure_properties(
     cbar: Mapping[int, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """The property columns of one structure (NaN where the basis or the backend cannot give them)."""
-    out = dict.fromkeys(property_columns(references, cbar is not None), float("nan"))
-    computed = _compute(dataset, index, structure, coefficients, predicted, references, builder, cbar)
-    wrong = sorted(k for k, v in computed.items() if not np.isfinite(v))
-    if wrong:
-        raise RhoEvalError(f"non-finite properties {wrong} (from the coefficients or the backend)", path=dataset.path, structure=index)
-    out.update(computed)
-    return out
-
-
-def _compute(
-    dataset: RhoFile,
-    index: int,
-    structure: Any,
-    coefficients: Mapping[str, np.ndarray],
-    predicted: str,
-    references: tuple[str, ...],
-    builder: Any,
-    cbar: Mapping[int, np.ndarray] | None,
-) -> dict[str, float]:
-    out: dict[str, float] = {}
     numbers = np.asarray(structure.numbers)
     positions = np.asarray(structure.positions, dtype=np.float64) * BOHR_PER_ANGSTROM
     d = {name: np.asarray(c, dtype=np.float64) for name, c in coefficients.items()}
     scf = builder.scf_properties(dataset, index) if callable(getattr(builder, SCF_METHOD, None)) else None
-
+    computed: dict[str, float] = {}
     if has_analytic_moments(dataset.basis, numbers):
-        out["n_electrons_coef_pred"] = electron_count(dataset.basis, numbers, d[predicted])
-        for ref in references:
-            if ref == "scf" and scf is not None:
-                out["n_electrons_error_scf"] = out["n_electrons_coef_pred"] - float(scf["n_electrons"])
-            elif ref in d:
-                out[f"n_electrons_error_{ref}"] = out["n_electrons_coef_pred"] - electron_count(dataset.basis, numbers, d[ref])
-        mu = {name: dipole_moment(dataset.basis, numbers, positions, c) for name, c in d.items()}
-        if scf is not None:
-            mu["scf"] = np.asarray(scf["dipole_au"], dtype=np.float64).reshape(3)
-        out["dipole_pred_debye"] = DEBYE_PER_AU * float(np.linalg.norm(mu[predicted]))
-        for ref in references:
-            if ref in mu:
-                out[f"dipole_{ref}_debye"] = DEBYE_PER_AU * float(np.linalg.norm(mu[ref]))
-                out[f"dipole_error_{ref}_debye"] = DEBYE_PER_AU * float(np.linalg.norm(mu[predicted] - mu[ref]))
-
+        computed.update(_moments(dataset.basis, numbers, positions, d, predicted, references, scf))
     if all(callable(getattr(builder, m, None)) for m in ENERGY_METHODS):
         J = np.asarray(builder.coulomb_matrix(dataset, index), dtype=np.float64)
         v = np.asarray(builder.nuclear_potential(dataset, index), dtype=np.float64)
-        hartree = {name: 0.5 * float(c @ J @ c) for name, c in d.items()}
-        total = {name: hartree[name] - float(v @ c) for name, c in d.items()}
-        if scf is not None:
-            hartree["scf"] = float(scf["hartree_energy_ha"])
-            total["scf"] = hartree["scf"] + float(scf["electron_nuclear_energy_ha"])
-        out["hartree_energy_pred_ha"] = hartree[predicted]
-        out["electrostatic_energy_pred_ha"] = total[predicted]
-        for ref in references:
-            if ref in hartree:
-                out[f"hartree_error_{ref}_kcal_mol"] = KCAL_MOL_PER_HARTREE * (hartree[predicted] - hartree[ref])
-                out[f"electrostatic_error_{ref}_kcal_mol"] = KCAL_MOL_PER_HARTREE * (total[predicted] - total[ref])
-
+        computed.update(_energies(J, v, d, predicted, references, scf))
     if cbar is not None and structure.overlap is not None and "ri" in d:
         centred = d["ri"] - mean_vector(dataset.basis, numbers, cbar)
-        out["rmse_denominator_ri"] = structure.overlap.quadratic(centred)
+        denominator = structure.overlap.quadratic(centred)
         numerator = structure.overlap.quadratic(d[predicted] - d["ri"])
-        out["rmse_coef_ri_percent"] = 100.0 * float(np.sqrt(numerator / out["rmse_denominator_ri"]))
+        computed["rmse_denominator_ri"] = denominator
+        computed["rmse_coef_ri_percent"] = 100.0 * float(np.sqrt(numerator / denominator))
+    wrong = sorted(k for k, v in computed.items() if not np.isfinite(v))
+    if wrong:
+        raise RhoEvalError(f"non-finite properties {wrong} (from the coefficients or the backend)", path=dataset.path, structure=index)
+    out = dict.fromkeys(property_columns(references, cbar is not None), float("nan"))
+    out.update(computed)
+    return out
+
+
+def _moments(
+    basis: AuxiliaryBasis,
+    numbers: np.ndarray,
+    positions: np.ndarray,
+    d: Mapping[str, np.ndarray],
+    predicted: str,
+    references: tuple[str, ...],
+    scf: Mapping[str, Any] | None,
+) -> dict[str, float]:
+    """Electron counts and dipoles (Debye) from the coefficients, and their errors against the references."""
+    out: dict[str, float] = {}
+    out["n_electrons_coef_pred"] = electron_count(basis, numbers, d[predicted])
+    for ref in references:
+        if ref == "scf" and scf is not None:
+            out["n_electrons_error_scf"] = out["n_electrons_coef_pred"] - float(scf["n_electrons"])
+        elif ref in d:
+            out[f"n_electrons_error_{ref}"] = out["n_electrons_coef_pred"] - electron_count(basis, numbers, d[ref])
+    mu = {name: dipole_moment(basis, numbers, positions, c) for name, c in d.items()}
+    if scf is not None:
+        mu["scf"] = np.asarray(scf["dipole_au"], dtype=np.float64).reshape(3)
+    out["dipole_pred_debye"] = DEBYE_PER_AU * float(np.linalg.norm(mu[predicted]))
+    for ref in references:
+        if ref in mu:
+            out[f"dipole_{ref}_debye"] = DEBYE_PER_AU * float(np.linalg.norm(mu[ref]))
+            out[f"dipole_error_{ref}_debye"] = DEBYE_PER_AU * float(np.linalg.norm(mu[predicted] - mu[ref]))
+    return out
+
+
+def _energies(
+    J: np.ndarray,
+    v: np.ndarray,
+    d: Mapping[str, np.ndarray],
+    predicted: str,
+    references: tuple[str, ...],
+    scf: Mapping[str, Any] | None,
+) -> dict[str, float]:
+    """Hartree energy 1/2 d^T J d and electrostatic energy 1/2 d^T J d - v^T d, and their errors (kcal/mol)."""
+    out: dict[str, float] = {}
+    hartree = {name: 0.5 * float(c @ J @ c) for name, c in d.items()}
+    total = {name: hartree[name] - float(v @ c) for name, c in d.items()}
+    if scf is not None:
+        hartree["scf"] = float(scf["hartree_energy_ha"])
+        total["scf"] = hartree["scf"] + float(scf["electron_nuclear_energy_ha"])
+    out["hartree_energy_pred_ha"] = hartree[predicted]
+    out["electrostatic_energy_pred_ha"] = total[predicted]
+    for ref in references:
+        if ref in hartree:
+            out[f"hartree_error_{ref}_kcal_mol"] = KCAL_MOL_PER_HARTREE * (hartree[predicted] - hartree[ref])
+            out[f"electrostatic_error_{ref}_kcal_mol"] = KCAL_MOL_PER_HARTREE * (total[predicted] - total[ref])
     return out

@@ -185,6 +185,7 @@ def evaluate_files(
         summary["notes"] = notes
 
         key = "nmae_scf_percent" if settings.fit_only else "nmae_ri_percent"
+        pictured = None if settings.fit_only else predictions  # slice and cubes: predicted - RI, or RI - SCF
         written = []
         if settings.plots and records:
             refs = ("scf",) if settings.fit_only else ("ri", "scf")
@@ -206,12 +207,11 @@ def evaluate_files(
                     if not found:
                         raise RhoEvalError(f"slice_structure {settings.slice_structure} is not among the evaluated structures")
                     row, index = found[0]
-                slice_predictions = None if settings.fit_only else predictions
                 written.append(
                     slice_plot(
                         builder.build_on_points,
                         dataset,
-                        slice_predictions,
+                        pictured,
                         row,
                         index,
                         margin=settings.slice_margin_bohr,
@@ -220,11 +220,10 @@ def evaluate_files(
                     )
                 )
         for row, index in _cube_indices(settings.cubes, records, key, pairs):
-            cube_predictions = None if settings.fit_only else predictions
             written += write_cubes(
                 points_capable(builder, producer, "cube files"),
                 dataset,
-                cube_predictions,
+                pictured,
                 row,
                 index,
                 spacing=settings.cube_spacing_bohr,
