@@ -20,12 +20,14 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 
 
-def step(title: str, *command, cwd: Path, done: Path | None = None) -> float:
-    """Run one CLI stage (skipped when ``done`` exists); returns its wall time."""
+def step(title: str, command: str, *, cwd: Path, done: Path | None = None) -> float:
+    """Run one CLI stage, a command line as a shell would split it (skipped when ``done`` exists); returns its wall time."""
     if done is not None and done.exists():
         print(f"== {title}: already done ({done.name})", flush=True)
         return 0.0
-    args = [str(BIN / command[0]) if (BIN / command[0]).exists() else str(command[0]), *map(str, command[1:])]
+    args = shlex.split(command)
+    if (BIN / args[0]).exists():
+        args[0] = str(BIN / args[0])
     print(f"== {title}\n$ {shlex.join([Path(args[0]).name, *args[1:]])}", flush=True)
     start = time.perf_counter()
     result = subprocess.run(args, cwd=cwd)
@@ -41,66 +43,35 @@ def main() -> None:
     args = parser.parse_args()
     out = args.output.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    python, here, workers = shlex.quote(sys.executable), shlex.quote(str(HERE)), args.workers
     times = {}
     times["molecules"] = step(
-        "molecules", sys.executable, HERE / "make_molecules.py", "-o", "molecules.xyz", cwd=out, done=out / "molecules.xyz"
+        "molecules", f"{python} {here}/make_molecules.py -o molecules.xyz", cwd=out, done=out / "molecules.xyz"
     )
-    times["DFT (pyscf-io)"] = step(
-        "reference densities", "pyscf-io", "run", "molecules.xyz", "-o", "data.h5", "--workers", args.workers, cwd=out
-    )
-    step("validate", "rho-data", "validate", "data.h5", cwd=out)
+    times["DFT (pyscf-io)"] = step("reference densities", f"pyscf-io run molecules.xyz -o data.h5 --workers {workers}", cwd=out)
+    step("validate", "rho-data validate data.h5", cwd=out)
     step(
         "split",
-        "rho-data",
-        "split",
-        "data.h5",
-        "-s",
-        "0.7",
-        "-s",
-        "0.1",
-        "-s",
-        "0.2",
-        "--seed",
-        "0",
-        "-o",
-        "splits",
+        "rho-data split data.h5 -s 0.7 -s 0.1 -s 0.2 --seed 0 -o splits",
         cwd=out,
         done=out / "splits" / "test.idx",
     )
     times["training (rho-train)"] = step(
         "training",
-        "rho-train",
-        "train",
-        "data.h5",
-        "-o",
-        "model",
-        "-c",
-        HERE / "quickstart-ml.yaml",
-        "--set",
-        "data.train=splits/train.idx",
-        "--set",
-        "data.val=splits/val.idx",
-        "--set",
-        "data.test=splits/test.idx",
+        f"rho-train train data.h5 -o model -c {here}/quickstart-ml.yaml --set data.train=splits/train.idx"
+        " --set data.val=splits/val.idx --set data.test=splits/test.idx",
         cwd=out,
         done=out / "model" / "model.pt",
     )
     times["prediction"] = step(
         "prediction",
-        "rho-train",
-        "predict",
-        "model/model.pt",
-        "data.h5",
-        "--indices",
-        "splits/test.idx",
-        "-o",
-        "predictions.h5",
+        "rho-train predict model/model.pt data.h5 --indices splits/test.idx -o predictions.h5",
         cwd=out,
         done=out / "predictions.h5",
     )
-    step("validate predictions", "rho-data", "validate", "predictions.h5", cwd=out)
+    step("validate predictions", "rho-data validate predictions.h5", cwd=out)
     times["evaluation (rho-eval)"] = step(
-        "evaluation", "rho-eval", "predictions.h5", "--reference", "data.h5", "-o", "report", "-j", args.workers, cwd=out
+        "evaluation", f"rho-eval predictions.h5 --reference data.h5 -o report -j {workers}", cwd=out
     )
     print("\nwall time per stage: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
     print(f"report: {out / 'report'} (metrics.csv, summary.json, plots/)")
