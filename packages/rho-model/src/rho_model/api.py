@@ -20,7 +20,7 @@ from rho_data.layout import BatchLayout, key_name
 from rho_data.yaml_input import short_repr
 
 from .errors import RhoModelError
-from .predict import Predictor, _frames_of_input, write_structures
+from .predict import Predictor, _frames_of_input, model_target, write_structures
 
 
 @dataclass
@@ -137,6 +137,7 @@ class LoadedModel:
             model_path=self.path,
             input_name="python",
             overwrite=overwrite,
+            target=model_target(self.predictor.config),
         )
         return Path(path)
 

@@ -46,6 +46,11 @@ def options() -> None:
     typer.echo(dump_options(DEFAULTS))
 
 
+TARGET = typer.Option(
+    None, "--target", help="the field to learn, one of the dataset's targets (rho-data info), e.g. homo (= --set data.target=...)"
+)
+
+
 @app.command(aliases=OLD_SPELLINGS)
 def train(
     dataset: Path = typer.Argument(..., help="rho-data dataset"),
@@ -57,11 +62,13 @@ def train(
     init: Path | None = typer.Option(None, "--init", help="fine-tune from this saved model"),
     net: Path | None = typer.Option(None, "--net", help=NET_HELP),
     device: str | None = typer.Option(None, "--device", help="cpu or cuda"),
+    target: str | None = TARGET,
 ) -> None:
     """Fit a model (exact overlap-metric fit for linear models, gradient training otherwise)."""
     from .train import run_training
 
-    opts = load_options(config or [], _merged(overrides or [], device, net if init is None and not restart else None))
+    overrides = [*(overrides or []), *([f"data.target={target}"] if target else [])]
+    opts = load_options(config or [], _merged(overrides, device, net if init is None and not restart else None))
     with _progress() as progress:
         summary = run_training(
             opts,
@@ -106,12 +113,13 @@ def submit(
     sbatch_arg: list[str] = typer.Option([], "--sbatch-arg", help="extra #SBATCH line, e.g. --account=abc (repeatable)"),
     script_only: bool = typer.Option(False, "--script-only", help="write the script, do not submit"),
     wait: bool = typer.Option(False, "--wait", help="block until the job ends (sbatch --wait)"),
+    target: str | None = TARGET,
 ) -> None:
     """Write OUT/train.sbatch running `srun torchrun ... -m rho_model.cli train ...` and submit it."""
     from .slurm import JobSpec, write_job
     from .slurm import submit as sbatch
 
-    overrides = overrides or []
+    overrides = [*(overrides or []), *([f"data.target={target}"] if target else [])]
     load_options(config or [], _merged(overrides, device, net if init is None and not restart else None))  # fail here
     spec = JobSpec(
         dataset,

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from rho_data import AuxiliaryBasis, BlockSparseOverlap
+from rho_data import AuxiliaryBasis, BlockSparseOverlap, RhoDataError
 from rho_data.checks import require_finite
 from rho_data.layout import BatchLayout, Key, key_name
+from rho_data.orbital_fields import target_name
 
 from .errors import RhoModelError
 from .metric import BatchOverlap
@@ -40,11 +41,38 @@ def split_features(features: dict[Key, np.ndarray], numbers_list: Sequence[np.nd
     return out
 
 
+def dataset_target(dataset, target: str | None) -> str:
+    """The dataset target a run learns: ``target`` (a field name: ``density`` is the dataset's
+    ``electron_density``) or, for None, the dataset's main target; one that the dataset does not
+    hold is an error listing those it does."""
+    if target is None:
+        return dataset.target
+    name = target
+    if name not in dataset.targets:
+        try:
+            name = target_name(target)
+        except RhoDataError:
+            pass
+    if name not in dataset.targets:
+        raise RhoModelError(f"{dataset.path}: no target '{target}' (the dataset holds {', '.join(dataset.targets)})")
+    return name
+
+
 def load_records(
-    dataset, indices: Sequence[int], features: dict[Key, np.ndarray], *, need_reference: bool = True
+    dataset,
+    indices: Sequence[int],
+    features: dict[Key, np.ndarray],
+    *,
+    need_reference: bool = True,
+    target: str | None = None,
 ) -> list[Record]:
-    """Records for ``indices`` of a rho-data dataset; ``features`` rows in the same order."""
+    """Records for ``indices`` of a rho-data dataset; ``features`` rows in the same order; the
+    coefficients and projections of ``target`` (:func:`dataset_target`)."""
+    name = dataset_target(dataset, target)
     structures = [dataset[int(i)] for i in indices]
+    if name != dataset.target:
+        for s in structures:
+            s.coefficients, s.projections = s.targets[name].coefficients, s.targets[name].projections
     per = split_features(features, [s.numbers for s in structures])
     records = []
     for i, s, f in zip(indices, structures, per):

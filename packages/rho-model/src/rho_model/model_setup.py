@@ -12,9 +12,10 @@ import torch
 from rho_data import AuxiliaryBasis
 from rho_data.elements import atomic_number
 from rho_data.layout import Key, basis_keys, key_name
+from rho_data.orbital_fields import DENSITY_TARGET
 
 from .cache import DescriptorStore, geometry_digest
-from .data import Record
+from .data import Record, dataset_target
 from .descriptors import DescriptorSpec, LambdaSoap
 from .errors import RhoModelError
 from .model import RhoModel, build_model
@@ -76,6 +77,7 @@ def model_config(
     whiten_out: bool,
     dataset_id: str,
     net_source: str | None = None,
+    target: str = DENSITY_TARGET,
 ) -> dict[str, Any]:
     keys = list(spec.keys)
     input_sizes = {
@@ -98,6 +100,7 @@ def model_config(
         "dtype": options["dtype"],
         "device": options["device"],
         "dataset_id": dataset_id,
+        "target": target,
     }
 
 
@@ -134,6 +137,7 @@ def new_model(
         whiten_out=condition,
         dataset_id=dataset.dataset_id,
         net_source=net_source,
+        target=dataset_target(dataset, options["data"]["target"]),
     )
     torch.manual_seed(int(options["seed"]))
     model = build_model(config, net_source=net_source, net_origin=str(options["model"]["net_file"]))

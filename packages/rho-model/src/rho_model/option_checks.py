@@ -173,6 +173,7 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "training.freeze": _freeze,
     "loss.form": lambda k, v: _choice(k, v, ("overlap", "projections")),
     "loss.pair_cutoff": lambda k, v: _optional(_positive, k, v),
+    "data.target": _text,
     "data.train": _text,
     "data.val": _text,
     "data.test": _text,

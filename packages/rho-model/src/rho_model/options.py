@@ -101,6 +101,9 @@ DEFAULTS: dict[str, Any] = {
         "pair_cutoff": None,
     },
     "data": {
+        # the field to learn: one of the dataset's targets (rho-data info lists them; e.g. homo,
+        # spin_density); null = the dataset's main target
+        "target": None,
         "train": None,
         "val": None,
         "test": None,

@@ -13,6 +13,7 @@ from rho_data import AuxiliaryBasis, Provenance, Structure, create_predictions
 from rho_data.atomic import atomic_output, check_output_location
 from rho_data.checks import require_finite
 from rho_data.layout import BatchLayout, key_name
+from rho_data.orbital_fields import DENSITY_TARGET
 from rho_data.yaml_input import short_repr
 
 from . import __version__
@@ -132,7 +133,7 @@ def predict_file(
             basis, dataset_id = ds.basis, ds.dataset_id
         prov = provenance(model_path, str(input_path))
         with atomic_output(output, overwrite=overwrite, what="predictions file") as tmp:
-            writer = create_predictions(tmp, basis, dataset_id=dataset_id, provenance=prov)
+            writer = create_predictions(tmp, basis, dataset_id=dataset_id, provenance=prov, target=model_target(predictor.config))
             done = 0
             try:
                 chunk: list = []
@@ -155,6 +156,11 @@ def predict_file(
     return done
 
 
+def model_target(config: dict) -> str:
+    """The field a model predicts (models written before fields existed predict the total density)."""
+    return str(config.get("target", DENSITY_TARGET))
+
+
 def provenance(model_path: str | Path, input_name: str) -> Provenance:
     """Provenance of a predictions file written by rho-model."""
     return Provenance(
@@ -174,6 +180,7 @@ def write_structures(
     model_path: str | Path,
     input_name: str,
     overwrite: bool = False,
+    target: str = DENSITY_TARGET,
 ) -> None:
     """Write predicted structures into a new rho-data predictions file, atomically (as :func:`predict_file`)."""
     check_output_location(output, overwrite=overwrite, what="predictions file")
@@ -181,7 +188,9 @@ def write_structures(
         where = s.dataset_index if s.dataset_index >= 0 else i
         require_finite(s.coefficients, "the predicted coefficients", structure=where, label=s.label, error=RhoModelError)
     with atomic_output(output, overwrite=overwrite, what="predictions file") as tmp:
-        writer = create_predictions(tmp, basis, dataset_id=dataset_id, provenance=provenance(model_path, input_name))
+        writer = create_predictions(
+            tmp, basis, dataset_id=dataset_id, provenance=provenance(model_path, input_name), target=target
+        )
         try:
             for s in structures:
                 writer.append(s)

@@ -146,8 +146,9 @@ def load_data(run: TrainingRun, ds, dataset_path: Path, start: StartingModel | N
     store = descriptor_store(options, ds, progress=run.progress, spec=spec, base_dir=out)
     t0 = time.perf_counter()
     run.basis = ds.basis
-    run.train = load_records(ds, splits["train"], store.gather(splits["train"]))
-    run.val = load_records(ds, splits["val"], store.gather(splits["val"])) if splits["val"] else []
+    target = options["data"]["target"]
+    run.train = load_records(ds, splits["train"], store.gather(splits["train"]), target=target)
+    run.val = load_records(ds, splits["val"], store.gather(splits["val"]), target=target) if splits["val"] else []
     run.log.line(f"descriptors for {len(run.train)} train + {len(run.val)} val structures in {time.perf_counter() - t0:.2f} s")
     run.means = baseline_means(run.train, store.calc.spec.keys, ds.basis)
     run.split_sizes = {k: len(v) for k, v in splits.items()}
