@@ -1,7 +1,7 @@
 """Learning curve of the exact linear fit on a rho-data dataset made by `pyscf-io run`.
 
 Usage: OMP_NUM_THREADS=1 python benchmarks/learning_curve.py DATA.h5 [--sizes 20 40 80] [--test 20] [-c YAML]
-    [--no-grid] [--no-full] [--val K] [--verbose]
+    [--no-grid] [--no-full] [--val K] [--target NAME] [--verbose]
 
 The last --test structures of a seeded shuffle are held out; each training set is the first N
 of the rest (sizes given, plus all but the test set). alpha is chosen by 5-fold CV on each
@@ -9,6 +9,8 @@ training set only, or, with ``--val K``, on K further structures held out as a v
 (the default of rho-train when a run has one). Reported on the held-out test structures:
 - %NMAE in real space against the RI density and against the SCF density,
   100 * int |rho_ML - rho_ref| / int rho_ref, on the producer's DFT grid (mean over structures);
+  with ``--target NAME`` the same for that field of the dataset (e.g. homo), normalised by
+  int |rho_ref| for every field but the density (rho_data.orbital_fields.nmae_normalisation);
   the grids come from the dataset's field builder (rho_data.field_builders, e.g. pyscf-io's),
   loaded at run time only: rho-model itself never imports a producer package;
 - coefficient %RMSE 100 ||d_ML - d_RI|| / ||d_RI|| over the test set;
@@ -27,24 +29,28 @@ from pathlib import Path
 import numpy as np
 
 from rho_data import open_dataset
-from rho_model.data import load_records
+from rho_data.grid_errors import field_errors
+from rho_data.orbital_fields import nmae_normalisation
+from rho_model.data import dataset_target, load_records
 from rho_model.exact_fit import fit_exact
 from rho_model.model_setup import descriptor_store, new_model
 from rho_model.options import load_options
 from rho_model.predict import Predictor
 
 
-def nmae(values: np.ndarray, reference: np.ndarray, weights: np.ndarray) -> float:
-    return 100.0 * float(np.sum(weights * np.abs(values - reference)) / np.sum(weights * reference))
-
-
-def real_space_errors(ds, test: list[int], predictions: dict[str, list[np.ndarray]]) -> dict[str, dict[str, float]]:
+def real_space_errors(ds, test: list[int], predictions: dict[str, list[np.ndarray]], target: str) -> dict[str, dict[str, float]]:
     """{size: {"ri": mean %NMAE vs RI, "scf": vs SCF}} plus {"ri_floor": {"scf": RI vs SCF}}."""
     from rho_data.field_builders import FieldRequest, load_field_builder
 
+    normalisation = nmae_normalisation(target)
+
+    def nmae(values: np.ndarray, reference: np.ndarray, weights: np.ndarray) -> float:
+        return field_errors(weights, values, reference, normalisation)["nmae_percent"]
+
     builder = load_field_builder(ds.provenance.producer)
     requests = [
-        FieldRequest(i, {"ri": ds[i].coefficients, **{name: p[j] for name, p in predictions.items()}}) for j, i in enumerate(test)
+        FieldRequest(i, {"ri": ds.coefficients(i, target), **{name: p[j] for name, p in predictions.items()}}, target=target)
+        for j, i in enumerate(test)
     ]
     errors: dict[str, dict[str, list[float]]] = {name: {"ri": [], "scf": []} for name in predictions}
     floor: list[float] = []
@@ -66,6 +72,7 @@ def main() -> None:
     p.add_argument("--test", type=int, default=20)
     p.add_argument("-c", "--config", "--options", dest="options", type=Path, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target", default=None, help="the dataset target to learn (default: its main target)")
     p.add_argument("--no-grid", action="store_true", help="skip the real-space errors")
     p.add_argument("--verbose", action="store_true", help="print the fit's log (CV scan) to stderr")
     p.add_argument("--no-full", action="store_true", help="only the sizes given (not also all but the test set)")
@@ -75,6 +82,7 @@ def main() -> None:
     args = p.parse_args()
     options = load_options(args.options, {"descriptor": {"cache_dir": str(args.dataset) + ".descriptor-cache"}})
     ds = open_dataset(args.dataset)
+    target = dataset_target(ds, args.target)
     order = np.random.default_rng(args.seed).permutation(len(ds)).tolist()
     test, pool = order[-args.test :], order[: -args.test]
     val = pool[len(pool) - args.val :] if args.val else []
@@ -82,11 +90,11 @@ def main() -> None:
     sizes = sorted({n for n in args.sizes if n < len(pool)} | (set() if args.no_full else {len(pool)}))
     store = descriptor_store(options, ds)
     frames = [ds[i].to_ase() for i in test]
-    reference = np.concatenate([ds[i].coefficients for i in test])
+    reference = np.concatenate([ds.coefficients(i, target) for i in test])
     rows, predictions = [], {}
-    val_records = load_records(ds, val, store.gather(val)) if val else []
+    val_records = load_records(ds, val, store.gather(val), target=target) if val else []
     for n in sizes:
-        train = load_records(ds, pool[:n], store.gather(pool[:n]))
+        train = load_records(ds, pool[:n], store.gather(pool[:n]), target=target)
         opts = copy.deepcopy(options)
         model = new_model(opts, ds, train, store.calc.spec, store.calc.sizes, gradient=False)
         log = (lambda m, n=n: print(f"N={n}: {m}", file=sys.stderr, flush=True)) if args.verbose else (lambda _: None)
@@ -102,13 +110,14 @@ def main() -> None:
         predictions[f"ml{n}"] = pred
         rows.append((n, info, t_fit, t_pred, coef))
         print(f"N={n}: alpha {info['alpha']:.0e}, coefficient %RMSE {coef:.3f}, fit {t_fit:.1f} s", flush=True)
-    real = real_space_errors(ds, test, predictions) if not args.no_grid else None
+    real = real_space_errors(ds, test, predictions, target) if not args.no_grid else None
     print(
-        f"\n{args.dataset.name}: {len(ds)} structures, test {len(test)}; basis "
+        f"\n{args.dataset.name}, target {target} (%NMAE over the integral of "
+        f"{'rho_ref' if nmae_normalisation(target) == 'integral' else '|rho_ref|'}): {len(ds)} structures, test {len(test)}; basis "
         f"{ {s: list(ds.basis[s].n_radial) for s in ds.basis.symbols} }"
     )
     if real is not None:
-        print(f"RI density vs SCF density (the auxiliary basis's floor): {real['ri_floor']['scf']:.3f} %NMAE")
+        print(f"RI field vs SCF field (the auxiliary basis's floor): {real['ri_floor']['scf']:.3f} %NMAE")
     print(
         "| N train | alpha (CV) | %NMAE vs RI | %NMAE vs SCF | coefficient %RMSE | CG iterations | CG rel. residual | fit incl. CV (s) | predict (ms/structure) |"
     )
