@@ -21,6 +21,7 @@ from .atomic import atomic_output, check_output_location, exclusive_lock
 from .errors import RhoDataError
 from .header import version_attribute
 from .schema import SCHEMA_NAME, SCHEMA_VERSION
+from .upgrade_chain import upgrade_chain
 
 Version = tuple[int, int]
 
@@ -48,17 +49,9 @@ def file_version(path: str | PathLike) -> Version:
 
 def upgrade_path(version: Version) -> list[Version]:
     """The versions a file goes through on its way to the current one."""
-    if version[0] > SCHEMA_VERSION[0] or (version[0] == SCHEMA_VERSION[0] and version[1] > SCHEMA_VERSION[1]):
-        raise RhoDataError(
-            f"schema version {version[0]}.{version[1]} is newer than this rho-data's "
-            f"{SCHEMA_VERSION[0]}.{SCHEMA_VERSION[1]}: install a newer rho-data"
-        )
-    steps = [version]
-    while steps[-1] != SCHEMA_VERSION:
-        if steps[-1] not in UPGRADES:
-            raise RhoDataError(f"no upgrade is known from schema version {steps[-1][0]}.{steps[-1][1]}")
-        steps.append(UPGRADES[steps[-1]][0])
-    return steps
+    return upgrade_chain(
+        tuple(version), SCHEMA_VERSION, UPGRADES, what="schema version", program="rho-data", show=lambda v: f"{v[0]}.{v[1]}"
+    )
 
 
 def upgrade_file(path: str | PathLike, output: str | PathLike | None = None, *, overwrite: bool = False) -> list[Version]:

@@ -19,6 +19,7 @@ import torch
 
 from rho_data.atomic import atomic_output, check_output_location, exclusive_lock
 from rho_data.layout import key_name
+from rho_data.upgrade_chain import upgrade_chain
 
 from .errors import RhoModelError
 
@@ -53,16 +54,14 @@ def upgrade_path(version: object, origin: str | Path, what: str = "model") -> li
     """The versions a payload goes through on its way to :data:`MODEL_VERSION`."""
     if isinstance(version, bool) or not isinstance(version, int):
         raise RhoModelError(f"{origin}: {what} file version {version!r} is not a version number")
-    if version > MODEL_VERSION:
-        raise RhoModelError(
-            f"{origin}: {what} file version {version} is newer than this rho-model's {MODEL_VERSION}: install a newer rho-model"
-        )
-    steps = [version]
-    while steps[-1] != MODEL_VERSION:
-        if steps[-1] not in UPGRADES:
-            raise RhoModelError(f"{origin}: no upgrade is known from {what} file version {steps[-1]}")
-        steps.append(UPGRADES[steps[-1]][0])
-    return steps
+    return upgrade_chain(
+        version,
+        MODEL_VERSION,
+        UPGRADES,
+        what=f"{what} file version",
+        program="rho-model",
+        error=lambda message: RhoModelError(f"{origin}: {message}"),
+    )
 
 
 def upgrade_payload(payload: dict, origin: str | Path, what: str = "model") -> tuple[dict, list[int]]:
