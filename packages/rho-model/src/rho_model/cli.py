@@ -23,7 +23,7 @@ from rho_data.cli_support import (
 
 from . import __version__
 from .errors import RhoModelError
-from .options import DEFAULTS, dump_options, load_options, parse_override
+from .options import DEFAULTS, dump_options, load_options
 
 app, console, err_console = make_cli(
     help="Train lambda-SOAP models of density-fitting coefficients in the overlap metric.",
@@ -68,7 +68,7 @@ def train(
     from .train import run_training
 
     overrides = [*(overrides or []), *([f"data.target={target}"] if target else [])]
-    opts = load_options(config or [], _merged(overrides, device, net if init is None and not restart else None))
+    opts = load_options(config or [], _named(device, net if init is None and not restart else None), overrides)
     with _progress() as progress:
         summary = run_training(
             opts,
@@ -82,14 +82,6 @@ def train(
             net_file=net,
         )
     console.print(f"run written to {out} ({summary['splits']})")
-
-
-def _deep_update(base: dict, update: dict) -> None:
-    for k, v in update.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _deep_update(base[k], v)
-        else:
-            base[k] = v
 
 
 @app.command(aliases=OLD_SPELLINGS)
@@ -120,7 +112,7 @@ def submit(
     from .slurm import submit as sbatch
 
     overrides = [*(overrides or []), *([f"data.target={target}"] if target else [])]
-    load_options(config or [], _merged(overrides, device, net if init is None and not restart else None))  # fail here
+    load_options(config or [], _named(device, net if init is None and not restart else None), overrides)  # fail here
     spec = JobSpec(
         dataset,
         out,
@@ -147,15 +139,14 @@ def submit(
         console.print(f"job {job} {'finished' if wait else 'submitted'}; log: {out / f'slurm-{job}.out'}")
 
 
-def _merged(overrides: list[str], device: str | None, net: Path | None = None) -> dict:
-    merged: dict = {}
-    for text in overrides:
-        _deep_update(merged, parse_override(text))
+def _named(device: str | None, net: Path | None = None) -> dict:
+    """The options that named flags set (after the -c files and --set)."""
+    named: dict = {}
     if device is not None:
-        merged["device"] = device
+        named["device"] = device
     if net is not None:
-        _deep_update(merged, {"model": {"net_file": str(net)}})
-    return merged
+        named["model"] = {"net_file": str(net)}
+    return named
 
 
 @app.command()

@@ -12,9 +12,8 @@ from typing import Any
 
 import yaml
 
-from rho_data.settings import merge_settings
-from rho_data.settings import parse_override as rho_parse_override
-from rho_data.yaml_input import load_yaml_file, parse_yaml_text, short_repr
+from rho_data.settings import load_layers, merge_settings
+from rho_data.yaml_input import short_repr
 
 from .errors import RhoModelError
 from .option_checks import check_values
@@ -122,39 +121,30 @@ def _merge(base: dict, update: Mapping, source: str) -> dict:
     return out
 
 
-def load_options(paths: str | Path | Sequence[str | Path] | None = None, overrides: Mapping | None = None) -> dict[str, Any]:
+def load_options(
+    paths: str | Path | Sequence[str | Path] | None = None,
+    overrides: Mapping | None = None,
+    sets: Sequence[str] = (),
+) -> dict[str, Any]:
     """Defaults, then each YAML file of ``paths`` in order (a later file overrides an earlier one),
-    then ``overrides``; unknown keys and bad values raise, naming the file that set them."""
-    options = copy.deepcopy(DEFAULTS)
-    if paths is None:
-        paths = []
-    elif isinstance(paths, (str, Path)):
-        paths = [paths]
-    for path in paths:
-        path = Path(path)
-        user = load_yaml_file(path)
-        if user is None:
-            user = {}
-        if not isinstance(user, Mapping):
-            raise RhoModelError(f"{path}: the options file must hold a mapping, got {type(user).__name__}")
-        options = _merge(options, user, str(path))
+    then each ``--set`` text of ``sets`` (rho_data.settings.load_layers), then ``overrides``;
+    unknown keys and bad values raise, naming the file or ``--set`` that set them."""
+    files = [] if paths is None else [paths] if isinstance(paths, (str, Path)) else list(paths)
+
+    def merge(options: dict, update: Mapping, source: str) -> None:
+        merged = _merge(options, update, source)
         try:
-            check_values(options)
+            check_values(merged)
         except RhoModelError as err:
-            raise RhoModelError(f"{path}: {err}") from None
+            raise RhoModelError(f"{source}: {err}") from None
+        options.clear()
+        options.update(merged)
+
+    options = load_layers(DEFAULTS, files, sets, merge=merge, error=RhoModelError)
     if overrides:
         options = _merge(options, overrides, "command line")
     validate(options)
     return options
-
-
-def parse_override(text: str) -> dict:
-    """``a.b=value`` (value parsed as YAML, no aliases) -> {"a": {"b": value}}."""
-    return rho_parse_override(
-        text,
-        lambda raw: parse_yaml_text(raw, source=f"--set {short_repr(text)}"),
-        error=lambda message: RhoModelError(f"command line: {message}"),
-    )
 
 
 def validate(options: dict) -> None:
