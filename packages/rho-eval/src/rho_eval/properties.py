@@ -23,6 +23,7 @@ reference structures (:func:`species_mean`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -112,13 +113,14 @@ def structure_properties(
     positions = np.asarray(structure.positions, dtype=np.float64) * BOHR_PER_ANGSTROM
     d = {name: np.asarray(c, dtype=np.float64) for name, c in coefficients.items()}
     scf = builder.scf_properties(dataset, index) if callable(getattr(builder, SCF_METHOD, None)) else None
+    compared = _Compared(d, predicted, references, scf)
     computed: dict[str, float] = {}
     if has_analytic_moments(dataset.basis, numbers):
-        computed.update(_moments(dataset.basis, numbers, positions, d, predicted, references, scf))
+        computed.update(_moments(dataset.basis, numbers, positions, compared))
     if all(callable(getattr(builder, m, None)) for m in ENERGY_METHODS):
         J = np.asarray(builder.coulomb_matrix(dataset, index), dtype=np.float64)
         v = np.asarray(builder.nuclear_potential(dataset, index), dtype=np.float64)
-        computed.update(_energies(J, v, d, predicted, references, scf))
+        computed.update(_energies(J, v, compared))
     if cbar is not None and structure.overlap is not None and "ri" in d:
         centred = d["ri"] - mean_vector(dataset.basis, numbers, cbar)
         denominator = structure.overlap.quadratic(centred)
@@ -133,16 +135,19 @@ def structure_properties(
     return out
 
 
-def _moments(
-    basis: AuxiliaryBasis,
-    numbers: np.ndarray,
-    positions: np.ndarray,
-    d: Mapping[str, np.ndarray],
-    predicted: str,
-    references: tuple[str, ...],
-    scf: Mapping[str, Any] | None,
-) -> dict[str, float]:
+@dataclass(frozen=True)
+class _Compared:
+    """The coefficient vectors of one structure by name, which one is predicted, the references, the backend's SCF values."""
+
+    d: Mapping[str, np.ndarray]
+    predicted: str
+    references: tuple[str, ...]
+    scf: Mapping[str, Any] | None
+
+
+def _moments(basis: AuxiliaryBasis, numbers: np.ndarray, positions: np.ndarray, compared: _Compared) -> dict[str, float]:
     """Electron counts and dipoles (Debye) from the coefficients, and their errors against the references."""
+    d, predicted, references, scf = compared.d, compared.predicted, compared.references, compared.scf
     out: dict[str, float] = {}
     out["n_electrons_coef_pred"] = electron_count(basis, numbers, d[predicted])
     for ref in references:
@@ -161,15 +166,9 @@ def _moments(
     return out
 
 
-def _energies(
-    J: np.ndarray,
-    v: np.ndarray,
-    d: Mapping[str, np.ndarray],
-    predicted: str,
-    references: tuple[str, ...],
-    scf: Mapping[str, Any] | None,
-) -> dict[str, float]:
+def _energies(J: np.ndarray, v: np.ndarray, compared: _Compared) -> dict[str, float]:
     """Hartree energy 1/2 d^T J d and electrostatic energy 1/2 d^T J d - v^T d, and their errors (kcal/mol)."""
+    d, predicted, references, scf = compared.d, compared.predicted, compared.references, compared.scf
     out: dict[str, float] = {}
     hartree = {name: 0.5 * float(c @ J @ c) for name, c in d.items()}
     total = {name: hartree[name] - float(v @ c) for name, c in d.items()}
