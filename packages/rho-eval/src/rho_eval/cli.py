@@ -29,6 +29,9 @@ def evaluate(
     sets: list[str] | None = set_option(),
     select: str | None = typer.Option(None, "--select", help="Rows to evaluate, e.g. '0:100,120' (Python slices)."),
     fit_only: bool | None = typer.Option(None, "--fit-only/--no-fit-only", help="Evaluate the RI fit against SCF (basis error)."),
+    target: str | None = typer.Option(
+        None, "--target", help="The dataset target (field) to compare, e.g. homo (default: the predictions' target)."
+    ),
     workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
     chunk_size: int | None = typer.Option(None, "--chunk-size", help="Structures per worker task."),
     backend_option: list[str] = typer.Option([], "--backend-option", "-b", help="Field-builder option key=value (repeatable)."),
@@ -46,6 +49,7 @@ def evaluate(
     overrides = {
         "select": select,
         "fit_only": fit_only,
+        "target": target,
         "workers": workers,
         "chunk_size": chunk_size,
         "plots": plots,

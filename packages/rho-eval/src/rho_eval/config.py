@@ -36,6 +36,9 @@ class Settings:
 
     select: str | None = _setting(None, 'rows of the predictions (of the dataset with fit_only and no predictions): "0:100,120"')
     fit_only: bool = _setting(False, "evaluate the RI fit against the SCF density instead of the predictions")
+    target: str | None = _setting(
+        None, "the dataset target (field) compared, e.g. homo; null: the predictions' target (fit_only: the dataset's main one)"
+    )
     workers: int = _setting(1, "worker processes")
     chunk_size: int = _setting(4, "structures per worker task")
     backend: dict = _setting({}, "options passed to the producer's field builder factory (key: value)")
@@ -75,7 +78,7 @@ class Settings:
         for name in ("fit_only", "plots"):
             if not isinstance(getattr(self, name), bool):
                 raise RhoEvalError(f"setting '{name}' must be true or false, got {short_repr(getattr(self, name))}")
-        for name in ("select", "cubes"):
+        for name in ("select", "cubes", "target"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), (str, int)):
                 raise RhoEvalError(f"setting '{name}' must be text, got {short_repr(getattr(self, name))}")
         if self.slice_structure is not None and (not isinstance(self.slice_structure, int) or isinstance(self.slice_structure, bool)):

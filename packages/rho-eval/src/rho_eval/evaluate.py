@@ -22,13 +22,14 @@ import numpy as np
 from rho_data import RhoDataError, open_dataset, open_predictions
 from rho_data.elements import symbol
 from rho_data.field_builders import FieldRequest
+from rho_data.orbital_fields import DENSITY_TARGET, nmae_normalisation, parse_field
 from rho_data.yaml_input import short_repr
 
 from .backends import BuilderFactory
 from .errors import RhoEvalError
 from .gridmatch import merge_grids
 from .metrics import coefficient_error_scale, coefficient_squared_error, consistency_difference, structure_metrics
-from .properties import structure_properties
+from .properties import property_columns, structure_properties
 
 PREDICTED, RI, SCF = "ml", "ri", "scf"
 
@@ -43,6 +44,17 @@ class Plan:
     grid_tolerance_bohr: float = 1e-5
     species_mean: tuple[tuple[int, tuple[float, ...]], ...] = ()
     """cbar of SALTED's %RMSE: (atomic number, element-sized mean vector) pairs; empty in fit-only runs."""
+    target: str = DENSITY_TARGET
+    """The dataset target compared (its RI coefficients and SCF-level field)."""
+
+    @property
+    def is_density(self) -> bool:
+        return parse_field(self.target).kind == "density"
+
+    @property
+    def normalisation(self) -> str:
+        """%NMAE divides by the integral of rho_ref (density) or of |rho_ref| (other fields)."""
+        return nmae_normalisation(self.target)
 
     @property
     def predicted(self) -> str:
@@ -72,11 +84,11 @@ def evaluate_chunk(plan: Plan, factory: BuilderFactory, pairs: Sequence[tuple[in
         structures, requests = {}, []
         for row, index in pairs:
             s = ds[index]
-            coefficients = {RI: s.coefficients}
+            coefficients = {RI: ds.coefficients(index, plan.target)}
             if preds is not None:
                 coefficients[PREDICTED] = preds.coefficients(row)
             structures[index] = (row, s, coefficients)
-            requests.append(FieldRequest(index=index, coefficients=coefficients))
+            requests.append(FieldRequest(index=index, coefficients=coefficients, target=plan.target))
         grids: dict[int, list] = {index: [] for _, index in pairs}
         try:
             for request, grid in builder.build(ds, requests):
@@ -94,6 +106,7 @@ def evaluate_chunk(plan: Plan, factory: BuilderFactory, pairs: Sequence[tuple[in
                 path=ds.path,
             ) from None
         records = []
+        at = "" if plan.target == ds.target else f"@{plan.target}"  # metadata names of a further target
         for _, index in pairs:
             row, s, coefficients = structures[index]
             if not grids[index]:
@@ -108,7 +121,7 @@ def evaluate_chunk(plan: Plan, factory: BuilderFactory, pairs: Sequence[tuple[in
                         raise RhoEvalError(f"the field builder returned non-finite {name} ({s.label or 'no label'})")
                 if s.overlap is not None and not np.all(np.isfinite(s.overlap.values)):
                     raise RhoEvalError("the reference overlap holds non-finite values")
-                metrics = structure_metrics(grid, plan.predicted, plan.references)
+                metrics = structure_metrics(grid, plan.predicted, plan.references, plan.normalisation)
                 computed = ["n_electrons_pred"] + [
                     f"{m}_{ref}{tail}"
                     for ref in plan.references
@@ -127,7 +140,7 @@ def evaluate_chunk(plan: Plan, factory: BuilderFactory, pairs: Sequence[tuple[in
                 "formula": formula(s.numbers),
                 "n_atoms": s.n_atoms,
                 "n_grid_points": len(grid.weights),
-                "n_electrons": s.metadata.get("n_electrons", float("nan")),
+                "n_electrons": s.metadata.get("n_electrons" if plan.is_density else f"field_integral{at}", float("nan")),
                 **metrics,
             }
             if not plan.fit_only:
@@ -140,9 +153,12 @@ def evaluate_chunk(plan: Plan, factory: BuilderFactory, pairs: Sequence[tuple[in
                     record["coef_grid_rel_diff"] = consistency_difference(metrics["squared_error_ri"], coef, scale)
                 else:
                     record["squared_error_coef_ri"] = record["coef_grid_rel_diff"] = float("nan")
-            record["stored_fit_nmae_percent"] = s.metadata.get("fit_nmae_percent", float("nan"))
+            record["stored_fit_nmae_percent"] = s.metadata.get(f"fit_nmae_percent{at}", float("nan"))
             cbar = {z: np.asarray(v) for z, v in plan.species_mean} if plan.species_mean else None
-            record.update(structure_properties(ds, index, s, coefficients, plan.predicted, plan.references, builder, cbar))
+            if plan.is_density:
+                record.update(structure_properties(ds, index, s, coefficients, plan.predicted, plan.references, builder, cbar))
+            else:  # electron count, dipole and electrostatics are properties of the electron density only
+                record.update(dict.fromkeys(property_columns(plan.references, cbar is not None), float("nan")))
             records.append(record)
     return records
 

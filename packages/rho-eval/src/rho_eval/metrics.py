@@ -36,9 +36,11 @@ def integral(grid: Grid, name: str) -> float:
     return float(np.asarray(grid.weights, dtype=np.float64) @ _field(grid, name))
 
 
-def field_errors(grid: Grid, predicted: str, reference: str) -> dict[str, float]:
-    """``abs_error``, ``norm``, ``nmae_percent`` and ``squared_error`` of ``predicted`` against ``reference``."""
-    return grid_errors.field_errors(grid.weights, _field(grid, predicted), _field(grid, reference))
+def field_errors(grid: Grid, predicted: str, reference: str, normalisation: str = "integral") -> dict[str, float]:
+    """``abs_error``, ``norm``, ``nmae_percent`` and ``squared_error`` of ``predicted`` against
+    ``reference``; the norm is the integral of the reference (``integral``) or of its absolute
+    value (``absolute``, for fields that change sign)."""
+    return grid_errors.field_errors(grid.weights, _field(grid, predicted), _field(grid, reference), normalisation)
 
 
 def coefficient_squared_error(overlap: BlockSparseOverlap, predicted: np.ndarray, reference: np.ndarray) -> float:
@@ -67,14 +69,16 @@ def relative_difference(a: float, b: float) -> float:
     return abs(a - b) / scale if scale > 0.0 else 0.0
 
 
-def structure_metrics(grid: Grid, predicted: str, references: tuple[str, ...]) -> dict[str, float]:
+def structure_metrics(
+    grid: Grid, predicted: str, references: tuple[str, ...], normalisation: str = "integral"
+) -> dict[str, float]:
     """The metrics of one structure: ``n_electrons_pred`` and, for each reference ``ref`` present
     on the grid, ``abs_error_<ref>``, ``norm_<ref>``, ``nmae_<ref>_percent``, ``squared_error_<ref>``
     (NaN when the grid lacks that reference)."""
     out = {"n_electrons_pred": integral(grid, predicted)}
     for ref in references:
         errors = (
-            field_errors(grid, predicted, ref)
+            field_errors(grid, predicted, ref, normalisation)
             if ref in grid.values
             else dict.fromkeys(("abs_error", "norm", "nmae_percent", "squared_error"), float("nan"))
         )

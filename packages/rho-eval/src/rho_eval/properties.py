@@ -58,13 +58,14 @@ def property_columns(predicted_vs: tuple[str, ...], rmse: bool) -> list[str]:
     return cols
 
 
-def species_mean(dataset: RhoFile, indices: Iterable[int]) -> dict[int, np.ndarray]:
+def species_mean(dataset: RhoFile, indices: Iterable[int], target: str | None = None) -> dict[int, np.ndarray]:
     """cbar per atomic number: the mean over all atoms of that element in ``indices`` of each of
-    its coefficients, kept for l = 0 and zero for l > 0 (one element-sized vector each)."""
+    its coefficients (of ``target``; None: the main one), kept for l = 0 and zero for l > 0 (one
+    element-sized vector each)."""
     sums: dict[int, np.ndarray] = {}
     counts: dict[int, int] = {}
     for index in indices:
-        numbers, coefficients = dataset.numbers(index), dataset.coefficients(index)
+        numbers, coefficients = dataset.numbers(index), dataset.coefficients(index, target)
         start = 0
         for z in numbers:
             element = dataset.basis[int(z)]

@@ -17,7 +17,7 @@ from rich.console import Console
 from . import __version__, plots
 from .backends import BuilderFactory, builder_factory, points_capable
 from .config import Settings
-from .consistency import check_header, dataset_indices, non_finite_coefficients
+from .consistency import check_header, dataset_indices, evaluated_target, non_finite_coefficients
 from .errors import RhoEvalError
 from .evaluate import Plan, run_chunks
 from .pictures import slice_plot, write_cubes
@@ -27,12 +27,12 @@ from .selection import parse_selection
 
 
 def coefficient_parity(
-    dataset: RhoFile, predictions: RhoFile, pairs, max_points: int = 20000, seed: int = 0
+    dataset: RhoFile, predictions: RhoFile, pairs, max_points: int = 20000, seed: int = 0, target: str | None = None
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """RI and predicted coefficients grouped by l (a random subset of at most ``max_points`` per l)."""
     pairs = list(pairs)
     layout = BatchLayout.build(dataset.basis, [dataset.numbers(index) for _, index in pairs])
-    flat_ref = np.concatenate([dataset.coefficients(index) for _, index in pairs]) if pairs else np.zeros(0)
+    flat_ref = np.concatenate([dataset.coefficients(index, target) for _, index in pairs]) if pairs else np.zeros(0)
     flat_pred = np.concatenate([predictions.coefficients(row) for row, _ in pairs]) if pairs else np.zeros(0)
     by_l: dict[int, list] = defaultdict(list)
     for (l, _), index in layout.index.items():
@@ -108,7 +108,8 @@ def evaluate_files(
             pairs = list(zip(rows, dataset_indices(predictions, rows, dataset, settings.position_tolerance_angstrom)))
         else:
             pairs = [(i, i) for i in parse_selection(settings.select, len(dataset))]
-        bad = non_finite_coefficients(dataset, predictions if not settings.fit_only else None, pairs)
+        target = evaluated_target(dataset, predictions if not settings.fit_only else None, settings.target)
+        bad = non_finite_coefficients(dataset, predictions if not settings.fit_only else None, pairs, target)
         if bad:  # never averaged silently over fewer structures
             shown = "; ".join(bad[:10]) + (f"; and {len(bad) - 10} more" if len(bad) > 10 else "")
             raise RhoEvalError(f"{len(bad)} of {len(pairs)} structures cannot be evaluated, non-finite input: {shown}")
@@ -124,7 +125,10 @@ def evaluate_files(
             Path(predictions_path).resolve() if predictions_path else None,
             settings.fit_only,
             settings.grid_tolerance_bohr,
-            () if settings.fit_only else tuple((z, tuple(v)) for z, v in sorted(species_mean(dataset, [i for _, i in pairs]).items())),
+            ()
+            if settings.fit_only
+            else tuple((z, tuple(v)) for z, v in sorted(species_mean(dataset, [i for _, i in pairs], target).items())),
+            target,
         )
         mode = "fit-only" if settings.fit_only else "predictions"
         identity = {
@@ -134,6 +138,7 @@ def evaluate_files(
             "predictions": str(plan.predictions) if plan.predictions else None,
             "predictions_file_id": predictions.file_id if predictions is not None else None,
             "mode": mode,
+            "target": target,
             "select": settings.select,
             "backend": dict(settings.backend),
         }
@@ -160,10 +165,16 @@ def evaluate_files(
             "dataset_id": dataset.dataset_id,
             "predictions": identity["predictions"],
             "producer": producer,
+            "target": target,
+            "nmae_normalisation": (
+                "integral of rho_ref (electrons)" if plan.normalisation == "integral" else "integral of |rho_ref|"
+            ),
         }
         summary = summarize(records, columns, _element_counts(dataset, [i for _, i in pairs]), context)
         builder = builder or factory()
         notes = backend_notes(builder, producer, dataset.basis)
+        if not plan.is_density:
+            notes.append(f"target '{target}': properties (electron count, dipole, electrostatics) are for the electron density only")
         if summary["metrics"]["nmae_scf_percent"]["count"] == 0:
             notes.append(f"the '{producer}' field builder provided no SCF density: no error against SCF")
         if not settings.fit_only:
@@ -193,7 +204,8 @@ def evaluate_files(
             written.append(plots.error_distribution(records, refs, folder / "error_distribution.png"))
             written.append(plots.nmae_vs_size(records, refs, folder / "nmae_vs_size.png"))
             if predictions is not None and not settings.fit_only:
-                written.append(plots.parity_by_l(coefficient_parity(dataset, predictions, pairs), folder / "parity_by_l.png"))
+                parity = coefficient_parity(dataset, predictions, pairs, target=target)
+                written.append(plots.parity_by_l(parity, folder / "parity_by_l.png"))
             if not callable(getattr(builder, "build_on_points", None)):
                 notes.append(
                     f"the '{producer}' field builder cannot evaluate fields at arbitrary points (no build_on_points): no density-difference slice"
