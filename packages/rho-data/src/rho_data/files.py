@@ -17,6 +17,7 @@ from .provenance import Provenance
 from .records import Grid, Structure, TargetValues
 from .schema import KINDS, segments_of
 from .store import RaggedStore, open_h5
+from .targets import further_targets, resolve_target, target_column
 from .yaml_input import short_repr
 
 #: What :meth:`RhoFile.read` can read of a structure besides its geometry (numbers, positions, cell, pbc, label).
@@ -52,7 +53,7 @@ class RhoFile:
                 raise RhoDataError("/structures/metadata: the 'columns' attribute does not name every column", path=path)
             self.field_names: list[str] = list(names_under(self.h5, "structures/fields"))
             #: A dataset's further targets (schema 1.1), beside the main one (:attr:`target`).
-            self.extra_targets: list[str] = self._extra_targets()
+            self.extra_targets: list[str] = further_targets(self.h5, self.kind, path)
         except KeyError as err:
             self.h5.close()
             raise RhoDataError(f"incomplete rho-data file, missing {err}", path=path) from None
@@ -86,11 +87,11 @@ class RhoFile:
 
     def target_column(self, name: str, target: str | None) -> str:
         """The column of ``name`` (coefficients or projections) of ``target`` (None: the main target)."""
-        if target is None or target == self.target:
-            return name
-        if target not in self.extra_targets:
-            raise RhoDataError(f"no target '{target}' (the file holds {self.targets})", path=self.path)
-        return f"targets/{target}/{name}"
+        return target_column(name, target, self.target, self.extra_targets, self.path)
+
+    def resolve_target(self, asked: str | None) -> str:
+        """The stored target a name means (``density`` = ``electron_density``; None: the main target)."""
+        return resolve_target(asked, self.targets, self.path)
 
     @property
     def has_projections(self) -> bool:
@@ -208,18 +209,6 @@ class RhoFile:
         if name not in self.metadata_names:
             raise RhoDataError(f"no metadata '{name}' (the file has {self.metadata_names})", path=self.path)
         return self.store.read_column("metadata")[:, self.metadata_names.index(name)]
-
-    def _extra_targets(self) -> list[str]:
-        """The further targets in the order the producer gave (attribute ``names``), else sorted."""
-        stored = names_under(self.h5, "structures/targets") if self.kind == "dataset" else ()
-        if not stored:
-            return []
-        order = names_attr(self.h5["structures/targets"].attrs.get("names", sorted(stored)))
-        if sorted(order) != sorted(stored):
-            raise RhoDataError(
-                f"/structures/targets: attribute 'names' {order} does not list the groups {sorted(stored)}", path=self.path
-            )
-        return order
 
     def _require(self, column: str, what: str) -> None:
         if column not in self.store.columns:

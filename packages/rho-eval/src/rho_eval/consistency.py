@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from rho_data import RhoDataError, RhoFile
-from rho_data.orbital_fields import target_name
+from rho_data import RhoFile
 
 from .errors import RhoEvalError
 
@@ -65,24 +64,13 @@ def evaluated_target(dataset: RhoFile, predictions: RhoFile | None, asked: str |
     """The dataset target an evaluation compares: ``asked`` (a field name; ``density`` is
     ``electron_density``), else the predictions' target, else the dataset's main one. The dataset
     must hold it, and predictions of another field are refused."""
-    name = asked if asked is not None else predictions.target if predictions is not None else dataset.target
-    if name not in dataset.targets:
-        try:
-            name = target_name(name)
-        except RhoDataError:
-            pass
-    if name not in dataset.targets:
-        raise RhoEvalError(f"no target '{name}' (the dataset holds {', '.join(dataset.targets)})", path=dataset.path)
+    name = dataset.resolve_target(asked if asked is not None else predictions.target if predictions is not None else None)
     if predictions is not None and predictions.target and predictions.target != name:
-        raise RhoEvalError(
-            f"the predictions are of the target '{predictions.target}', the evaluation compares '{name}'", path=predictions.path
-        )
+        raise RhoEvalError(f"the predictions are of the target '{predictions.target}', the evaluation compares '{name}'", path=predictions.path)
     return name
 
 
-def non_finite_coefficients(
-    dataset: RhoFile, predictions: RhoFile | None, pairs: Sequence[tuple[int, int]], target: str | None = None
-) -> list[str]:
+def non_finite_coefficients(dataset: RhoFile, predictions: RhoFile | None, pairs: Sequence[tuple[int, int]], target: str | None = None) -> list[str]:
     """One description per evaluated structure whose RI (reference, of ``target``) or predicted coefficients
     hold a NaN or an infinity."""
     found = []

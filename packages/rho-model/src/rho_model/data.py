@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from rho_data import AuxiliaryBasis, BlockSparseOverlap, RhoDataError
+from rho_data import AuxiliaryBasis, BlockSparseOverlap
 from rho_data.checks import require_finite
 from rho_data.layout import BatchLayout, Key, key_name
-from rho_data.orbital_fields import target_name
 
 from .errors import RhoModelError
 from .metric import BatchOverlap
@@ -42,20 +41,8 @@ def split_features(features: dict[Key, np.ndarray], numbers_list: Sequence[np.nd
 
 
 def dataset_target(dataset, target: str | None) -> str:
-    """The dataset target a run learns: ``target`` (a field name: ``density`` is the dataset's
-    ``electron_density``) or, for None, the dataset's main target; one that the dataset does not
-    hold is an error listing those it does."""
-    if target is None:
-        return dataset.target
-    name = target
-    if name not in dataset.targets:
-        try:
-            name = target_name(target)
-        except RhoDataError:
-            pass
-    if name not in dataset.targets:
-        raise RhoModelError(f"{dataset.path}: no target '{target}' (the dataset holds {', '.join(dataset.targets)})")
-    return name
+    """The dataset target a run learns (None: the main one); see ``RhoFile.resolve_target``."""
+    return dataset.resolve_target(target)
 
 
 def load_records(
