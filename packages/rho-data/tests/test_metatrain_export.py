@@ -29,7 +29,7 @@ with warnings.catch_warnings():
 
 from rho_data import open_dataset, open_predictions  # noqa: E402
 from rho_data.cli import app  # noqa: E402
-from rho_data.metatrain import TARGET, join_entries, from_metatrain  # noqa: E402
+from rho_data.metatrain import TARGET, from_metatrain, join_entries  # noqa: E402
 from rho_data.split import read_index_file, write_index_file  # noqa: E402
 
 runner = CliRunner()

@@ -29,9 +29,7 @@ def evaluate(
     sets: list[str] | None = set_option(),
     select: str | None = typer.Option(None, "--select", help="Rows to evaluate, e.g. '0:100,120' (Python slices)."),
     fit_only: bool | None = typer.Option(None, "--fit-only/--no-fit-only", help="Evaluate the RI fit against SCF (basis error)."),
-    target: str | None = typer.Option(
-        None, "--target", help="The dataset target (field) to compare, e.g. homo (default: the predictions' target)."
-    ),
+    target: str | None = typer.Option(None, "--target", help="The dataset target (field) to compare, e.g. homo (default: the predictions' target)."),
     workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes."),
     chunk_size: int | None = typer.Option(None, "--chunk-size", help="Structures per worker task."),
     backend_option: list[str] = typer.Option([], "--backend-option", "-b", help="Field-builder option key=value (repeatable)."),

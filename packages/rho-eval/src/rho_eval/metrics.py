@@ -69,9 +69,7 @@ def relative_difference(a: float, b: float) -> float:
     return abs(a - b) / scale if scale > 0.0 else 0.0
 
 
-def structure_metrics(
-    grid: Grid, predicted: str, references: tuple[str, ...], normalisation: str = "integral"
-) -> dict[str, float]:
+def structure_metrics(grid: Grid, predicted: str, references: tuple[str, ...], normalisation: str = "integral") -> dict[str, float]:
     """The metrics of one structure: ``n_electrons_pred`` and, for each reference ``ref`` present
     on the grid, ``abs_error_<ref>``, ``norm_<ref>``, ``nmae_<ref>_percent``, ``squared_error_<ref>``
     (NaN when the grid lacks that reference)."""

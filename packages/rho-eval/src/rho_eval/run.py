@@ -125,9 +125,7 @@ def evaluate_files(
             Path(predictions_path).resolve() if predictions_path else None,
             settings.fit_only,
             settings.grid_tolerance_bohr,
-            ()
-            if settings.fit_only
-            else tuple((z, tuple(v)) for z, v in sorted(species_mean(dataset, [i for _, i in pairs], target).items())),
+            () if settings.fit_only else tuple((z, tuple(v)) for z, v in sorted(species_mean(dataset, [i for _, i in pairs], target).items())),
             target,
         )
         mode = "fit-only" if settings.fit_only else "predictions"
@@ -166,9 +164,7 @@ def evaluate_files(
             "predictions": identity["predictions"],
             "producer": producer,
             "target": target,
-            "nmae_normalisation": (
-                "integral of rho_ref (electrons)" if plan.normalisation == "integral" else "integral of |rho_ref|"
-            ),
+            "nmae_normalisation": ("integral of rho_ref (electrons)" if plan.normalisation == "integral" else "integral of |rho_ref|"),
         }
         summary = summarize(records, columns, _element_counts(dataset, [i for _, i in pairs]), context)
         builder = builder or factory()
