@@ -43,6 +43,11 @@ def check_structure(inp: InputStructure, ctx: RunContext) -> None:
             f"{n_electrons} electrons cannot have spin 2S = {spin} ({where} charge/spin; "
             "set 'spin' or 'charge', or the extxyz info keys charge, spin or multiplicity)"
         )
+    if spin == 0 and any(f.kind == "spin_density" for f in ctx.fields()):
+        raise PyscfIoError(
+            f"field 'spin_density': the structure is a singlet ({where} spin 2S = 0), whose spin density is zero "
+            "everywhere; give it spin > 0 or drop the field"
+        )
     pos = inp.positions_array
     if len(pos) > 1:
         dist = np.linalg.norm(pos[:, None] - pos[None], axis=-1) + np.eye(len(pos)) * 1e9
