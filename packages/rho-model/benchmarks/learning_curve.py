@@ -54,14 +54,20 @@ def real_space_errors(ds, test: list[int], predictions: dict[str, list[np.ndarra
     ]
     errors: dict[str, dict[str, list[float]]] = {name: {"ri": [], "scf": []} for name in predictions}
     floor: list[float] = []
-    for _request, grid in builder.build(ds, requests):
+    labels = ds.labels()
+    by_label: dict[str, dict[str, list[float]]] = {}  # label -> {prediction name or "floor": errors vs RI (floor: vs SCF)}
+    for request, grid in builder.build(ds, requests):
         w, v = grid.weights, grid.values
         floor.append(nmae(v["ri"], v["scf"], w))
+        per = by_label.setdefault(labels[request.index], {})
+        per.setdefault("floor", []).append(floor[-1])
         for name in predictions:
             errors[name]["ri"].append(nmae(v[name], v["ri"], w))
             errors[name]["scf"].append(nmae(v[name], v["scf"], w))
+            per.setdefault(name, []).append(errors[name]["ri"][-1])
     out = {name: {k: float(np.mean(x)) for k, x in e.items()} for name, e in errors.items()}
     out["ri_floor"] = {"scf": float(np.mean(floor))}
+    out["by_label"] = {label: {k: float(np.mean(x)) for k, x in per.items()} for label, per in sorted(by_label.items())}
     return out
 
 
@@ -74,6 +80,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--target", default=None, help="the dataset target to learn (default: its main target)")
     p.add_argument("--no-grid", action="store_true", help="skip the real-space errors")
+    p.add_argument("--by-label", action="store_true", help="also the test errors per structure label (e.g. molecule)")
     p.add_argument("--verbose", action="store_true", help="print the fit's log (CV scan) to stderr")
     p.add_argument("--no-full", action="store_true", help="only the sizes given (not also all but the test set)")
     p.add_argument(
@@ -131,6 +138,13 @@ def main() -> None:
             f"| {t_fit:.1f} | {t_pred:.1f} |",
             flush=True,
         )
+    if real is not None and args.by_label:
+        last = f"ml{sizes[-1]}"
+        print(f"\nper label, N = {sizes[-1]}: | label | test structures | %NMAE vs RI | RI vs SCF (floor) |")
+        labels = ds.labels()
+        counts = {label: sum(labels[i] == label for i in test) for label in real["by_label"]}
+        for label, per in real["by_label"].items():
+            print(f"| {label} | {counts[label]} | {per[last]:.3f} | {per['floor']:.3f} |")
 
 
 if __name__ == "__main__":
