@@ -173,3 +173,15 @@ def test_submit_passes_every_config_file_in_order(water_dataset, tmp_path):
     configs = [words[i + 1] for i, w in enumerate(words) if w == "-c"]
     assert configs == [str(first.resolve()), str(second.resolve())]
     assert "--options" not in words
+
+
+def test_options_output_has_a_comment_per_option_and_reads_back():
+    import yaml
+
+    from rho_data.settings import leaf_comments
+    from rho_model.options import DEFAULTS
+
+    out = runner.invoke(app, ["options"]).output
+    assert yaml.safe_load(out) == DEFAULTS
+    comments = leaf_comments(out)
+    assert "data.target" in comments and all(comments.values())

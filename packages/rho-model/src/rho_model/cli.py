@@ -23,7 +23,7 @@ from rho_data.cli_support import (
 
 from . import __version__
 from .errors import RhoModelError
-from .options import DEFAULTS, dump_options, load_options
+from .options import DEFAULTS, load_options
 
 app, console, err_console = make_cli(
     help="Train lambda-SOAP models of density-fitting coefficients in the overlap metric.",
@@ -42,8 +42,13 @@ def _progress() -> Progress:
 
 @app.command()
 def options() -> None:
-    """Print the default ML options (YAML)."""
-    typer.echo(dump_options(DEFAULTS))
+    """Print the default ML options (YAML, with a comment per option)."""
+    from rho_data.settings import commented_yaml
+
+    from .option_help import OPTION_HELP
+
+    header = "rho-train options (defaults). Override with -c FILE (repeatable: a later file wins) and --set key=value."
+    typer.echo(commented_yaml(DEFAULTS, OPTION_HELP, header=header), nl=False)
 
 
 TARGET = typer.Option(

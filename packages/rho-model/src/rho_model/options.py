@@ -18,61 +18,39 @@ from rho_data.yaml_input import short_repr
 from .errors import RhoModelError
 from .option_checks import check_values
 
+#: The default of every option; its meaning: :data:`rho_model.option_help.OPTION_HELP` (``rho-train options``).
 DEFAULTS: dict[str, Any] = {
     "descriptor": {
-        # featomic SphericalExpansion (new-style hypers); max_angular null = target lmax + 2
         "cutoff": 4.0,
         "cutoff_width": 0.5,
         "density_width": 0.3,
         "max_radial": 6,
         "max_angular": None,
-        # atomic numbers of the neighbour channels; null = the elements of the basis
         "neighbor_types": None,
-        # body order 3 = lambda-SOAP (the only one implemented)
         "body_order": 3,
-        # optional per-key PCA of the features to at most this many components (null = off)
         "pca_components": None,
-        # at most this many atoms (centres) per featomic call: small structures are grouped up
-        # to it, larger non-periodic ones are cut into compact pieces with their cutoff halo
         "max_atoms": 500,
-        # structures per descriptor cache file; cache_dir: a relative path is inside the run
-        # folder (-o), an absolute one can be shared by runs; null = no cache
         "cache_chunk": 100,
         "cache_dir": "descriptor-cache",
     },
     "model": {
-        # "linear": one metatensor-learn EquivariantLinear per key (bias on invariant blocks);
-        # "deep": the metatensor-learn layers below, then an EquivariantLinear to the basis;
-        # "python": net(in_keys, in_properties, out_properties, dtype, device) from net_file
         "type": "linear",
-        # for "deep": linear: WIDTH | layer_norm: true | activation: silu/tanh/relu (invariant
-        # blocks act(x), covariant x*sigmoid(|x|)) | invariant_activation: silu/tanh/relu
         "layers": [{"linear": 64}, {"layer_norm": True}, {"activation": "silu"}],
         "net_file": None,
         "baseline": True,
     },
     "fit": {
-        # "exact" (linear models only) or "gradient"
         "method": "exact",
         "alphas": [1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3],
         "alpha": None,
-        # auto: fixed when fit.alpha is set, else the validation split when the run has one, else k-fold CV
-        # on the training set; validation | cv | fixed force one (the test split is never used)
         "alpha_selection": "auto",
         "cv_folds": 5,
-        # when CV picks an end of the grid, extend the scan by factors of 10 up to this many times per side
         "alpha_extend": 4,
-        # stop scanning smaller alphas after this many in a row are worse than the best by > 1 % (0 = scan all)
         "cv_patience": 2,
-        # relative CG residual of the CV solves (the final fit uses cg_tol)
         "cv_tol": 1e-5,
-        # a warm-started solve (CV, and the final fit from the folds' mean) also stops only once
-        # its residual is below warm_tol times the residual it started from
         "warm_tol": 1e-3,
         "cg_tol": 1e-8,
         "cg_max_iter": 5000,
-        # problems with at most this many unknowns form the normal matrix once and factorise it per
-        # alpha (memory 8 dense_max^2 bytes per problem, per CV fold too); larger ones use CG (0 = always CG)
         "dense_max": 4000,
     },
     "training": {
@@ -94,14 +72,10 @@ DEFAULTS: dict[str, Any] = {
         "freeze": [],
     },
     "loss": {
-        # "overlap": (d - d_ref)^T S (d - d_ref); "projections": d^T S d - 2 d^T w + d_ref^T w
         "form": "overlap",
-        # keep only atom pairs closer than this (Angstrom) in training; null = all stored pairs
         "pair_cutoff": None,
     },
     "data": {
-        # the field to learn: one of the dataset's targets (rho-data info lists them; e.g. homo,
-        # spin_density); null = the dataset's main target
         "target": None,
         "train": None,
         "val": None,
