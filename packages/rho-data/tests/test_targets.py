@@ -101,3 +101,22 @@ def test_info_lists_further_targets(tmp_path, basis, structures):
     path = write(tmp_path / "t.h5", basis, structures, targets=["homo", "lumo+1"], metadata=["field_integral@homo"])
     out = subprocess.run([sys.executable, "-m", "rho_data.cli", "info", str(path)], capture_output=True, text=True, check=True)
     assert "further targets" in out.stdout and "homo (mean integral 1)" in out.stdout and "lumo+1" in out.stdout
+
+
+def test_export_of_a_further_target(tmp_path, basis, structures):
+    metatensor = pytest.importorskip("metatensor")
+    import subprocess
+    import sys
+
+    from rho_data import mts
+
+    path = write(tmp_path / "t.h5", basis, with_targets(structures), targets=["homo", "lumo+1"])
+    out = tmp_path / "homo.mts"
+    cli = [sys.executable, "-m", "rho_data.cli", "export", str(path), "-o", str(out), "--target", "homo"]
+    subprocess.run(cli, check=True, capture_output=True)
+    back = metatensor.load(str(out))
+    expected = mts.coefficients_to_tensormap(
+        [s.numbers for s in structures], [2 * s.coefficients for s in structures], basis, list(range(len(structures)))
+    )
+    for key in expected.keys:
+        np.testing.assert_allclose(back.block(key).values, expected.block(key).values)

@@ -150,10 +150,13 @@ def export(
         "mts", "--format", help="mts: TensorMap files; metatrain: a directory that 'mtt train options.yaml' reads as it is."
     ),
     overwrite: bool = overwrite_option("Replace .mts files that exist."),
+    target: str | None = typer.Option(None, "--target", help="--format mts: the dataset target (field) to export, e.g. homo."),
 ) -> None:
     """Export coefficients (and projections, overlaps) as metatensor TensorMaps (.mts), or a metatrain training directory."""
     index_files = list(index_files or [])
     if export_format == "metatrain":
+        if target is not None:
+            raise RhoDataError("--target goes with --format mts (metatrain exports the main target)")
         _export_metatrain(path, output, index_files, projections, overlap, overwrite)
         return
     if export_format != "mts":
@@ -163,7 +166,8 @@ def export(
     from .export_mts import export_mts
 
     indices = index_files[0] if index_files else None
-    export_mts(path, output, indices=indices, projections=projections, overlap=overlap, overwrite=overwrite, report=console.print)
+    options = {"indices": indices, "projections": projections, "overlap": overlap, "target": target}
+    export_mts(path, output, **options, overwrite=overwrite, report=console.print)
 
 
 def _export_metatrain(path: Path, output: Path, index_files: list[Path], projections, overlap, overwrite: bool) -> None:
