@@ -58,3 +58,17 @@ def test_evaluating_a_field_against_another_is_refused(data):
     result = subprocess.run(command, cwd=data, env=ENV, capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "the predictions are of the target 'homo', the evaluation compares 'lumo'" in result.stderr
+
+
+def test_cube_files_and_slice_of_a_field(data):
+    import ase.io.cube
+
+    run("rho-train", "train", "data.h5", "-o", "model-c", "--target", "homo", "--set", "fit.alpha=1.0e-6", cwd=data)
+    run("rho-train", "predict", "model-c/model.pt", "data.h5", "-o", "p-c.h5", "--indices", "splits/test.idx", cwd=data)
+    run("rho-eval", "p-c.h5", "--reference", "data.h5", "-o", "r-c", "--cubes", "worst", "--cube-spacing", "0.3", cwd=data)
+    cubes = sorted((data / "r-c" / "cubes").glob("*.cube"))
+    assert cubes and all("_homo_" in c.name for c in cubes)
+    scf = next(c for c in cubes if c.name.endswith("_homo_scf.cube"))
+    values = ase.io.cube.read_cube_data(str(scf))[0]
+    assert abs(values.sum() * 0.3**3 - 1.0) < 0.05  # the SCF HOMO density (one orbital), not the total density
+    assert (data / "r-c" / "plots" / "density_difference_slice.png").exists()

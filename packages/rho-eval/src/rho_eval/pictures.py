@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from rho_data import RhoFile
 from rho_data.field_builders import FieldRequest
+from rho_data.orbital_fields import parse_field
 from rho_data.units import BOHR_ANGSTROM
 
 from . import plots
@@ -19,8 +20,10 @@ from .evaluate import PREDICTED, RI, SCF
 from .spatial import box_points, plane_points
 
 
-def _fields(points_fn: Callable, dataset: RhoFile, index: int, coefficients: dict, points: np.ndarray, need_scf: bool) -> dict[str, np.ndarray]:
-    values = points_fn(dataset, FieldRequest(index=index, coefficients=coefficients), points)
+def _fields(
+    points_fn: Callable, dataset: RhoFile, index: int, coefficients: dict, points: np.ndarray, need_scf: bool, target: str | None
+) -> dict[str, np.ndarray]:
+    values = points_fn(dataset, FieldRequest(index=index, coefficients=coefficients, target=target), points)
     for name in list(coefficients) + ([SCF] if need_scf else []):
         if name not in values:
             raise RhoEvalError(f"the field builder's build_on_points returned no '{name}' field", path=dataset.path, structure=index)
@@ -31,39 +34,61 @@ def _fields(points_fn: Callable, dataset: RhoFile, index: int, coefficients: dic
     return {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
 
 
-def _coefficients(dataset: RhoFile, predictions: RhoFile | None, row: int, index: int) -> dict[str, np.ndarray]:
-    coefficients = {RI: dataset.coefficients(index)}
+def _coefficients(dataset: RhoFile, predictions: RhoFile | None, row: int, index: int, target: str | None) -> dict[str, np.ndarray]:
+    coefficients = {RI: dataset.coefficients(index, target)}
     if predictions is not None:
         coefficients[PREDICTED] = predictions.coefficients(row)
     return coefficients
 
 
 def slice_plot(
-    points_fn: Callable, dataset: RhoFile, predictions: RhoFile | None, row: int, index: int, *, margin: float, resolution: int, path: Path
+    points_fn: Callable,
+    dataset: RhoFile,
+    predictions: RhoFile | None,
+    row: int,
+    index: int,
+    *,
+    margin: float,
+    resolution: int,
+    path: Path,
+    target: str | None = None,
 ) -> Path:
-    """Density difference (prediction - RI, or RI - SCF in fit-only runs) on the molecule's plane."""
+    """Field difference (prediction - RI, or RI - SCF in fit-only runs) of ``target`` (None: the main one) on the molecule's plane."""
     s = dataset.geometry(index)
     points, u, v, atoms_2d = plane_points(s.positions / BOHR_ANGSTROM, margin, resolution)
-    coefficients = _coefficients(dataset, predictions, row, index)
-    values = _fields(points_fn, dataset, index, coefficients, points, need_scf=predictions is None)
+    coefficients = _coefficients(dataset, predictions, row, index, target)
+    values = _fields(points_fn, dataset, index, coefficients, points, predictions is None, target)
     shape = (len(u), len(v))
+    field = "density" if parse_field(target or dataset.target).kind == "density" else (target or dataset.target)
     if predictions is not None:
-        reference, difference, labels = values[RI], values[PREDICTED] - values[RI], ("RI density", "predicted - RI")
+        reference, difference, labels = values[RI], values[PREDICTED] - values[RI], (f"RI {field}", "predicted - RI")
     else:
-        reference, difference, labels = values[SCF], values[RI] - values[SCF], ("SCF density", "RI - SCF")
+        reference, difference, labels = values[SCF], values[RI] - values[SCF], (f"SCF {field}", "RI - SCF")
     title = f"structure {index} {s.label}".strip()
     return plots.density_slice(u, v, reference.reshape(shape), difference.reshape(shape), atoms_2d, s.numbers, title, labels, path)
 
 
 def write_cubes(
-    points_fn: Callable, dataset: RhoFile, predictions: RhoFile | None, row: int, index: int, *, spacing: float, margin: float, folder: Path
+    points_fn: Callable,
+    dataset: RhoFile,
+    predictions: RhoFile | None,
+    row: int,
+    index: int,
+    *,
+    spacing: float,
+    margin: float,
+    folder: Path,
+    target: str | None = None,
 ) -> list[Path]:
-    """Cube files of the predicted (or RI), reference and difference densities of one structure."""
+    """Cube files of the predicted (or RI), reference and difference fields of ``target`` (None: the
+    main one) of one structure; a further target's name is part of the file names."""
     s = dataset.geometry(index)
     origin, shape, points = box_points(s.positions / BOHR_ANGSTROM, spacing, margin)
-    coefficients = _coefficients(dataset, predictions, row, index)
-    values = _fields(points_fn, dataset, index, coefficients, points, need_scf=predictions is None)
+    coefficients = _coefficients(dataset, predictions, row, index, target)
+    values = _fields(points_fn, dataset, index, coefficients, points, predictions is None, target)
     stem = f"{index:06d}" + (f"_{re.sub(r'[^A-Za-z0-9._-]+', '_', s.label)}" if s.label else "")
+    if target not in (None, dataset.target):
+        stem += "_" + re.sub(r"[^A-Za-z0-9._-]+", "_", target)
     fields: dict[str, Any] = {}
     if predictions is not None:
         fields.update({"predicted": values[PREDICTED], "ri": values[RI], "diff_predicted_minus_ri": values[PREDICTED] - values[RI]})
@@ -72,6 +97,6 @@ def write_cubes(
     else:
         fields.update({"ri": values[RI], "scf": values[SCF], "diff_ri_minus_scf": values[RI] - values[SCF]})
     return [
-        write_cube(folder / f"{stem}_{name}.cube", s, origin, shape, spacing, data, f"rho-eval {name} density, structure {index}")
+        write_cube(folder / f"{stem}_{name}.cube", s, origin, shape, spacing, data, f"rho-eval {name} {target or dataset.target}, structure {index}")
         for name, data in fields.items()
     ]

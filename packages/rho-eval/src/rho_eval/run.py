@@ -225,6 +225,7 @@ def evaluate_files(
                         margin=settings.slice_margin_bohr,
                         resolution=settings.slice_resolution,
                         path=folder / "density_difference_slice.png",
+                        target=target,
                     )
                 )
         for row, index in _cube_indices(settings.cubes, records, key, pairs):
@@ -237,6 +238,7 @@ def evaluate_files(
                 spacing=settings.cube_spacing_bohr,
                 margin=settings.cube_margin_bohr,
                 folder=output / "cubes",
+                target=target,
             )
         summary["files"] = sorted(str(p.relative_to(output)) for p in written)
         write_summary(output, summary)
