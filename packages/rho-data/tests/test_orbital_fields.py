@@ -29,6 +29,8 @@ def restricted(energies_ev, n_occupied):
         ("ildos:-1:0.5", "ildos:-1:0.5"),
         ("ildos:-1:0:0.1", "ildos:-1:0:0.1"),
         ("ldos:0:0.2", "ldos:0:0.2"),
+        ("orbital:homo-1", "homo-1"),
+        ("orbital:lumo+2", "lumo+2"),
         ("spin_density", "spin_density"),
     ],
 )

@@ -6,7 +6,7 @@ fitted on the auxiliary basis exactly like the total density. The names (stored 
 
 - ``density``: w = occupation x k-weight (the total electron density);
 - ``spin_density``: rho_alpha - rho_beta (w = +occupation for alpha, -occupation for beta);
-- ``homo``, ``homo-K``, ``lumo``, ``lumo+K``: one energy *level* (orbitals within the degeneracy
+- ``homo``, ``homo-K``, ``lumo``, ``lumo+K`` (also spelled ``orbital:homo-K``): one energy *level* (orbitals within the degeneracy
   tolerance of each other, summed so that the field does not depend on a rotation inside a
   degenerate set), w = k-weight for each orbital of the level (a restricted orbital counts once:
   the field is |psi|^2, not the doubly occupied density); levels are counted across both spin
@@ -75,6 +75,8 @@ def parse_field(text: str) -> FieldSpec:
     name = str(text).strip().lower()
     if name == DENSITY_TARGET:
         return FieldSpec("density")
+    if name.startswith("orbital:") and _LEVEL.match(name[len("orbital:") :]):  # orbital:homo-1 = homo-1
+        name = name[len("orbital:") :]
     if name in ("density", "spin_density"):
         return FieldSpec(name)
     if match := _LEVEL.match(name):
