@@ -2,7 +2,8 @@
 
 Molecules from ASE's built-in G2 collection, each as several conformers: every atom displaced
 by a Gaussian of ``--sigma`` Angstrom (default 0.05, about the zero-point motion of bonds to
-H), then rotated at random. Elements H, C, N, O.
+H), then rotated at random. Elements H, C, N, O. Open-shell molecules (``--molecules OH NH2``)
+carry their 2S as the extxyz info key ``spin``, which pyscf-io reads.
 
     python examples/make_molecules.py -o molecules.xyz [--conformers 9] [--seed 0]
 """
@@ -27,7 +28,9 @@ def conformers(name: str, count: int, sigma: float, rng: np.random.Generator):
         atoms.positions += rng.normal(scale=sigma, size=atoms.positions.shape)
         centre = atoms.positions.mean(axis=0)
         atoms.positions = Rotation.random(random_state=rng).apply(atoms.positions - centre)
-        atoms.info = {"name": f"{name}-{k}"}
+        spin = int(round(base.get_initial_magnetic_moments().sum()))  # 2S of radicals and triplets (OH, CH2_s3B1d)
+        atoms.set_initial_magnetic_moments(None)
+        atoms.info = {"name": f"{name}-{k}", **({"spin": spin} if spin else {})}
         yield atoms
 
 

@@ -72,3 +72,18 @@ def test_cube_files_and_slice_of_a_field(data):
     values = ase.io.cube.read_cube_data(str(scf))[0]
     assert abs(values.sum() * 0.3**3 - 1.0) < 0.05  # the SCF HOMO density (one orbital), not the total density
     assert (data / "r-c" / "plots" / "density_difference_slice.png").exists()
+
+
+def test_spin_density_through_the_chain(tmp_path):
+    make = ROOT / "examples" / "make_molecules.py"
+    run(sys.executable, make, "-o", "r.xyz", "--conformers", "4", "--molecules", "OH", "NH2", cwd=tmp_path)
+    fields = ["--field", "spin_density", "--field", "density"]
+    run("pyscf-io", "run", "r.xyz", "-o", "r.h5", "--workers", "2", "--basis", "sto-3g", "-q", *fields, cwd=tmp_path)
+    run("rho-data", "split", "r.h5", "-s", "6", "-s", "0", "-s", "2", "--seed", "1", "-o", "splits", cwd=tmp_path)
+    splits = ["--set", "data.train=splits/train.idx", "--set", "data.test=splits/test.idx", "--set", "fit.alpha=1.0e-6"]
+    run("rho-train", "train", "r.h5", "-o", "m", *splits, cwd=tmp_path)  # the main target: the spin density
+    run("rho-train", "predict", "m/model.pt", "r.h5", "--indices", "splits/test.idx", "-o", "p.h5", cwd=tmp_path)
+    run("rho-eval", "p.h5", "--reference", "r.h5", "-o", "report", "--no-plots", cwd=tmp_path)
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert summary["target"] == "spin_density" and summary["nmae_normalisation"] == "integral of |rho_ref|"
+    assert 0 < summary["metrics"]["nmae_ri_percent"]["mean"] < 100
