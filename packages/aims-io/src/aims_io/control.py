@@ -4,7 +4,9 @@ Every stage writes the same physical settings (xc, relativistic, charge, spin), 
 keywords, optional cube output, then the species defaults file of each element present,
 read from the configured species directory (``01_H_default``, ``06_C_default``, ...).
 
-- SCF: ``elsi_restart write <n>`` (the density matrix restart files the RI fit reads).
+- SCF: ``elsi_restart write <n>`` (the density matrix restart files the RI fit reads), and
+  ``ri_fit_write_orbital_info .true.`` (``ks_orbital_info.out``) when a field of ``dft.fields``
+  is not the density.
 - RI fit: ``elsi_restart read``, ``ri_skip_scf``, ``ri_density_restart write``,
   ``ri_full_output``, ``ri_ovlp_write_triu``, ``default_prodbas_acc`` and optional
   ``default_max_l_prodbas``.
@@ -25,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 from ase.data import chemical_symbols
+
+from rho_data.orbital_fields import parse_field
 
 from . import __version__
 from .errors import AimsIOError
@@ -48,8 +52,14 @@ def species_file(directory: str | Path | None, number: int) -> Path:
     return path
 
 
-def stage_keywords(stage: str, dft: dict) -> list[tuple[str, object]]:
-    """The keyword lines of one stage (physical settings first)."""
+def needs_orbital_info(dft: dict) -> bool:
+    """Whether a field of ``dft.fields`` is not the density (the SCF must write its orbitals)."""
+    return any(parse_field(f).kind != "density" for f in dft.get("fields") or ["density"])
+
+
+def stage_keywords(stage: str, dft: dict, *, kso_weights: bool = False) -> list[tuple[str, object]]:
+    """The keyword lines of one stage (physical settings first); ``kso_weights``: an RI fit of the
+    field of ``ks_orbital_weights.in`` instead of the density."""
     if stage not in STAGES:
         raise AimsIOError(f"unknown stage '{stage}', expected one of {STAGES}")
     lines: list[tuple[str, object]] = [
@@ -65,6 +75,8 @@ def stage_keywords(stage: str, dft: dict) -> list[tuple[str, object]]:
         prodbas.append(("default_max_l_prodbas", int(dft["default_max_l_prodbas"])))
     if stage == "scf":
         lines.append(("elsi_restart", f"write {int(dft['elsi_restart_write'])}"))
+        if needs_orbital_info(dft):
+            lines.append(("ri_fit_write_orbital_info", True))
     elif stage == "ri":
         lines += [
             ("elsi_restart", "read"),
@@ -74,6 +86,8 @@ def stage_keywords(stage: str, dft: dict) -> list[tuple[str, object]]:
             ("ri_ovlp_write_triu", True),
             *prodbas,
         ]
+        if kso_weights:
+            lines.append(("ri_fit_field_from_kso_weights", True))
     elif stage == "rebuild":
         lines += [("ri_density_restart", "read 0"), ("ri_full_output", True), *prodbas]
     else:
@@ -100,10 +114,10 @@ def cube_lines(geometry: Geometry, dft: dict) -> list[str]:
     return out
 
 
-def control_text(stage: str, dft: dict, geometry: Geometry, species_text: str | None = None) -> str:
+def control_text(stage: str, dft: dict, geometry: Geometry, species_text: str | None = None, *, kso_weights: bool = False) -> str:
     """The control.in of ``stage``; species sections from ``species_text`` when given, else from the species files."""
     lines = [f"# control.in written by aims-io {__version__} (stage: {stage})"]
-    for keyword, value in stage_keywords(stage, dft):
+    for keyword, value in stage_keywords(stage, dft, kso_weights=kso_weights):
         lines.append(f"{check_keyword(keyword):<24} {check_value(keyword, value)}")
     if dft["cube"]:
         lines += cube_lines(geometry, dft)
@@ -115,8 +129,10 @@ def control_text(stage: str, dft: dict, geometry: Geometry, species_text: str | 
     return text
 
 
-def write_control(path: str | Path, stage: str, dft: dict, geometry: Geometry, species_text: str | None = None) -> None:
-    write_text(path, control_text(stage, dft, geometry, species_text), what="control.in")
+def write_control(
+    path: str | Path, stage: str, dft: dict, geometry: Geometry, species_text: str | None = None, *, kso_weights: bool = False
+) -> None:
+    write_text(path, control_text(stage, dft, geometry, species_text, kso_weights=kso_weights), what="control.in")
 
 
 def species_sections(path: str | Path) -> str:

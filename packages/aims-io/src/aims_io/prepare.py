@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from rho_data.atomic import atomic_output
+from rho_data.orbital_fields import parse_field
 
 from .control import write_control
 from .errors import AimsIOError
 from .geometry import Geometry, read_geometry, write_geometry
+from .kso import WEIGHTS_FILE, write_orbital_weights
 from .layout import RUN_INFO, check_name, read_json, run_dirs, stage_dir, write_json
 from .runner import pending, run_local
 from .runstate import RunState, aims_finished
@@ -41,8 +43,14 @@ def prepare_scf(work: Path, structures: Sequence[Geometry], settings: dict, name
     return out
 
 
+def field_dir_name(label: str, k: int) -> str:
+    """The RI run directory name of field ``k`` of ``dft.fields`` (0: the main target, ``<label>``)."""
+    return label if k == 0 else check_name(f"{label}.field-{k}", "run directory name")
+
+
 def prepare_ri(work: Path, settings: dict) -> tuple[list[Path], list[Path]]:
-    """An RI-fit run directory for every finished SCF run, linking its restart files.
+    """RI-fit run directories for every finished SCF run, linking its restart files: one per field
+    of ``dft.fields`` (``ri/<label>`` for the first, ``ri/<label>.field-<k>`` for field k).
 
     Returns (prepared, skipped: SCF runs not finished).
     """
@@ -50,6 +58,7 @@ def prepare_ri(work: Path, settings: dict) -> tuple[list[Path], list[Path]]:
     scf_dirs = run_dirs(stage_dir(work, "scf"))
     if not scf_dirs:
         raise AimsIOError("no SCF run directories (run `aims-io prepare scf` first)", path=stage_dir(work, "scf"))
+    fields = settings["dft"]["fields"]
     for scf_dir in scf_dirs:
         if not aims_finished(scf_dir):
             skipped.append(scf_dir)
@@ -57,20 +66,37 @@ def prepare_ri(work: Path, settings: dict) -> tuple[list[Path], list[Path]]:
         restart = sorted(scf_dir.glob(RESTART_GLOB))
         if not restart:
             raise AimsIOError(f"finished but wrote no restart files ({RESTART_GLOB}); was elsi_restart set?", path=scf_dir)
-        info = read_json(scf_dir / RUN_INFO)
-        run_dir = stage_dir(work, "ri") / scf_dir.name
-        run_dir.mkdir(parents=True, exist_ok=True)
-        geometry = read_geometry(scf_dir / "geometry.in")
-        write_geometry(geometry, run_dir / "geometry.in")
-        write_control(run_dir / "control.in", "ri", settings["dft"], geometry)
-        for f in restart:
-            link = run_dir / f.name
-            if link.is_symlink() or link.exists():
-                link.unlink()
-            link.symlink_to(f.resolve())
-        write_json(run_dir / RUN_INFO, {**info, "stage": "ri", "scf_dir": str(scf_dir.resolve())})
-        prepared.append(run_dir)
+        for k, field in enumerate(fields):
+            run_dir = stage_dir(work, "ri") / field_dir_name(scf_dir.name, k)
+            prepared.append(_prepare_ri_dir(run_dir, scf_dir, restart, field, settings))
     return prepared, skipped
+
+
+def _prepare_ri_dir(run_dir: Path, scf_dir: Path, restart: list[Path], field: str, settings: dict) -> Path:
+    """One RI-fit run directory of ``field``; a field other than the density gets its orbital weights."""
+    info = read_json(scf_dir / RUN_INFO)
+    kso = parse_field(field).kind != "density"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    geometry = read_geometry(scf_dir / "geometry.in")
+    write_geometry(geometry, run_dir / "geometry.in")
+    write_control(run_dir / "control.in", "ri", settings["dft"], geometry, kso_weights=kso)
+    record = {**info, "stage": "ri", "scf_dir": str(scf_dir.resolve()), "field": field}
+    if kso:
+        try:
+            record["field_integral"] = write_orbital_weights(
+                scf_dir, run_dir, field, degeneracy_ev=float(settings["dft"]["degeneracy_ev"])
+            )
+        except AimsIOError as err:
+            raise AimsIOError(f"field '{field}': {err}", path=run_dir) from None
+    else:
+        (run_dir / WEIGHTS_FILE).unlink(missing_ok=True)
+    for f in restart:
+        link = run_dir / f.name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(f.resolve())
+    write_json(run_dir / RUN_INFO, record)
+    return run_dir
 
 
 def coefficients_digest(values: np.ndarray) -> str:

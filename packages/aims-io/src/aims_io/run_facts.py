@@ -3,7 +3,8 @@
 The metadata of a structure are: energy (hartree, converted from FHI-aims's eV with
 1 Ha = 27.211386245988 eV), scf_converged, scf_cycles and time_scf_s from the SCF run when the
 RI run knows it (else from the RI run's aims.out), time_fit_s, n_electrons (sum of Z minus the
-charge in control.in) and, when the grid files are present, n_electrons_fit, fit_squared_error
+charge in control.in), homo_energy and lumo_energy (hartree: the highest occupied and lowest
+unoccupied state aims.out prints, SCF run first) and, when the grid files are present, n_electrons_fit, fit_squared_error
 and fit_nmae_percent.
 """
 
@@ -35,6 +36,8 @@ METADATA = [
     "fit_squared_error",
     "time_scf_s",
     "time_fit_s",
+    "homo_energy",
+    "lumo_energy",
 ]
 
 
@@ -88,6 +91,9 @@ def run_metadata(run: RIRun) -> dict[str, float]:
     if source.total_energy_ev is not None:
         meta["energy"] = source.total_energy_ev / HARTREE_EV
     meta["scf_converged"] = 1.0 if source.scf_converged else 0.0
+    for key, value in (("homo_energy", source.homo_ev), ("lumo_energy", source.lumo_ev)):
+        if value is not None:
+            meta[key] = value / HARTREE_EV
     if scf_out is not None:
         if scf_out.scf_cycles is not None:
             meta["scf_cycles"] = float(scf_out.scf_cycles)

@@ -17,7 +17,9 @@ from typing import Any
 
 import yaml
 
+from rho_data.errors import RhoDataError
 from rho_data.jobscript import JobScriptError, refuse_control_characters
+from rho_data.orbital_fields import parse_field
 from rho_data.settings import load_layers, merge_settings
 from rho_data.settings import parse_override as rho_parse_override
 from rho_data.yaml_input import parse_yaml_text, short_repr
@@ -168,6 +170,8 @@ def _check_consistency(settings: dict) -> None:
     dft = settings["dft"]
     if dft["spin"] == "collinear" and dft["default_initial_moment"] is None:
         raise AimsIOError("setting 'dft.spin' is collinear: FHI-aims then needs 'dft.default_initial_moment'")
+    if dft["spin"] == "none" and any(parse_field(f).kind == "spin_density" for f in dft["fields"]):
+        raise AimsIOError("setting 'dft.fields' holds spin_density but 'dft.spin' is none: the spin density is zero")
 
 
 def _check_values(settings: dict) -> None:
@@ -183,6 +187,8 @@ def _check_values(settings: dict) -> None:
     _at_least(settings, "dft.default_max_l_prodbas", 0)
     _at_least(settings, "dft.default_prodbas_acc", 0, strict=True)
     _at_least(settings, "dft.cube_padding", 0)
+    _at_least(settings, "dft.degeneracy_ev", 0)
+    dft["fields"] = check_fields(dft["fields"])
     points = dft["cube_points"]
     if len(points) != 3 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 2 for n in points):
         raise AimsIOError(f"setting 'dft.cube_points' must be 3 integers >= 2, got {short_repr(points)}")
@@ -207,6 +213,24 @@ def _check_values(settings: dict) -> None:
     for k, line in enumerate(hpc["setup_lines"] or []):
         if not isinstance(line, str):
             raise AimsIOError(f"setting 'hpc.setup_lines[{k}]' must be one line of text, got {short_repr(line)}")
+
+
+def check_fields(fields: Any) -> list[str]:
+    """The canonical names of setting ``dft.fields`` (:func:`rho_data.orbital_fields.parse_field`): at least one, none twice."""
+    if not isinstance(fields, list) or not fields:
+        raise AimsIOError(f"setting 'dft.fields' must be a non-empty list of field names, got {short_repr(fields)}")
+    names = []
+    for k, field in enumerate(fields):
+        if not isinstance(field, str):
+            raise AimsIOError(f"setting 'dft.fields[{k}]' must be a field name, got {short_repr(field)}")
+        try:
+            names.append(str(parse_field(field)))
+        except RhoDataError as err:
+            raise AimsIOError(f"setting 'dft.fields[{k}]': {err}") from None
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise AimsIOError(f"setting 'dft.fields' names {', '.join(twice)} twice")
+    return names
 
 
 def check_keyword(keyword: str) -> str:

@@ -7,10 +7,17 @@ writes *recorded* FHI-aims outputs of one real run (the fixture directory named 
 (labelled as such, with the facts FHI-aims printed for that run, from its calc_info.json).
 
 What it does per stage (read from control.in):
-- SCF (``elsi_restart write``): writes a placeholder restart file D_spin_01_kpt_000001.csc.
+- SCF (``elsi_restart write``): writes a placeholder restart file D_spin_01_kpt_000001.csc;
+  with ``ri_fit_write_orbital_info`` also ks_orbital_info.out, the recorded ``ks_states`` of
+  calc_info.json in FHI-aims's 7 columns (spin 1, k-point 1, k-weight 1).
 - RI fit (``ri_skip_scf``): refuses to run without that restart file in the run directory
   (so the SCF -> RI restart hand-over is tested); copies the recorded basis_info.out,
   ri_restart_coeffs.out, ri_projections.out, ri_ovlp.out; writes grid files on its own grid.
+  With ``ri_fit_field_from_kso_weights`` it needs ks_orbital_weights.in with one weight per
+  recorded KS orbital (else it crashes like a failed run) and writes SYNTHETIC field
+  coefficients c = d * sum_i(i w_i) / sum(occ) (i the 1-based orbital index, d the recorded RI
+  density coefficients), their
+  projections S c and the grid files of that field, so that tests can tell fields apart.
 - rebuild (``ri_density_restart read``, no ``sc_iter_limit``): reads ri_restart_coeffs.out and
   writes rho_rebuilt_ri.out and partition_tab.out on its own grid.
 - guess SCF (``sc_iter_limit``): a SYNTHETIC SCF cycle count. With ``ri_density_restart read``
@@ -227,6 +234,38 @@ def guess_scf(rec: Recording, version: str, here: Path, limit: int, restart_read
     return 0
 
 
+def ks_states(rec: Recording) -> list[dict]:
+    states = rec.info["ks_states"]
+    return [states[k] for k in sorted(states, key=int)]
+
+
+def write_orbital_info(rec: Recording, path: Path) -> None:
+    """ks_orbital_info.out of the recorded KS states: index, state, spin, k-point, k-weight, occupation, eV."""
+    rows = [f"{i:6d} {i:6d} 1 1 1.0 {s['occ']:.8f} {s['eig_eV']:.8f}" for i, s in enumerate(ks_states(rec), start=1)]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def kso_field_fit(rec: Recording, version: str, here: Path, d: np.ndarray) -> int:
+    """A SYNTHETIC RI fit of the field of ks_orbital_weights.in (see the module docstring)."""
+    path = here / "ks_orbital_weights.in"
+    states = ks_states(rec)
+    weights = read_floats(path) if path.is_file() else None
+    if weights is None or weights.shape != (len(states),):
+        found = "not found" if weights is None else f"{weights.size} weights, not {len(states)}"
+        sys.stdout.write(aims_out(rec, version, "ri", False, None) + f"  *** ks_orbital_weights.in: {found}\n")
+        return 1
+    c = d * float(np.arange(1, len(states) + 1) @ weights) / sum(s["occ"] for s in states)
+    np.savetxt(here / "ri_restart_coeffs.out", c, fmt="%.17E")
+    np.savetxt(here / "ri_projections.out", rec.overlap() @ c, fmt="%.17E")
+    shutil.copyfile(rec.data / "ri_ovlp.out", here / "ri_ovlp.out")
+    points, weights_grid, field = rec.field(c)
+    write_grid(here / "partition_tab.out", points, weights_grid)
+    write_grid(here / "rho_rebuilt_ri.out", points, field)
+    write_grid(here / "rho_scf.out", points, field)
+    sys.stdout.write(aims_out(rec, version, "ri", True, rec.n))
+    return 0
+
+
 def main() -> int:
     data = Path(os.environ["AIMS_STANDIN_DATA"])
     rec = Recording(data)
@@ -255,6 +294,8 @@ def main() -> int:
             sys.stderr.write("stand-in: SCF without elsi_restart write\n")
             return 1
         (here / "D_spin_01_kpt_000001.csc").write_text("aims-io stand-in: placeholder for an ELSI restart file\n")
+        if "ri_fit_write_orbital_info" in keywords:
+            write_orbital_info(rec, here / "ks_orbital_info.out")
         sys.stdout.write(aims_out(rec, version, stage, True, None))
         return 0
     if stage == "ri":
@@ -266,6 +307,8 @@ def main() -> int:
         shutil.copyfile(data / "basis_info.out", here / "basis_info.out")
         d = read_floats(data / "ri_restart_coeffs.out")
         w = read_floats(data / "ri_projections.out")
+        if "ri_fit_field_from_kso_weights" in keywords:
+            return kso_field_fit(rec, version, here, d)
         if legacy:
             perm, sign, labels = legacy_layout(rec.counts)
             s = rec.overlap()
