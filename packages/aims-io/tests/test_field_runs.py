@@ -15,6 +15,7 @@ from aims_io.floats import read_floats
 from aims_io.kso import WEIGHTS_FILE
 from aims_io.layout import RUN_INFO, read_json
 from aims_io.settings import dump, load_settings
+from rho_data import open_dataset
 
 
 def test_fields_setting_is_canonical_and_checked(ch4):
@@ -93,6 +94,25 @@ def test_density_homo_lumo_end_to_end(tmp_path, standin_env):
     np.testing.assert_allclose(read_floats(lumo / "ri_restart_coeffs.out"), d * 6.0 / 10.0, rtol=1e-12)
     r = cli.invoke(app, ["status", "ri", "-w", str(work), "--json"])
     assert r.output.count('"state": "finished"') == 6
+    r = cli.invoke(app, ["import", str(ri), str(tmp_path / "ds.h5")])
+    assert r.exit_code == 0, r.output
+    with open_dataset(tmp_path / "ds.h5") as ds:
+        assert ds.targets == ["electron_density", "homo", "lumo"]
+        assert ds.labels() == ["000000", "000002"]
+        s = ds[0]
+        np.testing.assert_allclose(s.coefficients, ds[1].coefficients)
+        for name, factor in (("homo", 0.5), ("lumo", 0.6)):
+            np.testing.assert_allclose(s.targets[name].coefficients, factor * s.coefficients, rtol=1e-12)
+            np.testing.assert_allclose(s.targets[name].projections, factor * s.projections, rtol=1e-9, atol=1e-12)
+            assert s.metadata[f"field_integral@{name}"] == pytest.approx(1.0)
+            assert s.metadata[f"n_fit@{name}"] == pytest.approx(factor * s.metadata["n_electrons_fit"], rel=1e-9)
+        assert s.metadata["homo_energy"] < s.metadata["lumo_energy"] < 0.1
+    # a failed field run fails its structure, reported like any failed run
+    (ri / "000002.field-2" / "aims.out").write_text("truncated\n")
+    r = cli.invoke(app, ["import", str(ri), str(tmp_path / "ds2.h5")])
+    assert "000002" in r.output and "field 'lumo'" in r.output, r.output
+    with open_dataset(tmp_path / "ds2.h5") as ds:
+        assert ds.labels() == ["000000"]
 
 
 def test_field_run_without_weights_fails_like_a_run(tmp_path, standin_env):
@@ -139,3 +159,18 @@ def test_bad_field_on_the_command_line_is_one_line(tmp_path, standin_env):
     assert r.exit_code != 0 and "spin_density" in r.output and "Traceback" not in r.output
     assert len([line for line in r.output.splitlines() if line.strip()]) == 1, r.output
     json.dumps(r.output)
+
+
+def test_slurm_array_counts_the_field_runs(tmp_path, standin_env, fake_sbatch):
+    from aims_io.geometry import read_geometry
+    from aims_io.prepare import prepare_ri, prepare_scf, run_dirs_now
+
+    settings = settings_for(tmp_path)
+    settings["dft"]["fields"] = ["density", "homo", "lumo"]
+    work = tmp_path / "w"
+    run_dirs_now(prepare_scf(work, [read_geometry(CH4 / "geometry.in")] * 2, settings), work, settings, "scf")
+    ri, _ = prepare_ri(work, settings)
+    settings["hpc"]["backend"] = "slurm"
+    started, job = run_dirs_now(ri, work, settings, "ri")
+    assert len(started) == 6 and job == "4242"
+    assert "--array=1-6" in fake_sbatch.read_text()

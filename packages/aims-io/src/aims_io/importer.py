@@ -12,7 +12,9 @@ A run whose SCF did not converge is imported with ``scf_converged = 0`` and a wa
 it, or refused with ``require_converged``.
 
 The facts of each run (version, basis counts, convergence, metadata, provenance) are read by
-:mod:`aims_io.run_facts`.
+:mod:`aims_io.run_facts`. The runs of further fields (``<label>.field-<k>``) are not structures
+of their own: they give the further targets of the structure of ``<label>``
+(:mod:`aims_io.field_runs`); a missing or failed field run fails its structure.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from rho_data import (
     create_dataset,
 )
 from rho_data.atomic import atomic_output, check_output_location
+from rho_data.orbital_fields import target_name
 
 from .aimsout import parse_aims_out
 from .errors import AimsIOError
+from .field_runs import field_targets, is_field_run, run_fields, target_metadata
 from .rifiles import read_ri_run
 from .run_facts import METADATA, dataset_provenance, not_converged, run_metadata, scan_run
 
@@ -109,7 +113,7 @@ def import_tree(
     """
     root, out = Path(root), Path(out)
     report = ImportReport()
-    runs = find_runs(root)
+    runs = [r for r in find_runs(root) if not is_field_run(r)]
     if not runs:
         raise AimsIOError("holds no run directories (no geometry.in below it)", path=root)
     writer = _open_output(out, append=append, overwrite=overwrite)
@@ -124,7 +128,15 @@ def import_tree(
                 basis = AuxiliaryBasis.from_counts(_basis_counts(scanned))
                 provenance = dataset_provenance(root, first, version, parse_aims_out(first / "aims.out").commit, threshold)
                 target = stack.enter_context(atomic_output(out, overwrite=overwrite, what="dataset"))
-                writer = create_dataset(target, basis, provenance, metadata=METADATA)
+                fields = run_fields(first)
+                writer = create_dataset(
+                    target,
+                    basis,
+                    provenance,
+                    metadata=METADATA + target_metadata(fields),
+                    target=target_name(fields[0]),
+                    targets=[target_name(f) for f in fields[1:]],
+                )
                 stack.callback(writer.close)  # closed before the complete file is renamed to `out`
                 _append_runs(root, runs, done, scanned, writer, report, on_progress, threshold, out)
                 if not report.imported:
@@ -221,6 +233,10 @@ def _append_runs(
         if run_dir not in scanned or writer is None:
             continue
         try:
+            fields = run_fields(run_dir)
+            if [target_name(f) for f in fields] != writer.targets:
+                raise AimsIOError(f"fields {fields} differ from the dataset's targets {writer.targets}", path=run_dir)
+            targets, field_meta = field_targets(run_dir, fields)
             run = read_ri_run(run_dir, threshold=threshold)
             structure = Structure(
                 numbers=run.geometry.numbers,
@@ -231,7 +247,8 @@ def _append_runs(
                 coefficients=run.coefficients,
                 projections=run.projections,
                 overlap=run.overlap,
-                metadata=run_metadata(run),
+                metadata={**run_metadata(run), **field_meta},
+                targets=targets,
             )
             writer.append(structure)
             report.imported.append(label)

@@ -5,6 +5,7 @@
     <work>/aims-io.yaml            expanded settings (written by ``prepare``)
     <work>/scf/<label>/            SCF runs (geometry.in, control.in, aims.out, restart files)
     <work>/ri/<label>/             RI-fit runs (links to the SCF restart files)
+    <work>/ri/<label>.field-<k>/   RI-fit runs of the further fields k of ``dft.fields``
     <work>/rebuild/<name>/<label>/ rebuilds of coefficient sets
     <work>/guess/<name>/ml-<label>/      SCF runs started from coefficient set <name>
     <work>/guess/<name>/default-<label>/ the same SCF runs from FHI-aims's default initial guess

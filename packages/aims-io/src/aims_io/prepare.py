@@ -13,6 +13,7 @@ from rho_data.orbital_fields import parse_field
 
 from .control import write_control
 from .errors import AimsIOError
+from .field_runs import field_run_name
 from .geometry import Geometry, read_geometry, write_geometry
 from .kso import WEIGHTS_FILE, write_orbital_weights
 from .layout import RUN_INFO, check_name, read_json, run_dirs, stage_dir, write_json
@@ -43,11 +44,6 @@ def prepare_scf(work: Path, structures: Sequence[Geometry], settings: dict, name
     return out
 
 
-def field_dir_name(label: str, k: int) -> str:
-    """The RI run directory name of field ``k`` of ``dft.fields`` (0: the main target, ``<label>``)."""
-    return label if k == 0 else check_name(f"{label}.field-{k}", "run directory name")
-
-
 def prepare_ri(work: Path, settings: dict) -> tuple[list[Path], list[Path]]:
     """RI-fit run directories for every finished SCF run, linking its restart files: one per field
     of ``dft.fields`` (``ri/<label>`` for the first, ``ri/<label>.field-<k>`` for field k).
@@ -67,7 +63,7 @@ def prepare_ri(work: Path, settings: dict) -> tuple[list[Path], list[Path]]:
         if not restart:
             raise AimsIOError(f"finished but wrote no restart files ({RESTART_GLOB}); was elsi_restart set?", path=scf_dir)
         for k, field in enumerate(fields):
-            run_dir = stage_dir(work, "ri") / field_dir_name(scf_dir.name, k)
+            run_dir = stage_dir(work, "ri") / check_name(field_run_name(scf_dir.name, k), "run directory name")
             prepared.append(_prepare_ri_dir(run_dir, scf_dir, restart, field, settings))
     return prepared, skipped
 
@@ -80,7 +76,7 @@ def _prepare_ri_dir(run_dir: Path, scf_dir: Path, restart: list[Path], field: st
     geometry = read_geometry(scf_dir / "geometry.in")
     write_geometry(geometry, run_dir / "geometry.in")
     write_control(run_dir / "control.in", "ri", settings["dft"], geometry, kso_weights=kso)
-    record = {**info, "stage": "ri", "scf_dir": str(scf_dir.resolve()), "field": field}
+    record = {**info, "stage": "ri", "scf_dir": str(scf_dir.resolve()), "field": field, "fields": settings["dft"]["fields"]}
     if kso:
         try:
             record["field_integral"] = write_orbital_weights(
