@@ -174,3 +174,24 @@ def test_slurm_array_counts_the_field_runs(tmp_path, standin_env, fake_sbatch):
     started, job = run_dirs_now(ri, work, settings, "ri")
     assert len(started) == 6 and job == "4242"
     assert "--array=1-6" in fake_sbatch.read_text()
+
+
+def test_main_target_other_than_the_density(tmp_path, standin_env):
+    from aims_io.geometry import read_geometry
+    from aims_io.importer import import_tree
+    from aims_io.prepare import prepare_ri, prepare_scf, run_dirs_now
+
+    settings = settings_for(tmp_path)
+    settings["dft"]["fields"] = ["lumo"]
+    work = tmp_path / "w"
+    run_dirs_now(prepare_scf(work, [read_geometry(CH4 / "geometry.in")], settings), work, settings, "scf")
+    ri, _ = prepare_ri(work, settings)
+    assert [p.name for p in ri] == ["000000"]
+    assert read_keywords(ri[0] / "control.in")["ri_fit_field_from_kso_weights"] == ".true."
+    run_dirs_now(ri, work, settings, "ri")
+    report = import_tree(work / "ri", tmp_path / "ds.h5")
+    assert report.failed == [] and report.imported == ["000000"]
+    with open_dataset(tmp_path / "ds.h5") as ds:
+        assert ds.targets == ["lumo"]
+        assert ds[0].metadata["field_integral"] == pytest.approx(1.0)
+        np.testing.assert_allclose(ds[0].coefficients, 0.6 * read_floats(CH4 / "ri_restart_coeffs.out"), rtol=1e-12)
