@@ -125,3 +125,14 @@ def test_legacy_dataset_exports_in_the_old_order(tmp_path, ch4, standin_env, mon
     written = read_floats(tmp_path / "w" / "rebuild" / "ml" / "000000" / "ri_restart_coeffs.out")
     assert not np.allclose(written, d_ml)  # the old order and signs
     assert squared_error(grid, "ml", "ri") == pytest.approx(SQUARED_ERROR_FHI_AIMS, rel=1e-6)
+
+
+def test_no_scf_field_for_targets_other_than_the_density(ch4_dataset, ch4, tmp_path, standin_env):
+    """rho_scf.out holds the total SCF density: it is never offered as the SCF level of a HOMO or another field."""
+    builder = load_field_builder("aims-io", work=tmp_path / "w", overrides=overrides())
+    with open_dataset(ch4_dataset) as ds:
+        d_ri = ds[0].coefficients
+        [(_, grid)] = list(builder.build(ds, [FieldRequest(0, {"ri": d_ri}, target="homo")]))
+        assert set(grid.values) == {"ri"}
+        [(_, grid)] = list(builder.build(ds, [FieldRequest(0, {"ri": d_ri}, target="electron_density")]))
+        assert set(grid.values) == {"ri", SCF_FIELD}

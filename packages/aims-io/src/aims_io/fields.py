@@ -4,8 +4,9 @@ Registered as ``aims-io`` in the entry-point group ``rho_data.field_builders``. 
 request and each named coefficient vector it writes a rebuild run directory
 (``<work>/rebuild/<name>/<index>``), runs them all through the configured backend (local, or
 one SLURM array with ``sbatch --wait``), then reads ``partition_tab.out`` (points, weights) and
-``rho_rebuilt_ri.out``. The SCF density comes from ``rho_scf.out`` of the structure's RI-fit
-run (recorded in the dataset's provenance) when that file exists. Grids that do not match point
+``rho_rebuilt_ri.out`` (any coefficient vector, of any target). The SCF density comes from
+``rho_scf.out`` of the structure's RI-fit run (recorded in the dataset's provenance) when that
+file exists, for the electron density only: no SCF-level field is given for other targets. Grids that do not match point
 for point are matched by coordinates, or refused.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from rho_data import Grid, RhoFile
 from rho_data.field_builders import SCF_FIELD, FieldRequest
+from rho_data.orbital_fields import parse_field
 
 from .errors import AimsIOError
 from .export import export_rebuild, ri_run_dir
@@ -73,7 +75,9 @@ class AimsFieldBuilder:
             values[name] = align(p, rp, rv, run_dir / "rho_rebuilt_ri.out")
             if p is not points:
                 values[name] = align(points, p, values[name], run_dir / "rho_rebuilt_ri.out")
-        if self.scf:
+        target = dataset.target if request.target is None else request.target
+        # rho_scf.out of the RI-fit run is the total SCF density: the SCF-level field of no other target
+        if self.scf and parse_field(target).kind == "density":
             try:
                 scf_file = ri_run_dir(dataset, request.index) / "rho_scf.out"
             except AimsIOError:
