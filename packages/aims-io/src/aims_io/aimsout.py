@@ -30,6 +30,8 @@ class AimsOutput:
     n_integration_points_nonzero: int | None = None
     n_auxiliary: int | None = None
     n_spin: int | None = None
+    n_k_points_requested: int | None = None  # periodic: `| k-points reduced from: N to M` (N)
+    n_k_points: int | None = None  # (M, after symmetry)
     scf_converged: bool = False
     scf_cycles: int | None = None
     scf_iterations_seen: int = 0
@@ -88,6 +90,10 @@ def parse_aims_out_text(text: str) -> AimsOutput:
             out.n_integration_points = int(s.split(":")[1])
             if k + 1 < len(lines) and "non-zero" in lines[k + 1]:
                 out.n_integration_points_nonzero = int(lines[k + 1].split(":")[1])
+        elif s.startswith("| k-points reduced from:"):
+            m = re.match(r"\| k-points reduced from:\s*(\d+)\s+to\s+(\d+)", s)
+            if m:
+                out.n_k_points_requested, out.n_k_points = int(m.group(1)), int(m.group(2))
         elif s.startswith("| Shrink_full_auxil_basis : there are totally"):
             out.n_auxiliary = int(s.split()[6])
         elif s == "Self-consistency cycle converged.":

@@ -48,7 +48,11 @@ def options() -> None:
 def prepare(
     stage: str = typer.Argument(..., help="scf, ri or guess."),
     structures: Path | None = typer.Argument(
-        None, help="scf: structures file readable by ASE (xyz, extxyz, ...); guess: rho-data predictions file."
+        None,
+        help=(
+            "scf: structures file readable by ASE (xyz, extxyz, ...): all molecules, or all periodic cells "
+            "(pbc T T T, k-points from dft.k_grid / dft.k_grid_density); guess: rho-data predictions file."
+        ),
     ),
     reference: Path | None = typer.Option(
         None, "--reference", "-r", help="guess: the dataset the predictions belong to (made by aims-io import)."

@@ -1,8 +1,9 @@
 """``control.in`` for the three kinds of run: SCF, RI fit and rebuild from coefficients.
 
-Every stage writes the same physical settings (xc, relativistic, charge, spin), the stage's
-keywords, optional cube output, then the species defaults file of each element present,
-read from the configured species directory (``01_H_default``, ``06_C_default``, ...).
+Every stage writes the same physical settings (xc, relativistic, charge, spin), for a periodic
+structure its k-points (``k_grid`` or ``k_grid_density``, :mod:`aims_io.periodic`; never for a
+molecule), the stage's keywords, optional cube output, then the species defaults file of each
+element present, read from the configured species directory (``01_H_default``, ...).
 
 - SCF: ``elsi_restart write <n>`` (the density matrix restart files the RI fit reads), and
   ``ri_fit_write_orbital_info .true.`` (``ks_orbital_info.out``) when a field of ``dft.fields``
@@ -34,6 +35,7 @@ from . import __version__
 from .errors import AimsIOError
 from .geometry import Geometry
 from .layout import read_text, write_text
+from .periodic import is_periodic, k_point_lines
 from .settings import check_keyword, check_value
 
 STAGES = ("scf", "ri", "rebuild", "guess", "guess-default")
@@ -114,10 +116,21 @@ def cube_lines(geometry: Geometry, dft: dict) -> list[str]:
     return out
 
 
-def control_text(stage: str, dft: dict, geometry: Geometry, species_text: str | None = None, *, kso_weights: bool = False) -> str:
+def control_text(
+    stage: str,
+    dft: dict,
+    geometry: Geometry,
+    species_text: str | None = None,
+    *,
+    kso_weights: bool = False,
+    where: str | Path = "control.in",
+) -> str:
     """The control.in of ``stage``; species sections from ``species_text`` when given, else from the species files."""
     lines = [f"# control.in written by aims-io {__version__} (stage: {stage})"]
-    for keyword, value in stage_keywords(stage, dft, kso_weights=kso_weights):
+    keywords = stage_keywords(stage, dft, kso_weights=kso_weights)
+    k_lines = k_point_lines(dft, is_periodic(geometry.pbc), where=where)
+    n_physical = 5 if dft["spin"] == "collinear" else 4
+    for keyword, value in keywords[:n_physical] + k_lines + keywords[n_physical:]:
         lines.append(f"{check_keyword(keyword):<24} {check_value(keyword, value)}")
     if dft["cube"]:
         lines += cube_lines(geometry, dft)
@@ -132,7 +145,8 @@ def control_text(stage: str, dft: dict, geometry: Geometry, species_text: str | 
 def write_control(
     path: str | Path, stage: str, dft: dict, geometry: Geometry, species_text: str | None = None, *, kso_weights: bool = False
 ) -> None:
-    write_text(path, control_text(stage, dft, geometry, species_text, kso_weights=kso_weights), what="control.in")
+    text = control_text(stage, dft, geometry, species_text, kso_weights=kso_weights, where=path)
+    write_text(path, text, what="control.in")
 
 
 def species_sections(path: str | Path) -> str:

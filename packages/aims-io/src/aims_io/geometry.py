@@ -1,8 +1,9 @@
 """``geometry.in``: molecules and periodic cells, ghost sites written as ``empty``.
 
 Positions and lattice vectors are in Angstrom, as FHI-aims reads them. FHI-aims treats a
-structure either as a cluster (no ``lattice_vector``) or as 3D periodic: partial periodicity
-is refused.
+structure either as a cluster (no ``lattice_vector``) or as 3D periodic: partial periodicity,
+a cell without pbc, pbc without a cell, a zero-volume cell and atoms closer than 0.5 A through
+the boundary are refused (:func:`aims_io.periodic.check_cell`), when written and when read back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rho_data.yaml_input import short_repr
 
 from .errors import AimsIOError
 from .layout import read_text, write_text
+from .periodic import check_cell
 
 
 @dataclass
@@ -50,21 +52,18 @@ class Geometry:
         return cls(atoms.numbers, atoms.positions, np.asarray(atoms.cell[:]), atoms.pbc, ghost)
 
 
-def geometry_text(geometry: Geometry, *, where: str = "geometry.in") -> str:
+def geometry_text(geometry: Geometry, *, where: str = "geometry.in", structure: int | None = None) -> str:
     """The text of geometry.in."""
     g = geometry
-    if g.pbc.any() and not g.pbc.all():
-        raise AimsIOError(f"FHI-aims needs periodicity in all 3 directions or none, got pbc={g.pbc.tolist()}", path=where)
     if not np.isfinite(g.positions).all():
-        raise AimsIOError("positions are not finite", path=where)
+        raise AimsIOError("positions are not finite", path=where, structure=structure)
+    check_cell(g.cell, g.pbc, g.positions, where=where, structure=structure)
     lines = ["# geometry.in written by aims-io (Angstrom)"]
     if g.pbc.all():
-        if abs(np.linalg.det(g.cell)) < 1e-10:
-            raise AimsIOError("periodic structure with a cell of zero volume", path=where)
         lines += [f"lattice_vector {v[0]:.10f} {v[1]:.10f} {v[2]:.10f}" for v in g.cell]
     for z, (x, y, zz), ghost in zip(g.numbers, g.positions, g.ghost):
         if not 0 < z < len(chemical_symbols):
-            raise AimsIOError(f"atomic number {z} is not an element", path=where)
+            raise AimsIOError(f"atomic number {z} is not an element", path=where, structure=structure)
         lines.append(f"{'empty' if ghost else 'atom'} {x:.10f} {y:.10f} {zz:.10f} {chemical_symbols[int(z)]}")
     return "\n".join(lines) + "\n"
 
@@ -116,4 +115,6 @@ def read_geometry(path: str | Path) -> Geometry:
         if not cell:
             raise AimsIOError("atom_frac needs lattice vectors", path=path)
         pos[frac_mask] = pos[frac_mask] @ cell_array
-    return Geometry(np.array(numbers), pos, cell_array, np.full(3, bool(cell)), np.array(ghost))
+    geometry = Geometry(np.array(numbers), pos, cell_array, np.full(3, bool(cell)), np.array(ghost))
+    check_cell(geometry.cell, geometry.pbc, geometry.positions, where=path)
+    return geometry

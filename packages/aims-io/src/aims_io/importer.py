@@ -38,8 +38,9 @@ from rho_data.orbital_fields import target_name
 from .aimsout import parse_aims_out
 from .errors import AimsIOError
 from .field_runs import field_targets, is_field_run, run_fields, target_metadata
+from .geometry import read_geometry
 from .rifiles import read_ri_run
-from .run_facts import METADATA, dataset_provenance, not_converged, run_metadata, scan_run
+from .run_facts import METADATA, PERIODIC_METADATA, dataset_provenance, not_converged, run_metadata, scan_run
 
 Progress = Callable[[str, str | None], None]
 
@@ -126,14 +127,17 @@ def import_tree(
                 first = next(iter(scanned))
                 version, _ = scanned[first]
                 basis = AuxiliaryBasis.from_counts(_basis_counts(scanned))
-                provenance = dataset_provenance(root, first, version, parse_aims_out(first / "aims.out").commit, threshold)
+                periodic = read_geometry(first / "geometry.in").pbc.any()
+                provenance = dataset_provenance(
+                    root, first, version, parse_aims_out(first / "aims.out").commit, threshold, periodic=bool(periodic)
+                )
                 target = stack.enter_context(atomic_output(out, overwrite=overwrite, what="dataset"))
                 fields = run_fields(first)
                 writer = create_dataset(
                     target,
                     basis,
                     provenance,
-                    metadata=METADATA + target_metadata(fields),
+                    metadata=METADATA + (PERIODIC_METADATA if periodic else []) + target_metadata(fields),
                     target=target_name(fields[0]),
                     targets=[target_name(f) for f in fields[1:]],
                 )
@@ -238,6 +242,13 @@ def _append_runs(
                 raise AimsIOError(f"fields {fields} differ from the dataset's targets {writer.targets}", path=run_dir)
             targets, field_meta = field_targets(run_dir, fields)
             run = read_ri_run(run_dir, threshold=threshold)
+            periodic = bool(writer.provenance.extra.get("periodic", False))
+            if run.periodic != periodic:
+                kinds = ("a molecule", "a periodic structure")
+                raise AimsIOError(
+                    f"is {kinds[run.periodic]}, the dataset holds {'periodic structures' if periodic else 'molecules'}",
+                    path=run_dir / "geometry.in",
+                )
             structure = Structure(
                 numbers=run.geometry.numbers,
                 positions=run.geometry.positions,

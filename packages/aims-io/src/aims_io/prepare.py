@@ -11,12 +11,13 @@ import numpy as np
 from rho_data.atomic import atomic_output
 from rho_data.orbital_fields import parse_field
 
-from .control import write_control
+from .control import read_keywords, write_control
 from .errors import AimsIOError
 from .field_runs import field_run_name
-from .geometry import Geometry, read_geometry, write_geometry
+from .geometry import Geometry, geometry_text, read_geometry, write_geometry
 from .kso import WEIGHTS_FILE, write_orbital_weights
 from .layout import RUN_INFO, check_name, read_json, run_dirs, stage_dir, write_json
+from .periodic import is_periodic, k_point_lines
 from .runner import pending, run_local
 from .runstate import RunState, aims_finished
 
@@ -27,8 +28,30 @@ def structure_label(index: int) -> str:
     return f"{index:06d}"
 
 
-def prepare_scf(work: Path, structures: Sequence[Geometry], settings: dict, names: Sequence[str] | None = None) -> list[Path]:
+def check_structures(structures: Sequence[Geometry], dft: dict, source: str | Path) -> None:
+    """Every structure writable for FHI-aims (cell, pbc, atoms, k-points), all molecules or all
+    periodic; one-line errors naming ``source`` and the structure index, before anything is written."""
+    kinds = set()
+    for i, geometry in enumerate(structures):
+        geometry_text(geometry, where=source, structure=i)
+        periodic = is_periodic(geometry.pbc)
+        k_point_lines(dft, periodic, where=source, structure=i)
+        kinds.add(periodic)
+        if len(kinds) > 1:
+            raise AimsIOError(
+                "holds molecules and periodic structures: one run holds one kind (split the file)", path=source, structure=i
+            )
+
+
+def prepare_scf(
+    work: Path,
+    structures: Sequence[Geometry],
+    settings: dict,
+    names: Sequence[str] | None = None,
+    source: str | Path = "structures",
+) -> list[Path]:
     """One SCF run directory per structure (existing finished runs are left alone)."""
+    check_structures(structures, settings["dft"], source)
     out = []
     for i, geometry in enumerate(structures):
         label = structure_label(i)
@@ -75,6 +98,7 @@ def _prepare_ri_dir(run_dir: Path, scf_dir: Path, restart: list[Path], field: st
     run_dir.mkdir(parents=True, exist_ok=True)
     geometry = read_geometry(scf_dir / "geometry.in")
     write_geometry(geometry, run_dir / "geometry.in")
+    _same_k_points(scf_dir / "control.in", dict(k_point_lines(settings["dft"], is_periodic(geometry.pbc), where=run_dir)))
     write_control(run_dir / "control.in", "ri", settings["dft"], geometry, kso_weights=kso)
     record = {**info, "stage": "ri", "scf_dir": str(scf_dir.resolve()), "field": field, "fields": settings["dft"]["fields"]}
     if kso:
@@ -93,6 +117,13 @@ def _prepare_ri_dir(run_dir: Path, scf_dir: Path, restart: list[Path], field: st
         link.symlink_to(f.resolve())
     write_json(run_dir / RUN_INFO, record)
     return run_dir
+
+
+def _same_k_points(scf_control: Path, ri: dict[str, str]) -> None:
+    """The RI fit reads the SCF's density matrices per k-point: its k-points must be the SCF's."""
+    scf = {k: v for k, v in read_keywords(scf_control).items() if k in ("k_grid", "k_grid_density")}
+    if scf != ri:
+        raise AimsIOError(f"the SCF ran with k-points {scf or 'none'}, the settings now give {ri or 'none'}", path=scf_control)
 
 
 def coefficients_digest(values: np.ndarray) -> str:

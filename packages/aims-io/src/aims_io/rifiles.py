@@ -5,6 +5,13 @@ Files read (``ri_full_output``): ``aims.out``, ``geometry.in``, ``basis_info.out
 ``ri_ovlp.out`` (S), and, when present, the grid files ``rho_scf.out``, ``rho_rebuilt_ri.out``,
 ``partition_tab.out`` for the fit quality on FHI-aims's grid. Every check failure raises
 :class:`AimsIOError` naming ``<run dir>/<file>``.
+
+A periodic run (``lattice_vector`` in geometry.in) writes the same three files, one real value
+per auxiliary function of the cell (no k index: the files lab-cosmo/rholearn's parser reads for
+its periodic runs too); the overlap is taken as the Gamma-point, lattice-summed overlap
+S_ij = sum_T <phi_i|phi_j(. - T)> of the cell's auxiliary functions, as rho-data stores it. Its
+k-points: ``k_grid`` / ``k_grid_density`` of control.in and the count aims.out reports, which
+must equal n1 n2 n3 of ``k_grid``; a molecule with a k-point keyword is refused.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from rho_data.yaml_input import short_repr
 
 from .aimsout import AimsOutput, parse_aims_out, tail
 from .basis_info import n_functions, read_basis_info
+from .control import read_keywords
 from .errors import AimsIOError
 from .floats import read_floats
 from .geometry import Geometry, read_geometry
@@ -40,6 +48,11 @@ class RIRun:
     projections: np.ndarray
     overlap: BlockSparseOverlap | None = None
     fit_quality: dict[str, float] = field(default_factory=dict)
+    k_points: dict[str, str] = field(default_factory=dict)  # k_grid / k_grid_density of control.in
+
+    @property
+    def periodic(self) -> bool:
+        return bool(self.geometry.pbc.any())
 
     @property
     def n_functions(self) -> int:
@@ -68,6 +81,7 @@ def read_ri_run(run_dir: str | Path, *, overlap: bool = True, threshold: float =
         raise AimsIOError(
             "has ghost sites ('empty'); importing them into rho-data is not supported", path=run_dir / "geometry.in"
         )
+    k_points = check_k_points(run_dir, aims, bool(geometry.pbc.any()))
     counts = read_basis_info(run_dir / "basis_info.out")
     if len(counts) != len(geometry.numbers):
         raise AimsIOError(
@@ -82,13 +96,35 @@ def read_ri_run(run_dir: str | Path, *, overlap: bool = True, threshold: float =
     order = order_for_run(run_dir, aims.version_number, counts)
     coefficients = order.to_canonical(_vector(run_dir / "ri_restart_coeffs.out", n))
     projections = order.to_canonical(_vector(run_dir / "ri_projections.out", n))
-    run = RIRun(run_dir, aims, geometry, counts, order, coefficients, projections)
+    run = RIRun(run_dir, aims, geometry, counts, order, coefficients, projections, k_points=k_points)
     if overlap:
         from .overlap import read_overlap
 
         run.overlap = read_overlap(run_dir / "ri_ovlp.out", sizes, order, threshold)
     run.fit_quality = fit_quality(run_dir)
     return run
+
+
+def check_k_points(run_dir: Path, aims: AimsOutput, periodic: bool) -> dict[str, str]:
+    """The k-point keywords of the run's control.in, checked against the structure and aims.out."""
+    control = run_dir / "control.in"
+    keywords = read_keywords(control) if control.is_file() else {}
+    k_points = {k: v for k, v in keywords.items() if k in ("k_grid", "k_grid_density")}
+    if not periodic:
+        if k_points:
+            raise AimsIOError(f"sets {', '.join(k_points)} but geometry.in is a molecule (no lattice_vector)", path=control)
+        return k_points
+    if "k_grid" in k_points and aims.n_k_points_requested is not None:
+        try:
+            grid = [int(w) for w in k_points["k_grid"].split()]
+        except ValueError:
+            raise AimsIOError(f"cannot read k_grid {short_repr(k_points['k_grid'])}", path=control) from None
+        if len(grid) != 3 or int(np.prod(grid)) != aims.n_k_points_requested:
+            raise AimsIOError(
+                f"reports {aims.n_k_points_requested} k-points, control.in has k_grid {k_points['k_grid']}",
+                path=run_dir / "aims.out",
+            )
+    return k_points
 
 
 def _vector(path: Path, n: int) -> np.ndarray:

@@ -5,7 +5,10 @@ The metadata of a structure are: energy (hartree, converted from FHI-aims's eV w
 RI run knows it (else from the RI run's aims.out), time_fit_s, n_electrons (sum of Z minus the
 charge in control.in), homo_energy and lumo_energy (hartree: the highest occupied and lowest
 unoccupied state aims.out prints, SCF run first) and, when the grid files are present, n_electrons_fit, fit_squared_error
-and fit_nmae_percent.
+and fit_nmae_percent. A periodic dataset adds n_k_points (the k-points FHI-aims used after
+symmetry, from ``| k-points reduced from: N to M``; NaN where aims.out does not say), and its
+provenance records ``periodic``, the k-point keyword and the cell convention; every dataset's
+provenance records the species sections of the first run's control.in (``species_sections``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from rho_data import Provenance
 from . import __version__
 from .aimsout import HARTREE_EV, AimsOutput, parse_aims_out
 from .basis_info import read_basis_info
-from .control import read_keywords
+from .control import read_keywords, species_sections
 from .errors import AimsIOError
 from .geometry import read_geometry
 from .layout import RUN_INFO, read_json
@@ -39,6 +42,8 @@ METADATA = [
     "homo_energy",
     "lumo_energy",
 ]
+#: Metadata of periodic datasets only.
+PERIODIC_METADATA = ["n_k_points"]
 
 
 def scf_output(run_dir: Path, ri_aims: AimsOutput) -> tuple[AimsOutput, Path, AimsOutput | None]:
@@ -108,13 +113,23 @@ def run_metadata(run: RIRun) -> dict[str, float]:
         except ValueError:
             raise AimsIOError("cannot read the value of 'charge'", path=run_dir / "control.in") from None
     meta["n_electrons"] = float(run.geometry.numbers.sum()) - charge
+    if run.periodic and run.aims.n_k_points is not None:
+        meta["n_k_points"] = float(run.aims.n_k_points)
     meta.update(run.fit_quality)
     return meta
 
 
-def dataset_provenance(root: Path, first: Path, version: str, commit: str | None, threshold: float) -> Provenance:
-    """The provenance of a dataset imported from ``root``: functional and RI settings from the first run's control.in."""
-    keywords = read_keywords(first / "control.in") if (first / "control.in").is_file() else {}
+def dataset_provenance(
+    root: Path, first: Path, version: str, commit: str | None, threshold: float, *, periodic: bool = False
+) -> Provenance:
+    """The provenance of a dataset imported from ``root``: functional, RI and k-point settings and
+    species sections from the first run's control.in."""
+    control = first / "control.in"
+    keywords = read_keywords(control) if control.is_file() else {}
+    try:
+        species = species_sections(control) if control.is_file() else ""
+    except AimsIOError:
+        species = ""
     acc = keywords.get("default_prodbas_acc", "FHI-aims default")
     max_l = keywords.get("default_max_l_prodbas", "FHI-aims default")
     settings_file = None
@@ -131,7 +146,20 @@ def dataset_provenance(root: Path, first: Path, version: str, commit: str | None
         "overlap_threshold": threshold,
         "control_keywords": keywords,
         "settings": settings_file.read_text() if settings_file else "",
+        "species_sections": species,
+        "periodic": periodic,
     }
+    if periodic:
+        k = {key: keywords[key] for key in ("k_grid", "k_grid_density") if key in keywords}
+        extra["k_points"] = " ".join(f"{key} {value}" for key, value in k.items()) or "none"
+        # as pyscf-io's provenance: [n1, n2, n3] (null with k_grid_density: FHI-aims chose the grid per
+        # structure, see metadata n_k_points); FHI-aims is all-electron (no pseudopotential)
+        extra["kmesh"] = [int(w) for w in k["k_grid"].split()] if "k_grid" in k else None
+        extra["pseudo"] = None
+        extra["cell_convention"] = (
+            "cell rows = FHI-aims lattice_vector lines (Angstrom), pbc T T T; coefficients, projections and "
+            "overlap of the cell's auxiliary functions at the Gamma point (overlap lattice-summed)"
+        )
     return Provenance(
         producer="aims-io",
         producer_version=version,

@@ -26,6 +26,7 @@ from rho_data.yaml_input import parse_yaml_text, short_repr
 
 from .errors import AimsIOError
 from .layout import write_text
+from .periodic import check_k_settings
 
 SETTINGS_FILE = "aims-io.yaml"
 
@@ -47,6 +48,8 @@ _NULLABLE: dict[str, type] = {
     "dft.default_initial_moment": float,
     "dft.species_defaults": str,
     "dft.default_max_l_prodbas": int,
+    "dft.k_grid": list,
+    "dft.k_grid_density": float,
     "hpc.partition": str,
     "hpc.account": str,
     "hpc.array_parallel": int,
@@ -92,6 +95,10 @@ def _typed(default: Any, value: Any, name: str, source: str) -> Any:
         raise AimsIOError(f"setting '{name}' must not be null (default: {short_repr(default)})", path=source)
     if default is None:
         kind = _NULLABLE.get(name, str)
+        if kind is list:
+            if not isinstance(value, list):
+                raise AimsIOError(f"setting '{name}' must be a list or null, got {short_repr(value)}", path=source)
+            return value
         if kind is str:
             if not isinstance(value, str):
                 raise AimsIOError(f"setting '{name}' must be text, got {short_repr(value)}", path=source)
@@ -189,6 +196,7 @@ def _check_values(settings: dict) -> None:
     _at_least(settings, "dft.cube_padding", 0)
     _at_least(settings, "dft.degeneracy_ev", 0)
     dft["fields"] = check_fields(dft["fields"])
+    check_k_settings(dft)
     points = dft["cube_points"]
     if len(points) != 3 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 2 for n in points):
         raise AimsIOError(f"setting 'dft.cube_points' must be 3 integers >= 2, got {short_repr(points)}")

@@ -72,4 +72,5 @@ def _prepare_scf(structures: Path, work: Path, settings: dict) -> list[Path]:
         [Geometry.from_ase(a) for a in frames],
         settings,
         [str(a.info.get("name", a.get_chemical_formula())) for a in frames],
+        source=structures,
     )

@@ -40,6 +40,17 @@ Knobs (environment): AIMS_STANDIN_SLEEP (seconds before finishing), AIMS_STANDIN
 prodbas_condon_shotley_list.out, unless AIMS_STANDIN_LEGACY_FILES=0), AIMS_STANDIN_SHUFFLE=1
 (grid rows of rho files in another order than partition_tab.out). A geometry whose atoms
 differ from the recording makes it crash like FHI-aims would (truncated aims.out, exit 1).
+
+Periodic recordings (``lattice_vector`` lines in the recording's geometry.in; the tests make one
+from CH4 in a 20 Angstrom cubic box, where no auxiliary function overlaps an image: tight species
+are confined within cut_pot 4.0 + 2.0 = 6 A, so functions 12 A apart do not overlap, and the
+recorded molecular overlap IS the Gamma-point lattice-summed overlap of that cell): the run's
+lattice vectors must be the recording's; control.in must hold ``k_grid n1 n2 n3`` or
+``k_grid_density d`` (nk = n1 n2 n3, or the grid ceil(2 pi |b_i| d)), a molecule must hold
+neither (else it crashes); the SCF writes one restart file D_spin_01_kpt_<k>.csc per k-point and
+the RI fit needs all of them; aims.out says ``| k-points reduced from: nk to nk``; the outputs
+are the recorded files in the same layout (one real value per auxiliary function, no k index);
+grid points lie inside the cell.
 """
 
 from __future__ import annotations
@@ -58,6 +69,32 @@ BOHR = 0.529177210903  # Angstrom
 
 def read_floats(path: Path) -> np.ndarray:
     return np.array(path.read_bytes().replace(b"D", b"E").split(), dtype=np.float64)
+
+
+def read_cell(path: Path) -> np.ndarray | None:
+    rows = []
+    for line in path.read_text().splitlines():
+        w = line.split("#")[0].split()
+        if w and w[0] == "lattice_vector":
+            rows.append([float(x) for x in w[1:4]])
+    return np.array(rows) if rows else None
+
+
+def k_point_count(keywords: dict[str, str], cell: np.ndarray | None) -> int | None:
+    """nk from control.in (None for a molecule without k-point keywords; -1: keywords that do not fit)."""
+    if cell is None:
+        return None if not ({"k_grid", "k_grid_density"} & set(keywords)) else -1
+    if "k_grid" in keywords:
+        return int(np.prod([int(w) for w in keywords["k_grid"].split()]))
+    if "k_grid_density" in keywords:
+        recip = np.linalg.inv(cell).T
+        d = float(keywords["k_grid_density"])
+        return int(np.prod([max(1, int(np.ceil(2 * np.pi * np.linalg.norm(b) * d - 1e-9))) for b in recip]))
+    return -1
+
+
+def restart_files(nk: int | None) -> list[str]:
+    return [f"D_spin_01_kpt_{k:06d}.csc" for k in range(1, (nk or 1) + 1)]
 
 
 def read_atoms(path: Path) -> list[tuple[str, np.ndarray]]:
@@ -109,6 +146,8 @@ class Recording:
         self.data = data
         self.info = json.loads((data / "calc_info.json").read_text())
         self.atoms = read_atoms(data / "geometry.in")
+        self.cell = read_cell(data / "geometry.in")
+        self.nk: int | None = None  # set per run: the k-points of a periodic run
         self.counts = basis_counts(data / "basis_info.out")
         self.n = sum(sum(c * (2 * l + 1) for l, c in enumerate(nr)) for nr in self.counts)
 
@@ -122,6 +161,8 @@ class Recording:
         rng = np.random.default_rng(12345)
         centre = np.mean([p for _, p in self.atoms], axis=0) / BOHR
         points = centre + rng.normal(scale=2.0, size=(self.n, 3))
+        if self.cell is not None:  # inside the cell
+            points = rng.uniform(size=(self.n, 3)) @ self.cell / BOHR
         weights = rng.uniform(0.5, 1.5, size=self.n)
         chol = np.linalg.cholesky(self.overlap())
         return points, weights, chol
@@ -166,6 +207,12 @@ def aims_out(
         f"  Commit number         : {i['aims']['commit']}",
         f"  | Number of atoms                   :        {i['num_atoms']}",
         f"  | Number of spin channels           :        {i['num_spin_states']}",
+        *(
+            ["  Periodic: the recorded outputs stand for the Gamma-point lattice-summed ones of this cell (stand-in)."]
+            if rec.cell is not None
+            else []
+        ),
+        *([f"  | k-points reduced from:   {rec.nk} to   {rec.nk}"] if rec.nk else []),
         f"  | Net number of integration points:    {i['num_int_points']['net']}",
         f"  | of which are non-zero points    :    {i['num_int_points']['non-zero']}",
     ]
@@ -283,8 +330,15 @@ def main() -> int:
     same = len(atoms) == len(rec.atoms) and all(
         s == r and np.allclose(p, q, atol=1e-6) for (s, p), (r, q) in zip(atoms, rec.atoms)
     )
+    cell = read_cell(here / "geometry.in")
+    same = same and (cell is None) == (rec.cell is None) and (cell is None or np.allclose(cell, rec.cell, atol=1e-6))
     if not same:
         sys.stdout.write(aims_out(rec, version, stage, False, None))
+        return 1
+    rec.nk = k_point_count(keywords, cell)
+    if rec.nk == -1:
+        what = "periodic structure without k_grid" if cell is not None else "k_grid for a molecule"
+        sys.stdout.write(aims_out(rec, version, stage, False, None) + f"  *** stand-in: {what}\n")
         return 1
     if stage == "guess":
         return guess_scf(rec, version, here, int(keywords["sc_iter_limit"]), restart_read)
@@ -293,16 +347,16 @@ def main() -> int:
         if "elsi_restart" not in control:
             sys.stderr.write("stand-in: SCF without elsi_restart write\n")
             return 1
-        (here / "D_spin_01_kpt_000001.csc").write_text("aims-io stand-in: placeholder for an ELSI restart file\n")
+        for name in restart_files(rec.nk):
+            (here / name).write_text("aims-io stand-in: placeholder for an ELSI restart file\n")
         if "ri_fit_write_orbital_info" in keywords:
             write_orbital_info(rec, here / "ks_orbital_info.out")
         sys.stdout.write(aims_out(rec, version, stage, True, None))
         return 0
     if stage == "ri":
-        if not (here / "D_spin_01_kpt_000001.csc").exists():
-            sys.stdout.write(
-                aims_out(rec, version, stage, False, None) + "  *** restart file D_spin_01_kpt_000001.csc not found\n"
-            )
+        missing = [name for name in restart_files(rec.nk) if not (here / name).exists()]
+        if missing:
+            sys.stdout.write(aims_out(rec, version, stage, False, None) + f"  *** restart file {missing[0]} not found\n")
             return 1
         shutil.copyfile(data / "basis_info.out", here / "basis_info.out")
         d = read_floats(data / "ri_restart_coeffs.out")
