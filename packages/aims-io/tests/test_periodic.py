@@ -245,3 +245,32 @@ def test_slurm_array_of_cells(tmp_path, cell_recording, fake_sbatch):
     assert invoke("prepare", "ri", "-w", work).exit_code == 0
     r = invoke("run", "ri", "-w", work, "--set", "hpc.backend=slurm")
     assert r.exit_code == 0 and "submitted SLURM array 4242 with 3 runs" in r.output, r.output
+
+
+def test_rebuild_of_a_periodic_dataset_uses_its_k_points(tmp_path, cell_recording):
+    from aims_io.importer import import_tree
+    from aims_io.prepare import prepare_ri, prepare_scf, run_dirs_now
+    from aims_io.runstate import aims_finished
+    from rho_data import Provenance, Structure, create_predictions
+
+    settings = load_settings([config(tmp_path, k_grid=[2, 1, 1])])
+    work = tmp_path / "w"
+    run_dirs_now(prepare_scf(work, [Geometry.from_ase(cell_atoms())], settings), work, settings, "scf")
+    ri, _ = prepare_ri(work, settings)
+    run_dirs_now(ri, work, settings, "ri")
+    assert import_tree(work / "ri", tmp_path / "ds.h5").imported == ["000000"]
+    with open_dataset(tmp_path / "ds.h5") as ds:
+        s = ds[0]
+        for path, cell in ((tmp_path / "pred.h5", s.cell), (tmp_path / "moved.h5", s.cell * 1.01)):
+            pred = create_predictions(path, ds.basis, dataset_id=ds.dataset_id, provenance=Provenance(producer="t"))
+            pred.append(Structure(s.numbers, s.positions, cell=cell, pbc=s.pbc, coefficients=s.coefficients, dataset_index=0))
+            pred.close()
+    cfg = config(tmp_path, k_grid=[3, 3, 3])  # the settings now differ: the dataset's k-points win
+    r = invoke("export", tmp_path / "pred.h5", tmp_path / "ds.h5", "--name", "m", "-w", work, "-c", cfg)
+    assert r.exit_code == 0, r.output
+    rebuild = work / "rebuild" / "m" / "000000"
+    assert read_keywords(rebuild / "control.in")["k_grid"] == "2 1 1"
+    r = invoke("run", "rebuild/m", "-w", work, "-c", cfg)
+    assert r.exit_code == 0 and aims_finished(rebuild), r.output
+    r = invoke("export", tmp_path / "moved.h5", tmp_path / "ds.h5", "--name", "x", "-w", work, "-c", cfg)
+    one_line(r, "moved.h5", "structure 0: geometry differs from dataset structure 0")

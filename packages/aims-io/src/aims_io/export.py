@@ -69,6 +69,21 @@ def aims_coefficients(dataset: RhoFile, index: int, coefficients: np.ndarray, na
     return order_for_structure(dataset, index, n).from_canonical(coefficients)
 
 
+def with_dataset_k_points(dataset: RhoFile, settings: dict) -> dict:
+    """``settings`` with the k-points of a periodic dataset (provenance ``k_points``, e.g.
+    ``k_grid 2 2 1``): a rebuild runs with the k-points of the RI fit, whatever the settings say now."""
+    k_points = str(dataset.provenance.extra.get("k_points", "") or "")
+    words = k_points.split()
+    if not dataset.provenance.extra.get("periodic") or not words or words[0] not in ("k_grid", "k_grid_density"):
+        return settings
+    try:
+        k = {"k_grid": [int(w) for w in words[1:]], "k_grid_density": None} if words[0] == "k_grid" else {}
+        k = k or {"k_grid": None, "k_grid_density": float(words[1])}
+    except (ValueError, IndexError):
+        raise AimsIOError(f"cannot read the k-points {k_points!r} of its provenance", path=dataset.path) from None
+    return {**settings, "dft": {**settings["dft"], **k}}
+
+
 def export_rebuild(
     dataset: RhoFile, index: int, coefficients: np.ndarray, work: Path, name: str, settings: dict
 ) -> tuple[Path, bool]:
@@ -78,6 +93,7 @@ def export_rebuild(
     """
     structure = dataset.geometry(index)
     aims_values = aims_coefficients(dataset, index, coefficients, name)
+    settings = with_dataset_k_points(dataset, settings)
     run_dir = stage_dir(work, f"rebuild/{name}") / structure_label(index)
     todo = prepare_rebuild(
         run_dir,
@@ -107,7 +123,8 @@ def matched_predictions(
         if not 0 <= index < len(ds):
             raise AimsIOError(f"dataset_index {index} outside the dataset (0..{len(ds) - 1})", path=predictions_path, structure=k)
         ref = ds.geometry(index)
-        if not np.array_equal(ref.numbers, s.numbers) or not np.allclose(ref.positions, s.positions, atol=1e-6):
+        same = np.array_equal(ref.numbers, s.numbers) and np.allclose(ref.positions, s.positions, atol=1e-6)
+        if not same or not np.allclose(ref.cell, s.cell, atol=1e-6) or not np.array_equal(ref.pbc, s.pbc):
             raise AimsIOError(f"geometry differs from dataset structure {index}", path=predictions_path, structure=k)
         yield index, s.coefficients
 
