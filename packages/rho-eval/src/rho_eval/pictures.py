@@ -1,4 +1,9 @@
-"""Fields at arbitrary points (density-difference slice, cube files) via ``build_on_points``."""
+"""Fields at arbitrary points (density-difference slice, cube files) via ``build_on_points``.
+
+A periodic structure is pictured through its cell: the slice is the plane spanned by the first two
+lattice vectors through the atoms' centroid, with the cell outline and the atoms of neighbouring
+images; the cube files hold one unit cell (:mod:`rho_eval.cubes`).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from . import plots
 from .cubes import write_cube
 from .errors import RhoEvalError
 from .evaluate import PREDICTED, RI, SCF
-from .spatial import box_points, plane_points
+from .spatial import box_points, cell_box_points, cell_plane_points, is_periodic, plane_points
 
 
 def _fields(
@@ -53,9 +58,16 @@ def slice_plot(
     path: Path,
     target: str | None = None,
 ) -> Path:
-    """Field difference (prediction - RI, or RI - SCF in fit-only runs) of ``target`` (None: the main one) on the molecule's plane."""
+    """Field difference (prediction - RI, or RI - SCF in fit-only runs) of ``target`` (None: the main one) on the
+    molecule's plane (a cell: the a1-a2 plane through its atoms, see :func:`rho_eval.spatial.cell_plane_points`)."""
     s = dataset.geometry(index)
-    points, u, v, atoms_2d = plane_points(s.positions / BOHR_ANGSTROM, margin, resolution)
+    outline = None
+    numbers = s.numbers
+    if is_periodic(s.pbc):
+        cell = s.cell / BOHR_ANGSTROM
+        points, u, v, atoms_2d, numbers, outline = cell_plane_points(s.positions / BOHR_ANGSTROM, s.numbers, cell, margin, resolution)
+    else:
+        points, u, v, atoms_2d = plane_points(s.positions / BOHR_ANGSTROM, margin, resolution)
     coefficients = _coefficients(dataset, predictions, row, index, target)
     values = _fields(points_fn, dataset, index, coefficients, points, predictions is None, target)
     shape = (len(u), len(v))
@@ -64,8 +76,8 @@ def slice_plot(
         reference, difference, labels = values[RI], values[PREDICTED] - values[RI], (f"RI {field}", "predicted - RI")
     else:
         reference, difference, labels = values[SCF], values[RI] - values[SCF], (f"SCF {field}", "RI - SCF")
-    title = f"structure {index} {s.label}".strip()
-    return plots.density_slice(u, v, reference.reshape(shape), difference.reshape(shape), atoms_2d, s.numbers, title, labels, path)
+    title = f"structure {index} {s.label}".strip() + (" (periodic: one cell outlined, atoms of neighbouring images)" if outline is not None else "")
+    return plots.density_slice(u, v, reference.reshape(shape), difference.reshape(shape), atoms_2d, numbers, title, labels, path, outline=outline)
 
 
 def write_cubes(
@@ -81,9 +93,15 @@ def write_cubes(
     target: str | None = None,
 ) -> list[Path]:
     """Cube files of the predicted (or RI), reference and difference fields of ``target`` (None: the
-    main one) of one structure; a further target's name is part of the file names."""
+    main one) of one structure; a further target's name is part of the file names. A cell's cube is
+    the cell (about ``spacing`` bohr between points along each lattice vector; no margin)."""
     s = dataset.geometry(index)
-    origin, shape, points = box_points(s.positions / BOHR_ANGSTROM, spacing, margin)
+    voxel: float | None = spacing
+    if is_periodic(s.pbc):
+        shape, points = cell_box_points(s.cell / BOHR_ANGSTROM, spacing)
+        origin, voxel = np.zeros(3), None
+    else:
+        origin, shape, points = box_points(s.positions / BOHR_ANGSTROM, spacing, margin)
     coefficients = _coefficients(dataset, predictions, row, index, target)
     values = _fields(points_fn, dataset, index, coefficients, points, predictions is None, target)
     stem = f"{index:06d}" + (f"_{re.sub(r'[^A-Za-z0-9._-]+', '_', s.label)}" if s.label else "")
@@ -97,6 +115,6 @@ def write_cubes(
     else:
         fields.update({"ri": values[RI], "scf": values[SCF], "diff_ri_minus_scf": values[RI] - values[SCF]})
     return [
-        write_cube(folder / f"{stem}_{name}.cube", s, origin, shape, spacing, data, f"rho-eval {name} {target or dataset.target}, structure {index}")
+        write_cube(folder / f"{stem}_{name}.cube", s, origin, shape, voxel, data, f"rho-eval {name} {target or dataset.target}, structure {index}")
         for name, data in fields.items()
     ]

@@ -98,8 +98,10 @@ def density_slice(
     title: str,
     labels: tuple[str, str],
     path: Path,
+    outline: np.ndarray | None = None,
 ) -> Path:
-    """Reference density (log contours) and the density difference on a plane through the molecule."""
+    """Reference density (log contours) and the density difference on a plane through the molecule
+    (``outline``: a closed polygon (m, 2) drawn on both panels, the cell of a periodic structure)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
     extent = (s[0], s[-1], t[0], t[-1])
     ref = np.maximum(reference, 1e-12)
@@ -112,6 +114,8 @@ def density_slice(
         for (x, y), z in zip(atoms_2d, numbers):
             ax.plot(x, y, "k.", ms=4)
             ax.annotate(symbol(int(z)), (x, y), textcoords="offset points", xytext=(3, 3), fontsize=8)
+        if outline is not None:
+            ax.plot(outline[:, 0], outline[:, 1], "k--", lw=0.8)
         ax.set_xlabel("bohr")
         ax.set_ylabel("bohr")
     axes[0].set_title(labels[0])

@@ -15,6 +15,11 @@ total dipole, nuclear minus electronic), ``hartree_energy_ha``, ``electron_nucle
 A basis without Gaussian radial functions has no analytic moments and a backend without these
 methods has no energies: the columns are then NaN and the summary says why.
 
+A periodic structure (any pbc) gets its electron count per cell only (the integral of a lattice-summed
+function over the cell is that of one function over all space; N_SCF is the dataset's ``n_electrons``):
+dipole and electrostatic energies are not defined per cell without more theory, so they are skipped
+(NaN, the reason in the summary's notes) and the backend's property methods are not called.
+
 SALTED's %RMSE = 100 sqrt(sum_s dc_s^T S_s dc_s / sum_s (c_s - cbar)^T S_s (c_s - cbar)), with
 c_s the RI coefficients and cbar the species-averaged l = 0 coefficients of the evaluated
 reference structures (:func:`species_mean`).
@@ -88,6 +93,12 @@ def mean_vector(basis: AuxiliaryBasis, numbers: np.ndarray, cbar: Mapping[int, n
     return np.concatenate([np.asarray(cbar[int(z)]) for z in numbers])
 
 
+PERIODIC_NOTE = (
+    "periodic structures: %NMAE, squared errors and electron counts are per unit cell (lattice-summed fields on the cell's grid); "
+    "dipole and electrostatic properties are not defined per cell here and were skipped"
+)
+
+
 def backend_notes(builder: Any, producer: str, basis: AuxiliaryBasis) -> list[str]:
     """Why some property columns are empty (NaN) for this backend and basis."""
     notes = []
@@ -113,12 +124,17 @@ def structure_properties(
     numbers = np.asarray(structure.numbers)
     positions = np.asarray(structure.positions, dtype=np.float64) * BOHR_PER_ANGSTROM
     d = {name: np.asarray(c, dtype=np.float64) for name, c in coefficients.items()}
-    scf = builder.scf_properties(dataset, index) if callable(getattr(builder, SCF_METHOD, None)) else None
+    periodic = bool(np.any(getattr(structure, "pbc", False)))
+    if periodic:
+        counted = float(getattr(structure, "metadata", {}).get("n_electrons", float("nan")))
+        scf = {"n_electrons": counted} if np.isfinite(counted) else None
+    else:
+        scf = builder.scf_properties(dataset, index) if callable(getattr(builder, SCF_METHOD, None)) else None
     compared = _Compared(d, predicted, references, scf)
     computed: dict[str, float] = {}
     if has_analytic_moments(dataset.basis, numbers):
-        computed.update(_moments(dataset.basis, numbers, positions, compared))
-    if all(callable(getattr(builder, m, None)) for m in ENERGY_METHODS):
+        computed.update(_moments(dataset.basis, numbers, positions, compared, dipoles=not periodic))
+    if not periodic and all(callable(getattr(builder, m, None)) for m in ENERGY_METHODS):
         J = np.asarray(builder.coulomb_matrix(dataset, index), dtype=np.float64)
         v = np.asarray(builder.nuclear_potential(dataset, index), dtype=np.float64)
         computed.update(_energies(J, v, compared))
@@ -146,8 +162,8 @@ class _Compared:
     scf: Mapping[str, Any] | None
 
 
-def _moments(basis: AuxiliaryBasis, numbers: np.ndarray, positions: np.ndarray, compared: _Compared) -> dict[str, float]:
-    """Electron counts and dipoles (Debye) from the coefficients, and their errors against the references."""
+def _moments(basis: AuxiliaryBasis, numbers: np.ndarray, positions: np.ndarray, compared: _Compared, dipoles: bool = True) -> dict[str, float]:
+    """Electron counts and (``dipoles``) dipoles (Debye) from the coefficients, and their errors against the references."""
     d, predicted, references, scf = compared.d, compared.predicted, compared.references, compared.scf
     out: dict[str, float] = {}
     out["n_electrons_coef_pred"] = electron_count(basis, numbers, d[predicted])
@@ -156,6 +172,8 @@ def _moments(basis: AuxiliaryBasis, numbers: np.ndarray, positions: np.ndarray, 
             out["n_electrons_error_scf"] = out["n_electrons_coef_pred"] - float(scf["n_electrons"])
         elif ref in d:
             out[f"n_electrons_error_{ref}"] = out["n_electrons_coef_pred"] - electron_count(basis, numbers, d[ref])
+    if not dipoles:
+        return out
     mu = {name: dipole_moment(basis, numbers, positions, c) for name, c in d.items()}
     if scf is not None:
         mu["scf"] = np.asarray(scf["dipole_au"], dtype=np.float64).reshape(3)

@@ -21,7 +21,7 @@ from .consistency import check_header, dataset_indices, evaluated_target, non_fi
 from .errors import RhoEvalError
 from .evaluate import Plan, run_chunks
 from .pictures import slice_plot, write_cubes
-from .properties import backend_notes, species_mean
+from .properties import PERIODIC_NOTE, backend_notes, species_mean
 from .report import ResultsTable, columns_for, print_table, summarize, write_summary
 from .selection import parse_selection
 
@@ -166,9 +166,18 @@ def evaluate_files(
             "target": target,
             "nmae_normalisation": ("integral of rho_ref (electrons)" if plan.normalisation == "integral" else "integral of |rho_ref|"),
         }
+        periodic = sum(bool(np.any(dataset.geometry(i).pbc)) for _, i in pairs)
+        if periodic:
+            context["periodic_structures"] = {
+                "count": int(periodic),
+                "errors": "per unit cell",
+                "properties_skipped": "dipole and electrostatic energies: not defined per cell here (electron count per cell reported)",
+            }
         summary = summarize(records, columns, _element_counts(dataset, [i for _, i in pairs]), context)
         builder = builder or factory()
         notes = backend_notes(builder, producer, dataset.basis)
+        if periodic:
+            notes.append(f"{PERIODIC_NOTE} ({periodic} of {len(pairs)} structures)")
         if not plan.is_density:
             notes.append(f"target '{target}': properties (electron count, dipole, electrostatics) are for the electron density only")
         if summary["metrics"]["nmae_scf_percent"]["count"] == 0:
