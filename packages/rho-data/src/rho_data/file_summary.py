@@ -1,4 +1,4 @@
-"""What ``rho-data info`` shows of a file: one table of kind, structures, elements, basis, producer, size."""
+"""What ``rho-data info`` shows of a file: one table of kind, structures, periodic ones, elements, basis, producer, size."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def summary_table(path: Path) -> Table:
         elements, element_counts = np.unique(np.concatenate(per_structure) if per_structure else [], return_counts=True)
         counts = {int(z): int(c) for z, c in zip(elements, element_counts)}
         table.add_row("elements (atoms)", ", ".join(f"{symbol(z)} ({c})" for z, c in sorted(counts.items())) or "-")
+        periodic = periodic_counts(f.store.read_column("pbc"))
+        if periodic is not None:
+            table.add_row("periodic", periodic)
         if atoms:
             table.add_row("atoms per structure", f"{min(atoms)} - {max(atoms)} (mean {np.mean(atoms):.1f})")
         for sym in f.basis.symbols:
@@ -58,3 +61,15 @@ def summary_table(path: Path) -> Table:
             "size on disk", f"{size / 1e6:.2f} MB" + (f" ({size / len(f) / 1e3:.1f} kB per structure)" if len(f) else "")
         )
     return table
+
+
+def periodic_counts(pbc: np.ndarray) -> str | None:
+    """``"12 of 40 (3D 12, 2D 0)"`` for the per-structure pbc rows, or None when none is periodic."""
+    pbc = np.asarray(pbc, dtype=bool).reshape(-1, 3)
+    periodic = pbc.any(axis=1)
+    if not periodic.any():
+        return None
+    dims = pbc.sum(axis=1)
+    other = int(periodic.sum() - (dims == 3).sum() - (dims == 2).sum())
+    text = f"{int(periodic.sum())} of {len(pbc)} (3D {int((dims == 3).sum())}, 2D {int((dims == 2).sum())}"
+    return text + (f", other {other})" if other else ")")

@@ -16,6 +16,14 @@ from .records import Structure
 SYMMETRY_RTOL = 1e-10
 PROJECTION_RTOL = 1e-8
 
+#: The periodicity patterns producers write: 3D, 2D (third cell vector non-periodic), none.
+PBC_PATTERNS = ((True, True, True), (True, True, False), (False, False, False))
+
+
+def pbc_text(pbc) -> str:
+    """``pbc`` as letters, e.g. ``"T T F"``."""
+    return " ".join("T" if p else "F" for p in pbc)
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -70,6 +78,8 @@ def _check_structure(f: RhoFile, i: int, s: Structure) -> Iterator[Problem]:
         yield problem("cell", "non-finite values")
     if s.pbc.any() and abs(np.linalg.det(s.cell)) < 1e-12:
         yield problem("cell", "periodic structure with a zero-volume cell")
+    if tuple(bool(p) for p in s.pbc) not in PBC_PATTERNS:
+        yield problem("pbc", f"pattern {pbc_text(s.pbc)}: periodic structures are T T T (3D) or T T F (2D)")
     if f.kind in ("dataset", "predictions"):
         missing = sorted({int(z) for z in s.numbers if int(z) not in f.basis})
         if missing:

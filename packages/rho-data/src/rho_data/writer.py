@@ -125,6 +125,8 @@ class RhoWriter(RhoFile):
             raise self._fail(i, s, f"positions must be {n} x 3 finite values, got shape {s.positions.shape}")
         if s.cell.shape != (3, 3) or s.pbc.shape != (3,):
             raise self._fail(i, s, "cell must be 3 x 3 and pbc 3 booleans")
+        if not np.isfinite(s.cell).all():
+            raise self._fail(i, s, "cell has non-finite values")
         if s.pbc.any() and abs(np.linalg.det(s.cell)) < 1e-12:
             raise self._fail(i, s, "is periodic but its cell has zero volume")
         rows: dict[str, np.ndarray] = {
