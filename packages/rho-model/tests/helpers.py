@@ -53,6 +53,49 @@ def overlap_of(numbers, positions) -> np.ndarray:
     return s[np.ix_(perm, perm)]
 
 
+def periodic_overlap_of(numbers, positions, cell) -> np.ndarray:
+    """Lattice-summed overlap sum_T <phi_i | phi_j(. - T)> of a 3D cell (PySCF's Gamma-point pbc_intor)."""
+    from ase.data import chemical_symbols
+    from pyscf.pbc import gto
+
+    symbols = [chemical_symbols[z] for z in numbers]
+    basis = {s: [[l, [a, 1.0]] for l, a in SHELLS[s]] for s in set(symbols)}
+    c = gto.Cell(atom=list(zip(symbols, positions)), a=np.asarray(cell), basis=basis, unit="Angstrom", verbose=0)
+    c.spin = c.nelectron % 2
+    c.build()
+    perm = _reorder(c)
+    s = c.pbc_intor("int1e_ovlp", hermi=1)
+    return np.asarray(s)[np.ix_(perm, perm)]
+
+
+def water_boxes(n: int, seed: int = 0, side: float = 3.6) -> list[Any]:
+    """Distorted waters in small skewed 3D cells (ase.Atoms; images lie within a 4 A cutoff).
+
+    Positions are rounded to 1e-4 A and cells to 1e-3 A, so that extxyz files and supercells
+    (``atoms.repeat``) hold them exactly."""
+    import ase
+
+    out = []
+    for (numbers, positions), k in zip(water_geometries(n, seed=seed), range(n)):
+        rng = np.random.default_rng(seed + 1000 + k)
+        cell = np.round(side * np.eye(3) + rng.uniform(-0.3, 0.3, size=(3, 3)), 3)
+        out.append(ase.Atoms(numbers=numbers, positions=np.round(positions + 1.5, 4), cell=cell, pbc=True))
+    return out
+
+
+def write_periodic_dataset(path: Path, frames, coefficient_fn, symbols=("H", "O")) -> Path:
+    """A dataset of 3D cells (``ase.Atoms``): lattice-summed PySCF overlaps, ``coefficient_fn(atoms)``."""
+    basis = basis_of(symbols)
+    provenance = Provenance(producer="rho-model-tests", fit_metric="overlap", extra={"periodic": True, "kmesh": [1, 1, 1]})
+    with create_dataset(path, basis, provenance) as w:
+        for i, atoms in enumerate(frames):
+            dense = periodic_overlap_of(atoms.numbers, atoms.positions, atoms.cell[:])
+            d = coefficient_fn(atoms)
+            ov = BlockSparseOverlap.from_dense(dense, basis.atom_sizes(atoms.numbers), threshold=1e-14)
+            w.append(Structure.from_ase(atoms, label=f"cell{i}", coefficients=d, projections=dense @ d, overlap=ov))
+    return path
+
+
 def water_geometries(n: int, seed: int = 0, scale: float = 0.08) -> list[tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(seed)
     base = np.array([[0.0, 0.0, 0.1173], [0.0, 0.7572, -0.4692], [0.0, -0.7572, -0.4692]])
@@ -108,9 +151,14 @@ class EquivariantTarget:
     def __call__(self, numbers, positions) -> np.ndarray:
         import ase
 
+        return self.of_atoms(ase.Atoms(numbers=numbers, positions=positions))
+
+    def of_atoms(self, atoms) -> np.ndarray:
+        """The target of an ``ase.Atoms`` (a periodic one with its cell)."""
         from rho_data.layout import BatchLayout
 
-        feats = self.calc.compute([ase.Atoms(numbers=numbers, positions=positions)])
+        numbers = atoms.numbers
+        feats = self.calc.compute([atoms])
         layout = BatchLayout.build(self.basis, [np.asarray(numbers)])
         blocks = {}
         for k, x in feats.items():

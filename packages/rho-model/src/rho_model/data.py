@@ -18,7 +18,7 @@ from .metric import BatchOverlap
 
 @dataclass
 class Record:
-    """One structure: geometry, reference coefficients, projections, overlap, features per key."""
+    """One structure: geometry (with ``cell`` and ``pbc``), reference coefficients, projections, overlap, features per key."""
 
     index: int
     numbers: np.ndarray
@@ -27,6 +27,8 @@ class Record:
     projections: np.ndarray | None
     overlap: BlockSparseOverlap | None
     features: dict[Key, np.ndarray] = field(default_factory=dict)
+    cell: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
+    pbc: np.ndarray = field(default_factory=lambda: np.zeros(3, dtype=bool))
 
 
 def split_features(features: dict[Key, np.ndarray], numbers_list: Sequence[np.ndarray]) -> list[dict[Key, np.ndarray]]:
@@ -66,7 +68,7 @@ def load_records(
         if need_reference and (s.coefficients is None or s.overlap is None):
             raise RhoModelError(f"{dataset.path}: structure {i}: has no reference coefficients or overlap")
         check_finite_structure(dataset.path, int(i), s)
-        records.append(Record(int(i), s.numbers, s.positions, s.coefficients, s.projections, s.overlap, f))
+        records.append(Record(int(i), s.numbers, s.positions, s.coefficients, s.projections, s.overlap, f, s.cell, s.pbc))
     return records
 
 
@@ -117,6 +119,7 @@ class Batch:
                 [r.overlap for r in records],
                 self.layout.offsets,
                 positions=[r.positions for r in records],
+                cells=[(r.cell, r.pbc) for r in records],
                 pair_cutoff=pair_cutoff,
                 dtype=dtype,
                 device=device,

@@ -2,7 +2,8 @@
 
 Only the (o3_lambda, o3_sigma=+1, center_type) blocks that the target basis needs are
 computed, with a fixed list of neighbour types so that feature sizes do not depend on the
-molecule. Structures are always computed in batches (one featomic call per batch).
+molecule. Structures are always computed in batches (one featomic call per batch). A periodic
+structure is computed with its cell (neighbours over lattice images; a slab as in :mod:`rho_model.cells`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from rho_data.layout import Key
 
+from .cells import featomic_frame
 from .chunking import Call, plan_calls, row_positions, rows_to_positions
 from .errors import RhoModelError
 
@@ -142,6 +144,7 @@ class LambdaSoap:
         memory stays bounded and time grows linearly with the number of atoms.
         """
         self.check_elements(frames)
+        frames = [featomic_frame(a, self.spec.cutoff, f"structure {i}: ") for i, a in enumerate(frames)]
         for call in plan_calls(frames, max_atoms, self.spec.cutoff):
             yield self._compute_call(frames, call)
 

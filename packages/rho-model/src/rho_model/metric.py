@@ -6,7 +6,9 @@ joined across structures into (G, rows, cols) tensors with gather indices into t
 
     r^T S r = sum_{pairs (i, j), i <= j} f_ij r_i^T S_ij r_j,   f_ij = 1 (i = j) or 2 (i < j),
 
-costs time linear in the number of stored atom pairs and never builds a dense matrix.
+costs time linear in the number of stored atom pairs and never builds a dense matrix. For a
+periodic structure the stored blocks are lattice sums (rho-data SCHEMA.md 3.2), so the loss is the
+error per cell; ``loss.pair_cutoff`` then measures each pair's distance to the nearest image.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import torch
 
 from rho_data import BlockSparseOverlap
 from rho_data.torch_overlap import group_matvec, group_quadratic
+
+from .cells import pair_distances
 
 
 @dataclass
@@ -37,6 +41,7 @@ class BatchOverlap:
         offsets: np.ndarray,
         *,
         positions: list[np.ndarray] | None = None,
+        cells: list[tuple[np.ndarray, np.ndarray]] | None = None,
         pair_cutoff: float | None = None,
         dtype: torch.dtype = torch.float64,
         device: str | torch.device = "cpu",
@@ -47,8 +52,8 @@ class BatchOverlap:
             starts = offsets[s] + ov.atom_offsets[:-1]
             keep = None
             if pair_cutoff is not None and positions is not None:
-                pos = positions[s]
-                dist = np.linalg.norm(pos[ov.pairs[:, 0]] - pos[ov.pairs[:, 1]], axis=1)
+                cell, pbc = cells[s] if cells is not None else (None, None)
+                dist = pair_distances(positions[s], ov.pairs, cell, pbc)  # periodic: nearest image
                 keep = (dist <= pair_cutoff) | (ov.pairs[:, 0] == ov.pairs[:, 1])
             for r, c, ks, index in ov.group_indices(keep):  # rho-data's grouping of one structure's blocks
                 i, j = ov.pairs[ks, 0], ov.pairs[ks, 1]
