@@ -3,11 +3,15 @@
 1. Fit floor per auxiliary basis: %NMAE of the RI density against the SCF density for water,
    PBE/def2-SVP, grid level 3, with the number of aux functions, the metric's condition and
    the fit time.
-2. Throughput: structures per minute of `pyscf-io run --workers 2` (end to end, including
+2. Fit floor per auxiliary basis of a periodic cell: a rattled 8-atom cubic silicon cell, PBE,
+   gth-pbe/gth-dzvp at the Gamma point (pyscf-io's cell defaults), overlap metric, projections on
+   the uniform grid or from the analytic three-centre overlaps.
+3. Throughput: structures per minute of `pyscf-io run --workers 2` (end to end, including
    process start and the merge) for jiggled waters and for a 20-atom molecule (n-hexane).
 
     python benchmarks/benchmark.py            # both
     python benchmarks/benchmark.py --fit-only
+    python benchmarks/benchmark.py --cells     # the cell table only
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pyscf_io.compute import compute_structure
 from pyscf_io.config import load_settings
 from pyscf_io.context import RunContext
 from pyscf_io.geometry import InputStructure
+from pyscf_io.run_kind import resolve_run_kind
 
 WATER = ((8, (0.0, 0.0, 0.1173)), (1, (0.0, 0.7572, -0.4692)), (1, (0.0, -0.7572, -0.4692)))
 
@@ -85,6 +90,45 @@ def fit_table() -> None:
         )
 
 
+def silicon_cell(seed: int = 0) -> InputStructure:
+    """The 8-atom cubic diamond cell of silicon (a = 5.43 A), atoms rattled by a Gaussian of 0.07 A."""
+    from ase.build import bulk
+
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.positions += np.random.default_rng(seed).normal(scale=0.07, size=atoms.positions.shape)
+    lattice = tuple(tuple(float(x) for x in v) for v in atoms.cell[:])
+    positions = tuple(tuple(float(x) for x in p) for p in atoms.positions)
+    return InputStructure(
+        "bench", 0, "si8", tuple(int(z) for z in atoms.numbers), positions, cell=lattice, pbc=(True, True, True)
+    )
+
+
+def cell_fit_table() -> None:
+    si8 = silicon_cell()
+    rows = [
+        ("weigend", None, "grid"),
+        ("etb", 2.0, "grid"),
+        ("etb", 1.8, "grid"),
+        ("etb", 1.6, "grid"),
+        ("etb", 1.6, "analytic"),
+        ("etb", 1.4, "grid"),
+    ]
+    print(
+        "| aux basis | w integrals | aux functions | %NMAE vs SCF | N_fit - 32 | metric condition | dropped | SCF (s) | fit (s) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for aux, beta, integrals in rows:
+        settings = load_settings(overrides={"aux_basis": aux, "cell_fit_integrals": integrals, "etb_beta": beta or 1.6})
+        resolve_run_kind(settings, [si8])
+        s = compute_structure(si8, RunContext.build(settings, {14}, periodic=True))
+        m = s.metadata
+        name = f"etb beta={beta}" if beta else aux
+        print(
+            f"| {name} | {integrals} | {len(s.coefficients)} | {m['fit_nmae_percent']:.3f} | {m['n_electrons_fit'] - 32:+.1e} | "
+            f"{m['fit_condition']:.1e} | {int(m['fit_dropped'])} | {m['time_scf_s']:.1f} | {m['time_fit_s']:.1f} |"
+        )
+
+
 def throughput(name: str, frames, workers: int = 2) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         geometry = Path(tmp) / "in.xyz"
@@ -115,7 +159,14 @@ def jiggle(atoms, n: int, seed: int = 0):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fit-only", action="store_true")
+    parser.add_argument("--cells", action="store_true", help="only the fit floor of a periodic cell")
     args = parser.parse_args()
+    if args.cells:
+        print(
+            f"## fit floor of a cell (Si8, PBE, gth-pbe/gth-dzvp, Gamma, overlap metric, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})\n"
+        )
+        cell_fit_table()
+        return
     print(f"## fit floor (water, PBE/def2-SVP, grid level 3, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})\n")
     fit_table()
     if args.fit_only:

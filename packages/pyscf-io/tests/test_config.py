@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from pyscf_io.config import DEFAULT_YAML, DEFAULTS, load_settings
+from pyscf_io.config import DEFAULT_YAML, DEFAULTS, fit_metric, load_settings
 from pyscf_io.errors import PyscfIoError
 
 
@@ -9,7 +9,8 @@ def test_defaults_round_trip():
     assert yaml.safe_load(DEFAULT_YAML) == DEFAULTS
     s = load_settings()
     assert s["xc"] == "PBE" and s["basis"] == "def2-SVP" and s["aux_basis"] == "etb" and s["etb_beta"] == 1.6
-    assert s["fit_metric"] == "coulomb"
+    assert s["fit_metric"] == "auto" and fit_metric(s) == "coulomb" and fit_metric(s, periodic=True) == "overlap"
+    assert s["cell_basis"] == "gth-dzvp" and s["pseudo"] == "gth-pbe" and s["kmesh"] == [1, 1, 1]
 
 
 def test_yaml_then_cli(tmp_path):

@@ -36,7 +36,7 @@ from test_basis import real_sph
 
 from pyscf_io.basis import canonical_permutation, load_ao_basis, make_mole
 from pyscf_io.compute import compute_structure
-from pyscf_io.config import load_settings
+from pyscf_io.config import fit_metric, load_settings
 from pyscf_io.context import RunContext
 from pyscf_io.geometry import InputStructure
 
@@ -83,7 +83,7 @@ def scf_density_error(ctx, numbers, positions, rot, dm_a, dm_b) -> float:
 @pytest.mark.parametrize("seed", [3])
 def test_coefficients_rotate_with_wigner_d(seed):
     settings = load_settings(overrides={"xc": "HF", "basis": "sto-3g", "scf_conv_tol": 1e-13, "grid_level": 0})
-    assert settings["fit_metric"] == "coulomb"
+    assert fit_metric(settings) == "coulomb"
     aux = {sym: [[l, [e, 1.0]] for l in range(LMAX + 1) for e in (3.0, 0.6)] for sym in ("H", "O")}
     ao, _ = load_ao_basis("sto-3g", ["H", "O"])
     ctx = RunContext(settings, ao, aux)

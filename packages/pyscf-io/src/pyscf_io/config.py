@@ -46,12 +46,20 @@ min_distance: 0.5        # angstrom; atoms closer than this are an input error
 # --- density fit (the learning target) ---------------------------------------------------
 aux_basis: etb           # 'etb' (even-tempered, PySCF aug_etb) or a basis name, e.g. def2-universal-jkfit
 etb_beta: 1.6            # ratio of successive exponents of the even-tempered basis
-fit_metric: coulomb      # coulomb: d = J^-1 (P|rho);  overlap: d = S^-1 <P|rho>
+fit_metric: auto         # coulomb: d = J^-1 (P|rho);  overlap: d = S^-1 <P|rho>;  auto: coulomb (molecules), overlap (cells)
 fit_rcond: 1.0e-12       # metric eigenvalues below fit_rcond * largest are dropped (see README)
 overlap_threshold: 1.0e-12  # atom-pair overlap blocks with all |S_ab| below this are not stored
 fields: [density]        # fields fitted from one SCF, the first the dataset's main target (rho-data SCHEMA.md 3.1):
                          # density, spin_density, homo(-K), lumo(+K), ildos:EMIN:EMAX[:SIGMA], ldos:E:SIGMA (eV from the HOMO)
 degeneracy_ev: 1.0e-3    # orbitals closer than this (eV) form one level of the homo/lumo fields
+
+# --- periodic structures (frames with a cell and pbc T T T or T T F) ----------------------
+cell_basis: gth-dzvp     # AO basis of cells (`basis` is for molecules); the aux basis is built from it as above
+pseudo: gth-pbe          # pseudopotential of cells (PySCF name); null: all-electron
+kmesh: [1, 1, 1]         # Monkhorst-Pack k-mesh of cells; [1, 1, 1] = the Gamma point
+cell_scf: auto           # multigrid | gdf | fftdf: the SCF's integrals; auto: multigrid (3D, pseudo, LDA/GGA), else gdf
+cell_smearing_ev: 0.0    # Fermi-Dirac smearing width of cells, eV (0: integer occupations); e.g. 0.1 for small-gap cells
+cell_fit_integrals: grid # grid: <P|rho> on the SCF's uniform mesh; analytic: three-centre overlaps (Gamma only)
 
 # --- execution ---------------------------------------------------------------------------
 workers: 1               # local worker processes
@@ -70,7 +78,11 @@ slurm:
 
 DEFAULTS: dict[str, Any] = yaml.safe_load(DEFAULT_YAML)
 
-_CHOICES = {"fit_metric": ("coulomb", "overlap")}
+_CHOICES = {
+    "fit_metric": ("auto", "coulomb", "overlap"),
+    "cell_scf": ("auto", "multigrid", "gdf", "fftdf"),
+    "cell_fit_integrals": ("grid", "analytic"),
+}
 _TYPES: dict[str, tuple[type, ...]] = {
     "xc": (str,),
     "basis": (str,),
@@ -89,6 +101,12 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "overlap_threshold": (float, int),
     "fields": (list,),
     "degeneracy_ev": (float, int),
+    "cell_basis": (str,),
+    "pseudo": (str, type(None)),
+    "kmesh": (list,),
+    "cell_scf": (str,),
+    "cell_smearing_ev": (float, int),
+    "cell_fit_integrals": (str,),
     "workers": (int,),
     "threads": (int,),
     "partition": (str, type(None)),
@@ -121,9 +139,25 @@ PHYSICS_KEYS = (
     "overlap_threshold",
     "fields",
     "degeneracy_ev",
+    "cell_basis",
+    "pseudo",
+    "kmesh",
+    "cell_scf",
+    "cell_smearing_ev",
+    "cell_fit_integrals",
 )
 #: Settings added after the first release, with the value older work directories imply.
-IMPLIED = {"scf_density_fit": True, "fields": ["density"], "degeneracy_ev": 1.0e-3}
+IMPLIED = {
+    "scf_density_fit": True,
+    "fields": ["density"],
+    "degeneracy_ev": 1.0e-3,
+    "cell_basis": "gth-dzvp",
+    "pseudo": "gth-pbe",
+    "kmesh": [1, 1, 1],
+    "cell_scf": "auto",
+    "cell_smearing_ev": 0.0,
+    "cell_fit_integrals": "grid",
+}
 
 
 def _merge(base: dict, update: Mapping, source: str) -> None:
@@ -152,13 +186,14 @@ _RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
     "fit_rcond": (0, False, 1, False),
     "overlap_threshold": (0, True, 1, False),
     "degeneracy_ev": (0, True, 1, True),
+    "cell_smearing_ev": (0, True, 10, True),
     "workers": (1, True, 4096, True),
     "threads": (1, True, 4096, True),
     "cpus_per_task": (1, True, 4096, True),
     "structures_per_task": (1, True, None, True),
     "max_concurrent": (1, True, None, True),
 }
-_NON_EMPTY = ("xc", "basis", "aux_basis", "time")
+_NON_EMPTY = ("xc", "basis", "aux_basis", "time", "cell_basis", "pseudo")
 
 
 def _range_text(low, low_in, high, high_in) -> str:
@@ -175,7 +210,7 @@ def _check_value(name: str, key: str, value: Any, source: str) -> None:
     types = _TYPES[key]
     if isinstance(value, bool) and bool not in types or not isinstance(value, types):
         raise PyscfIoError(f"{source}: setting '{name}' must be {_type_names(types)}, got {short_repr(value)}")
-    if key in _NON_EMPTY and not value.strip():
+    if key in _NON_EMPTY and value is not None and not value.strip():
         raise PyscfIoError(f"{source}: setting '{name}' must not be empty")
     if isinstance(value, float) and not math.isfinite(value) or float in types and isinstance(value, int) and abs(value) > 1e300:
         raise PyscfIoError(f"{source}: setting '{name}' must be a finite number, got {short_repr(value)}")
@@ -189,6 +224,12 @@ def _check_value(name: str, key: str, value: Any, source: str) -> None:
             )
     if key == "fields":
         _check_fields(name, value, source)
+    if key == "kmesh" and (
+        len(value) != 3 or any(isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 64 for n in value)
+    ):
+        raise PyscfIoError(
+            f"{source}: setting '{name}' must be three integers from 1 to 64, e.g. [2, 2, 2], got {short_repr(value)}"
+        )
     if key in ("extra_sbatch", "setup"):
         for k, line in enumerate(value):
             if not isinstance(line, str):
@@ -221,7 +262,7 @@ def _checked(name: str, value: Any, source: str) -> Any:
     return value
 
 
-_FLOATS = ("scf_conv_tol", "fit_rcond", "overlap_threshold", "etb_beta", "min_distance", "degeneracy_ev")
+_FLOATS = ("cell_smearing_ev", "scf_conv_tol", "fit_rcond", "overlap_threshold", "etb_beta", "min_distance", "degeneracy_ev")
 
 
 def validate_settings(settings: dict, source: str) -> None:
@@ -286,6 +327,14 @@ def read_settings_file(path: str | PathLike) -> dict[str, Any]:
         raise PyscfIoError(f"{path}: unknown setting '{unknown[0]}'")
     validate_settings(data, str(path))
     return data
+
+
+def fit_metric(settings: Mapping[str, Any], periodic: bool = False) -> str:
+    """The metric of the fit: the setting, ``auto`` meaning coulomb for molecules and overlap for cells."""
+    metric = settings["fit_metric"]
+    if metric == "auto":
+        return "overlap" if periodic else "coulomb"
+    return metric
 
 
 def physics(settings: Mapping[str, Any]) -> dict[str, Any]:

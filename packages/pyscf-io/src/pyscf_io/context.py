@@ -10,7 +10,8 @@ from rho_data.elements import symbol
 from rho_data.orbital_fields import FieldSpec, parse_field, target_name
 
 from .basis import BasisSpec, aux_basis_name, auxiliary_basis, load_ao_basis, load_aux_basis
-from .config import physics
+from .cell import CELL_CONVENTION
+from .config import fit_metric, physics
 
 PRODUCER = "pyscf-io"
 EXTRAS = ["density_matrix"]
@@ -18,6 +19,12 @@ EXTRAS = ["density_matrix"]
 #: fit_condition (condition number of the kept metric), input_index (position in the run's input),
 #: charge and spin (2S) of the structure (per-structure values from the input, else the settings).
 METADATA = list(STANDARD_METADATA) + ["fit_dropped", "fit_condition", "input_index", "charge", "spin"]
+#: Cells add the uniform mesh of the fit and of the fit error (points along each lattice vector).
+CELL_METADATA = ("grid_mesh_a", "grid_mesh_b", "grid_mesh_c")
+#: A cell's SCF density matrix: real (nao, nao) at Gamma; on a k-mesh (nk, 2, nao, nao), real and
+#: imaginary parts of D^k for the k-points ``cell.make_kpts(kmesh)`` in PySCF's order.
+CELL_EXTRAS = ("density_matrix",)
+CELL_K_EXTRAS = ("density_matrix_k",)
 #: Metadata of each further target T, stored as ``<name>@T``.
 TARGET_METADATA = ("field_integral", "n_fit", "fit_nmae_percent", "fit_squared_error")
 
@@ -31,21 +38,26 @@ class RunContext:
     aux: BasisSpec
     missing: dict[str, str] = field(default_factory=dict)
     run_id: str = ""
+    periodic: bool = False  # a run of cells (AO basis ``cell_basis``, pseudopotential ``pseudo``)
 
     @classmethod
-    def build(cls, settings: dict[str, Any], numbers: set[int], run_id: str = "") -> RunContext:
+    def build(cls, settings: dict[str, Any], numbers: set[int], run_id: str = "", periodic: bool = False) -> RunContext:
         symbols = [symbol(z) for z in sorted(numbers)]
-        ao, missing = load_ao_basis(settings["basis"], symbols)
+        ao, missing = load_ao_basis(settings["cell_basis" if periodic else "basis"], symbols)
         aux, missing_aux = load_aux_basis(settings, ao, symbols)
         missing.update(missing_aux)
-        return cls(settings, ao, aux, missing, run_id)
+        return cls(settings, ao, aux, missing, run_id, periodic)
 
     def to_json(self) -> dict:
-        return {"ao": self.ao, "aux": self.aux, "missing": self.missing, "run_id": self.run_id}
+        return {"ao": self.ao, "aux": self.aux, "missing": self.missing, "run_id": self.run_id, "periodic": self.periodic}
 
     @classmethod
     def from_json(cls, settings: dict[str, Any], data: dict) -> RunContext:
-        return cls(settings, data["ao"], data["aux"], data.get("missing", {}), data.get("run_id", ""))
+        return cls(settings, data["ao"], data["aux"], data.get("missing", {}), data.get("run_id", ""), bool(data.get("periodic")))
+
+    @property
+    def gamma_only(self) -> bool:
+        return list(self.settings["kmesh"]) == [1, 1, 1]
 
     def fields(self) -> list[FieldSpec]:
         """The fields of the run (setting ``fields``), the main target first."""
@@ -63,6 +75,9 @@ class RunContext:
         metadata = list(METADATA) + (["field_integral"] if self.fields()[0].kind != "density" else [])
         metadata += [f"{m}@{t}" for t in names[1:] for m in TARGET_METADATA]
         extras = list(EXTRAS) + [f"density_matrix@{t}" for t, f in zip(names, self.fields()) if f.kind != "density"]
+        if self.periodic:
+            metadata += list(CELL_METADATA)
+            extras = list(CELL_EXTRAS if self.gamma_only else CELL_K_EXTRAS)
         return {"target": names[0], "targets": names[1:], "metadata": metadata, "extras": sorted(extras)}
 
     def basis(self) -> AuxiliaryBasis:
@@ -88,12 +103,24 @@ class RunContext:
             "settings": physics(s),
             "run_id": self.run_id,
         }
+        if self.periodic:
+            extra.update(
+                {
+                    "periodic": True,
+                    "pseudo": s["pseudo"],
+                    "kmesh": list(s["kmesh"]),
+                    "cell_scf": s["cell_scf"],
+                    "cell_smearing_ev": s["cell_smearing_ev"],
+                    "cell_fit_integrals": s["cell_fit_integrals"],
+                    "cell_convention": CELL_CONVENTION,
+                }
+            )
         return Provenance(
             producer=PRODUCER,
             producer_version=__version__,
             functional=s["xc"],
-            ao_basis=s["basis"],
+            ao_basis=s["cell_basis" if self.periodic else "basis"],
             aux_basis=aux_basis_name(s),
-            fit_metric=s["fit_metric"],
+            fit_metric=fit_metric(s, self.periodic),
             extra=extra,
         )

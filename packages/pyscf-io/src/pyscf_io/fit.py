@@ -3,6 +3,10 @@
 Coulomb metric:  d = J^-1 b,  J_PQ = (P|Q),   b_P = (P|rho) = sum_mn D_mn (P|mn)
 Overlap metric:  d = S^-1 b,  S_PQ = <P|Q>,   b_P = <P|rho> = sum_mn D_mn <P mn>
 
+For a cell (a PySCF ``Cell``) the functions are lattice sums, phi_P(r) = sum_T phi_P(r - T): S is
+``auxcell.pbc_intor("int1e_ovlp")`` and the analytic b the Gamma-point three-centre overlaps of
+``pyscf.pbc.df.incore.aux_e2`` (the overlap metric only; see cell.py and cell_fit.py).
+
 The metric M (J or S) of an even-tempered basis is badly conditioned (smallest eigenvalues
 1e-9..1e-13 of the largest), so the solve is an eigen-decomposition M = V diag(l) V^T that
 keeps the eigenvalues l_k > rcond * l_max:  d = V_k diag(1 / l_k) V_k^T b.  The number of
@@ -25,8 +29,21 @@ class SolveInfo:
     condition: float
 
 
+def is_cell(mol) -> bool:
+    """True for a PySCF ``Cell`` (periodic), False for a ``Mole``."""
+    from pyscf.pbc.gto import Cell
+
+    return isinstance(mol, Cell)
+
+
 def metric_matrix(auxmol, metric: str) -> np.ndarray:
-    """J = (P|Q) for the Coulomb metric, S = <P|Q> for the overlap metric (PySCF order)."""
+    """J = (P|Q) for the Coulomb metric, S = <P|Q> for the overlap metric (PySCF order); for a cell
+    the lattice-summed overlap (exactly symmetric)."""
+    if is_cell(auxmol):
+        if metric != "overlap":
+            raise ValueError("the metric of a cell is its lattice-summed overlap")
+        s = np.asarray(auxmol.pbc_intor("int1e_ovlp", hermi=1))
+        return 0.5 * (s + s.T)
     return auxmol.intor("int2c2e" if metric == "coulomb" else "int1e_ovlp")
 
 
@@ -37,8 +54,17 @@ def density_integrals(mol, auxmol, dm: np.ndarray, metric: str) -> np.ndarray:
     the three-centre integrals are computed once for all K.
     """
     from pyscf import lib
-    from pyscf.df.incore import aux_e2
 
+    if is_cell(mol):
+        from pyscf.pbc.df.incore import aux_e2
+
+        if metric != "overlap":
+            raise ValueError("the three-centre integrals of a cell are overlaps")
+        aosym = "s2"  # Gamma point: real, (mn) packed as m >= n like the molecular s2ij
+    else:
+        from pyscf.df.incore import aux_e2
+
+        aosym = "s2ij"
     intor = "int3c2e" if metric == "coulomb" else "int3c1e"
     dm = np.asarray(dm)
     single = dm.ndim == 2
@@ -54,7 +80,7 @@ def density_integrals(mol, auxmol, dm: np.ndarray, metric: str) -> np.ndarray:
         stop = start + 1
         while stop < auxmol.nbas and ao_loc[stop + 1] - ao_loc[start] <= per_chunk:
             stop += 1
-        ints = aux_e2(mol, auxmol, intor, aosym="s2ij", shls_slice=(0, mol.nbas, 0, mol.nbas, start, stop))
+        ints = aux_e2(mol, auxmol, intor, aosym=aosym, shls_slice=(0, mol.nbas, 0, mol.nbas, start, stop))
         out[:, ao_loc[start] : ao_loc[stop]] = packed @ ints.reshape(npair, -1)
         start = stop
     return out[0] if single else out

@@ -18,6 +18,7 @@ import numpy as np
 
 from rho_data.yaml_input import short_repr
 
+from .cell import cell_problem
 from .errors import PyscfIoError
 
 
@@ -32,9 +33,11 @@ class InputStructure:
     positions: tuple[tuple[float, float, float], ...]
     charge: int | None = None  # None: the run's setting
     spin: int | None = None  # 2S; None: the run's setting
+    cell: tuple[tuple[float, float, float], ...] | None = None  # lattice vectors as rows (Angstrom); None: a molecule
+    pbc: tuple[bool, bool, bool] = (False, False, False)
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "source": self.source,
             "frame": self.frame,
             "label": self.label,
@@ -43,6 +46,10 @@ class InputStructure:
             "charge": self.charge,
             "spin": self.spin,
         }
+        if self.periodic:  # molecules keep the layout of earlier work directories
+            out["cell"] = [list(v) for v in self.cell]  # type: ignore[union-attr]
+            out["pbc"] = list(self.pbc)
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> InputStructure:
@@ -55,7 +62,18 @@ class InputStructure:
             tuple(tuple(float(x) for x in p) for p in data["positions"]),
             None if charge is None else int(charge),
             None if spin is None else int(spin),
+            None if data.get("cell") is None else tuple(tuple(float(x) for x in v) for v in data["cell"]),
+            tuple(bool(p) for p in data.get("pbc", (False, False, False))),  # type: ignore[arg-type]
         )
+
+    @property
+    def periodic(self) -> bool:
+        return any(self.pbc)
+
+    @property
+    def cell_array(self) -> np.ndarray:
+        """Lattice vectors as rows (Angstrom); zeros for a molecule."""
+        return np.zeros((3, 3)) if self.cell is None else np.array(self.cell, dtype=np.float64).reshape(3, 3)
 
     def charge_spin(self, settings: dict) -> tuple[int, int]:
         """(charge, 2S): the structure's own values where given, else the run's settings."""
@@ -171,8 +189,9 @@ def read_structures(path: str | PathLike, index: str | None = None) -> tuple[lis
         if len(atoms) == 0:
             problems.append(InputProblem(source, f"structure {frame}: has no atoms"))
             continue
-        if atoms.pbc.any():
-            problems.append(InputProblem(source, f"structure {frame}: is periodic; pyscf-io computes molecules only"))
+        problem = cell_problem(np.asarray(atoms.cell[:]), atoms.pbc)
+        if problem:
+            problems.append(InputProblem(source, f"structure {frame} ({label}): {problem}"))
             continue
         try:
             charge, spin = charge_and_spin(atoms.info)
@@ -180,5 +199,10 @@ def read_structures(path: str | PathLike, index: str | None = None) -> tuple[lis
             problems.append(InputProblem(source, f"structure {frame}: {err}"))
             continue
         positions = tuple(tuple(float(x) for x in p) for p in atoms.positions)
-        out.append(InputStructure(source, frame, label, tuple(int(z) for z in atoms.numbers), positions, charge, spin))
+        cell, pbc = None, (False, False, False)
+        if atoms.pbc.any():
+            cell = tuple(tuple(float(x) for x in v) for v in np.asarray(atoms.cell[:]))
+            pbc = tuple(bool(p) for p in atoms.pbc)
+        numbers = tuple(int(z) for z in atoms.numbers)
+        out.append(InputStructure(source, frame, label, numbers, positions, charge, spin, cell, pbc))  # type: ignore[arg-type]
     return out, problems

@@ -89,3 +89,13 @@ def cell_aux_density(auxcell, coefficients: np.ndarray, points: np.ndarray) -> n
     for part in _chunks(len(points), 8 * auxcell.nao_nr()):
         out[part] = np.asarray(auxcell.pbc_eval_gto("GTOval_sph", points[part])) @ d
     return out
+
+
+def cell_aux_projections(auxcell, points: np.ndarray, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """w_P = sum_r w_r phi_P(r) f(r) over one cell's grid for lattice-summed aux functions phi_P: the
+    projections <P|f> of periodic fields ``values`` (n_points,) -> (n_aux,), or (n_points, K) -> (K, n_aux)."""
+    f = np.asarray(values) * (weights if np.ndim(values) == 1 else weights[:, None])
+    out = np.zeros((auxcell.nao_nr(),) + f.shape[1:])
+    for part in _chunks(len(points), 8 * auxcell.nao_nr()):
+        out += np.asarray(auxcell.pbc_eval_gto("GTOval_sph", points[part])).T @ f[part]
+    return out.T

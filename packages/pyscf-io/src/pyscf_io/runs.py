@@ -13,6 +13,7 @@ from rho_data.atomic import check_output_location
 from .config import load_settings
 from .errors import PyscfIoError
 from .geometry import check_index, read_structures
+from .run_kind import resolve_run_kind
 from .workdir import WorkDir
 
 Say = Callable[[str], None]
@@ -60,6 +61,7 @@ def open_run(
         problems += trouble
     if not structures:
         raise PyscfIoError("no structure could be read: " + "; ".join(f"{p.source}: {p.message}" for p in problems))
+    resolve_run_kind(settings, structures)
     wd = WorkDir.prepare(inputs.workdir_path, settings, structures, problems, inputs.output)
     wd.remove_stale_temporaries()
     lost = wd.recover_lost()

@@ -139,7 +139,8 @@ class WorkDir:
             d.mkdir(exist_ok=True)
         run_id = uuid.uuid4().hex
         numbers = {z for s in structures for z in s.numbers}
-        ctx = RunContext.build(settings, numbers, run_id) if numbers else RunContext(settings, {}, {}, {}, run_id)
+        periodic = any(s.periodic for s in structures)
+        ctx = RunContext.build(settings, numbers, run_id, periodic) if numbers else RunContext(settings, {}, {}, {}, run_id)
         write_json_atomic(wd.path / "basis.json", ctx.to_json())
         write_json_atomic(wd.path / "structures.json", structures_json)
         dump_settings(settings, wd.path / "settings.yaml")
