@@ -66,7 +66,20 @@ def si2_dataset(tmp_path_factory) -> Path:
     atoms = bulk("Si", "diamond", a=5.43)
     atoms.positions += np.random.default_rng(1).normal(0.0, 0.05, atoms.positions.shape)
     write(tmp / "si2.xyz", atoms, format="extxyz")
-    command = [sys.executable, "-m", "pyscf_io", "run", str(tmp / "si2.xyz"), "-o", str(tmp / "si2.h5"), "--set", "cell_basis=gth-szv", "-q"]
+    command = [
+        sys.executable,
+        "-m",
+        "pyscf_io",
+        "run",
+        str(tmp / "si2.xyz"),
+        "-o",
+        str(tmp / "si2.h5"),
+        "--set",
+        "cell_basis=gth-szv",
+        "--set",
+        "cell_smearing_ev=0.1",
+        "-q",
+    ]
     result = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     return tmp / "si2.h5"

@@ -2,9 +2,7 @@
 
 A structure is periodic when its pbc is T T T (3D) or T T F (2D: the third lattice vector spans the
 vacuum, PySCF's ``dimension = 2``). Every Cell of pyscf-io is built here (run and field builder), so
-the two always agree on the lattice sums: ``make_auxcell`` is PySCF's own
-``pyscf.pbc.df.df.make_auxcell`` of the AO cell (same lattice, same precision, so the
-lattice-summed integrals of both cells run over the same images).
+the two always agree on the lattice sums and on the normalisation of the auxiliary functions.
 """
 
 from __future__ import annotations
@@ -122,10 +120,24 @@ def make_cell(
 
 
 def make_auxcell(cell, aux: BasisSpec):
-    """The cell of the auxiliary basis (PySCF's ``make_auxcell``: the AO cell's lattice and precision)."""
-    from pyscf.pbc.df.df import make_auxcell as pyscf_make_auxcell
+    """The cell of the auxiliary basis: the AO cell's atoms, lattice, dimension and precision, the
+    functions of ``aux`` as PySCF normalises any basis (so the coefficients belong to the dataset's
+    GaussianRadial basis; PySCF's ``pbc.df.make_auxcell`` would rescale each s function to unit
+    charge), no pseudopotential; its lattice-sum radius and mesh come from its own functions."""
+    from pyscf.pbc import gto
 
-    return pyscf_make_auxcell(cell, aux)
+    auxcell = gto.Cell()
+    auxcell.atom = cell.atom
+    auxcell.a = cell.a
+    auxcell.unit = cell.unit
+    auxcell.dimension = cell.dimension
+    auxcell.precision = cell.precision
+    auxcell.basis = aux
+    auxcell.spin = sum(int(z) for z in cell.atom_charges()) % 2 if cell.pseudo is None else 0
+    auxcell.cart = False
+    auxcell.verbose = 0
+    auxcell.build(parse_arg=False, dump_input=False)
+    return auxcell
 
 
 def kpoints(cell, kmesh: Sequence[int]) -> np.ndarray | None:

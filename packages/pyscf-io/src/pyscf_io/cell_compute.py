@@ -38,6 +38,25 @@ def run_cell_scf(cell, settings: dict):
     return mf, kpts
 
 
+def fit_cell(
+    cell, auxcell, dm: np.ndarray, kpts: np.ndarray | None, settings: dict, normalisation: str
+) -> tuple[FitResult, tuple[int, ...]]:
+    """The overlap-metric fit of the cell's SCF density (module doc) and its error on the SCF's uniform mesh."""
+    t0 = time.perf_counter()
+    mesh = tuple(int(n) for n in cell.mesh)
+    points, weights = uniform_grid(cell, mesh)
+    scf_density = cell_ao_density(cell, dm, points, kpts)
+    if settings["cell_fit_integrals"] == "analytic":
+        rhs = density_integrals(cell, auxcell, dm, "overlap")
+    else:
+        rhs = cell_aux_projections(auxcell, points, weights, scf_density)
+    overlap = metric_matrix(auxcell, "overlap")
+    coeffs, info = solve_metric(overlap, rhs[None], settings["fit_rcond"])
+    time_fit = time.perf_counter() - t0
+    errors = [field_errors(weights, cell_aux_density(auxcell, coeffs[0], points), scf_density, normalisation)]
+    return FitResult(coeffs, overlap, info, errors, time_fit), mesh
+
+
 def compute_cell(inp: InputStructure, ctx: RunContext, input_index: int = -1) -> Structure:
     """The rho-data record of one periodic structure (checked by ``check_structure`` before)."""
     s = ctx.settings
@@ -48,22 +67,8 @@ def compute_cell(inp: InputStructure, ctx: RunContext, input_index: int = -1) ->
     check_converged(mf, s, periodic=True)
     dm = np.asarray(mf.make_rdm1())
 
-    t0 = time.perf_counter()
     auxcell = make_auxcell(cell, {sym: ctx.aux[sym] for sym in {symbol(z) for z in inp.numbers}})
-    mesh = tuple(int(n) for n in cell.mesh)
-    points, weights = uniform_grid(cell, mesh)
-    scf_density = cell_ao_density(cell, dm, points, kpts)
-    if s["cell_fit_integrals"] == "analytic":
-        rhs = density_integrals(cell, auxcell, dm, "overlap")
-    else:
-        rhs = cell_aux_projections(auxcell, points, weights, scf_density)
-    overlap = metric_matrix(auxcell, "overlap")
-    coeffs, info = solve_metric(overlap, rhs[None], s["fit_rcond"])
-    time_fit = time.perf_counter() - t0
-
-    field = ctx.fields()[0]
-    errors = [field_errors(weights, cell_aux_density(auxcell, coeffs[0], points), scf_density, nmae_normalisation(field))]
-    fit = FitResult(coeffs, overlap, info, errors, time_fit)
+    fit, mesh = fit_cell(cell, auxcell, dm, kpts, s, nmae_normalisation(ctx.fields()[0]))
     if kpts is None:
         extras = {"density_matrix": dm.reshape(-1)}
     else:
