@@ -27,24 +27,10 @@ def validate(path: Path, cwd: Path) -> None:
     assert "valid" in run("rho-data", "validate", path, cwd=cwd).stdout
 
 
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("chain")
-    run(
-        sys.executable,
-        ROOT / "examples" / "make_molecules.py",
-        "-o",
-        "molecules.xyz",
-        "--conformers",
-        "4",
-        "--molecules",
-        "H2O",
-        "NH3",
-        cwd=work,
-    )
-    run("pyscf-io", "run", "molecules.xyz", "-o", "data.h5", "--workers", "2", "--basis", "sto-3g", "-q", cwd=work)
-    validate(work / "data.h5", work)
-    run("rho-data", "split", "data.h5", "-s", "6", "-s", "0", "-s", "2", "--seed", "1", "-o", "splits", cwd=work)
+def split_train_predict(work: Path, n_train: int) -> None:
+    """rho-data split (n_train / 0 / 2 test) -> rho-train train (exact fit at a fixed alpha) -> rho-train
+    predict of the test split, in ``work`` beside data.h5; the predictions file is validated."""
+    run("rho-data", "split", "data.h5", "-s", str(n_train), "-s", "0", "-s", "2", "--seed", "1", "-o", "splits", cwd=work)
     run(
         "rho-train",
         "train",
@@ -63,6 +49,26 @@ def chain(tmp_path_factory) -> Path:
     )
     run("rho-train", "predict", "model/model.pt", "data.h5", "--indices", "splits/test.idx", "-o", "predictions.h5", cwd=work)
     validate(work / "predictions.h5", work)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("chain")
+    run(
+        sys.executable,
+        ROOT / "examples" / "make_molecules.py",
+        "-o",
+        "molecules.xyz",
+        "--conformers",
+        "4",
+        "--molecules",
+        "H2O",
+        "NH3",
+        cwd=work,
+    )
+    run("pyscf-io", "run", "molecules.xyz", "-o", "data.h5", "--workers", "2", "--basis", "sto-3g", "-q", cwd=work)
+    validate(work / "data.h5", work)
+    split_train_predict(work, 6)
     run("rho-eval", "predictions.h5", "--reference", "data.h5", "-o", "report", "--no-plots", cwd=work)
     return work
 

@@ -94,7 +94,7 @@ def main() -> None:
     test, pool = order[-args.test :], order[: -args.test]
     val = pool[len(pool) - args.val :] if args.val else []
     pool = pool[: len(pool) - args.val]
-    sizes = sorted({n for n in args.sizes if n < len(pool)} | (set() if args.no_full else {len(pool)}))
+    sizes = sorted({n for n in args.sizes if n <= len(pool)} | (set() if args.no_full else {len(pool)}))
     store = descriptor_store(options, ds)
     frames = [ds[i].to_ase() for i in test]
     reference = np.concatenate([ds.coefficients(i, target) for i in test])
