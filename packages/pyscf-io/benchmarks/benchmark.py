@@ -118,7 +118,7 @@ def cell_fit_table() -> None:
     t0 = time.perf_counter()
     mf, kpts = run_cell_scf(cell, base)
     print(
-        f"SCF ({base['cell_scf']}, {mf.cycles} cycles, converged {mf.converged}): {time.perf_counter() - t0:.1f} s, mesh {list(cell.mesh)}\n"
+        f"SCF ({base['cell_scf']}, {mf.cycles} cycles, converged {mf.converged}): {time.perf_counter() - t0:.1f} s, mesh {[int(n) for n in cell.mesh]}\n"
     )
     dm = np.asarray(mf.make_rdm1())
     rows = [
