@@ -106,12 +106,12 @@ def silicon_cell(seed: int = 0) -> InputStructure:
 
 
 def cell_fit_table() -> None:
-    """One SCF of the cell (pyscf-io's cell settings, 0.1 eV smearing), then the fit per auxiliary basis."""
+    """One multigrid SCF of the cell (pyscf-io's cell settings, 0.1 eV smearing), then the fit per auxiliary basis."""
     from pyscf_io.cell import make_auxcell, make_cell
     from pyscf_io.cell_compute import fit_cell, run_cell_scf
 
     si8 = silicon_cell()
-    base = load_settings(overrides={"cell_smearing_ev": 0.1})
+    base = load_settings(overrides={"cell_smearing_ev": 0.1, "cell_scf": "multigrid"})
     resolve_run_kind(base, [si8])
     ao = RunContext.build(base, {14}, periodic=True).ao
     cell = make_cell(si8.numbers, si8.positions_array, si8.cell_array, si8.pbc, ao, base["pseudo"])

@@ -51,7 +51,7 @@ def si2_gamma():
 def test_gamma_cell_record(si2_gamma):
     inp, ctx, s = si2_gamma
     m = s.metadata
-    assert ctx.settings["fit_metric"] == "overlap" and ctx.settings["cell_scf"] == "multigrid"
+    assert ctx.settings["fit_metric"] == "overlap" and ctx.settings["cell_scf"] == "gdf"
     assert m["scf_converged"] == 1.0 and m["n_electrons"] == 8.0  # valence electrons of the GTH pseudopotential
     assert abs(m["n_electrons_fit"] - 8.0) < 2e-3
     # the coefficients belong to the dataset's GaussianRadial basis (not to PySCF's unit-charge auxcell functions)

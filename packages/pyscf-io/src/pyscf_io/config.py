@@ -57,7 +57,7 @@ degeneracy_ev: 1.0e-3    # orbitals closer than this (eV) form one level of the 
 cell_basis: gth-dzvp     # AO basis of cells (`basis` is for molecules); the aux basis is built from it as above
 pseudo: gth-pbe          # pseudopotential of cells (PySCF name); null: all-electron
 kmesh: [1, 1, 1]         # Monkhorst-Pack k-mesh of cells; [1, 1, 1] = the Gamma point
-cell_scf: auto           # multigrid | gdf | fftdf: the SCF's integrals; auto: multigrid (3D, pseudo, LDA/GGA), else gdf
+cell_scf: auto           # gdf | multigrid | fftdf: the SCF's integrals; auto: gdf (multigrid: faster, opt-in, README)
 cell_smearing_ev: 0.0    # Fermi-Dirac smearing width of cells, eV (0: integer occupations); e.g. 0.1 for small-gap cells
 cell_fit_integrals: grid # grid: <P|rho> on the SCF's uniform mesh; analytic: three-centre overlaps (Gamma only)
 

@@ -56,5 +56,5 @@ def resolve_run_kind(settings: dict, structures: Sequence[InputStructure]) -> bo
         )
     if settings["cell_scf"] == "multigrid" and settings["xc"].upper() == "HF":
         raise PyscfIoError("cell_scf multigrid needs a density functional (xc HF): use gdf or fftdf")
-    settings["cell_scf"] = scf_method(settings, cells[0].pbc)
+    settings["cell_scf"] = scf_method(settings)
     return True
