@@ -94,6 +94,8 @@ def rebuild_molecule(dataset: RhoFile, index: int) -> Molecule:
 
     extra = dataset.provenance.extra
     s = dataset[index]
+    if s.pbc.any():
+        raise PyscfIoError("is periodic: SCF guesses are built for molecules only", path=dataset.path, structure=index)
     syms = sorted({symbol(int(z)) for z in s.numbers})
     lacking = [x for x in syms if x not in extra["ao_basis"] or x not in extra["aux_basis"]]
     if lacking:
