@@ -184,6 +184,21 @@ SMALL_DESCRIPTOR = {
 }
 
 
+def train_small_run(dataset: Path, out: Path) -> Path:
+    """``rho-train train`` of ``dataset`` into ``out/run`` (SMALL_DESCRIPTOR, no descriptor cache, exact
+    fit at alpha 1e-8); the run folder."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from rho_model.cli import app
+
+    opts = out / "opts.yaml"
+    opts.write_text(yaml.safe_dump({"descriptor": dict(SMALL_DESCRIPTOR, cache_dir=None), "fit": {"alpha": 1e-8}}))
+    result = CliRunner().invoke(app, ["train", str(dataset), "-o", str(out / "run"), "-c", str(opts)])
+    assert result.exit_code == 0, result.output
+    return out / "run"
+
+
 def cluster(n_molecules: int, seed: int = 0, spacing: float = 2.9) -> Any:
     """Water molecules on a cubic grid, random orientations, atoms in scrambled order."""
     import ase

@@ -4,9 +4,8 @@ import ase
 import ase.io
 import numpy as np
 import pytest
-import yaml
 from ase.build import bulk
-from helpers import SMALL_DESCRIPTOR, water_boxes, write_periodic_dataset
+from helpers import train_small_run, water_boxes, write_periodic_dataset
 from typer.testing import CliRunner
 
 import rho_model
@@ -118,11 +117,7 @@ def water_cells(tmp_path_factory, water_target):
 @pytest.fixture(scope="module")
 def cell_run(water_cells, tmp_path_factory):
     out = tmp_path_factory.mktemp("cell_run")
-    opts = out / "opts.yaml"
-    opts.write_text(yaml.safe_dump({"descriptor": dict(SMALL_DESCRIPTOR, cache_dir=None), "fit": {"alpha": 1e-8}}))
-    result = runner.invoke(app, ["train", str(water_cells), "-o", str(out / "run"), "-c", str(opts)])
-    assert result.exit_code == 0, result.output
-    return out / "run"
+    return train_small_run(water_cells, out)
 
 
 def test_training_features_and_pair_cutoff_use_the_cells(water_cells, water_target, small_options):

@@ -6,8 +6,7 @@ import sys
 import ase.io
 import numpy as np
 import pytest
-import yaml
-from helpers import SMALL_DESCRIPTOR
+from helpers import train_small_run
 from typer.testing import CliRunner
 
 import rho_model
@@ -20,11 +19,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def run(water_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("api")
-    opts = out / "opts.yaml"
-    opts.write_text(yaml.safe_dump({"descriptor": dict(SMALL_DESCRIPTOR, cache_dir=None), "fit": {"alpha": 1e-8}}))
-    result = runner.invoke(app, ["train", str(water_dataset), "-o", str(out / "run"), "-c", str(opts)])
-    assert result.exit_code == 0, result.output
-    return out / "run"
+    return train_small_run(water_dataset, out)
 
 
 def test_predict_atoms_equals_cli(run, water_dataset, tmp_path):
