@@ -68,19 +68,26 @@ def make_mole(numbers, positions_angstrom, basis: BasisSpec, charge: int = 0, sp
     """A built PySCF ``Mole`` (Angstrom input, spherical functions, quiet)."""
     from pyscf import gto
 
+    return build_system(gto.Mole(), numbers, positions_angstrom, basis, charge, spin)
+
+
+def build_system(system, numbers, positions_angstrom, basis: BasisSpec, charge: int = 0, spin: int = 0, **attributes):
+    """``system`` (a PySCF ``Mole`` or ``Cell``) with the atoms (Angstrom), the basis of their elements,
+    charge, spin and ``attributes`` (e.g. a cell's ``a``), spherical functions, quiet, built."""
     from rho_data.elements import symbol
 
     atoms = [(symbol(int(z)), tuple(float(x) for x in p)) for z, p in zip(numbers, np.asarray(positions_angstrom))]
-    mol = gto.Mole()
-    mol.atom = atoms
-    mol.unit = "Angstrom"
-    mol.basis = {s: basis[s] for s in {a[0] for a in atoms}}
-    mol.charge = int(charge)
-    mol.spin = int(spin)
-    mol.cart = False
-    mol.verbose = 0
-    mol.build(parse_arg=False)
-    return mol
+    system.atom = atoms
+    system.unit = "Angstrom"
+    system.basis = {s: basis[s] for s in {a[0] for a in atoms}}
+    system.charge = int(charge)
+    system.spin = int(spin)
+    system.cart = False
+    system.verbose = 0
+    for name, value in attributes.items():
+        setattr(system, name, value)
+    system.build(parse_arg=False, dump_input=False)
+    return system
 
 
 def _atom_layout(mol, atom: int) -> list[tuple[int, int, int, int]]:

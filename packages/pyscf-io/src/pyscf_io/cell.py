@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .basis import BasisSpec
+from .basis import BasisSpec, build_system
 from .errors import PyscfIoError
 
 #: The pbc patterns pyscf-io computes: 3D and 2D (vacuum along the third lattice vector).
@@ -100,23 +100,11 @@ def make_cell(
     """A built PySCF ``Cell`` (Angstrom input, spherical functions, quiet), 3D or 2D by ``pbc``."""
     from pyscf.pbc import gto
 
-    from rho_data.elements import symbol
-
-    atoms = [(symbol(int(z)), tuple(float(x) for x in p)) for z, p in zip(numbers, np.asarray(positions_angstrom))]
-    cell = gto.Cell()
-    cell.atom = atoms
-    cell.a = np.asarray(lattice_angstrom, dtype=np.float64).reshape(3, 3)
-    cell.unit = "Angstrom"
-    cell.dimension = cell_dimension(pbc)
-    cell.basis = {s: basis[s] for s in {a[0] for a in atoms}}
-    if pseudo:
-        cell.pseudo = pseudo
-    cell.charge = int(charge)
-    cell.spin = int(spin)
-    cell.cart = False
-    cell.verbose = 0
-    cell.build(parse_arg=False, dump_input=False)
-    return cell
+    lattice = np.asarray(lattice_angstrom, dtype=np.float64).reshape(3, 3)
+    extra = {"pseudo": pseudo} if pseudo else {}
+    return build_system(
+        gto.Cell(), numbers, positions_angstrom, basis, charge, spin, a=lattice, dimension=cell_dimension(pbc), **extra
+    )
 
 
 def make_auxcell(cell, aux: BasisSpec):
