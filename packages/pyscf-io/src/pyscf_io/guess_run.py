@@ -8,10 +8,9 @@ importable from here.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 from rho_data import RhoFile, open_dataset, open_predictions
 from rho_data.checks import require_finite
 from rho_data.split import read_index_file
+from rho_data.worker_pool import worker_pool
 
 from .errors import PyscfIoError
 from .guess import COEFFICIENT_GUESSES, PYSCF_GUESSES, guess_xc, rebuild_molecule, scf_settings, structure_guesses
@@ -174,14 +174,7 @@ def run_jobs(
         for job in jobs:
             on_result(compute_job(*args, job, settings, guesses, grid_level))
         return
-    ctx = multiprocessing.get_context("spawn")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with worker_pool(workers, threads=int(os.environ.get("OMP_NUM_THREADS", "1"))) as pool:
         futures = [pool.submit(compute_job, *args, job, settings, guesses, grid_level) for job in jobs]
-        try:
-            for future in as_completed(futures):
-                on_result(future.result())
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+        for future in as_completed(futures):
+            on_result(future.result())

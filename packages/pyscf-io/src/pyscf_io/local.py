@@ -1,20 +1,20 @@
 """Running the structures of a work directory in N local worker processes.
 
-Workers are spawned (no fork of a process holding HDF5 handles or OpenMP state), run
-``threads`` OpenMP threads each (1 by default, so N workers use N cores), and each writes
-its own part file. A rich progress bar shows the count and the time left.
+Workers come from :func:`rho_data.worker_pool.worker_pool` (spawned, ``threads`` OpenMP
+threads each, 1 by default so N workers use N cores, gone when the run is killed), and each
+writes its own part file. A rich progress bar shows the count and the time left.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
 
 from rho_data.cli_support import progress_bar
+from rho_data.worker_pool import worker_pool
 
 from . import task
 from .disk import HDF5_SLACK
@@ -74,30 +74,15 @@ def run_local(
                 if previous is not None:
                     os.environ["OMP_NUM_THREADS"] = previous
             return results
-        # children read OMP_NUM_THREADS when their OpenMP runtime starts: set it before spawning
-        previous = os.environ.get("OMP_NUM_THREADS")
-        os.environ["OMP_NUM_THREADS"] = str(threads)
         try:
-            ctx = multiprocessing.get_context("spawn")
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,))
-            try:
+            with worker_pool(workers, threads, initializer=_init_worker, initargs=(threads,)) as pool:
                 futures = [pool.submit(_run_in_worker, str(wd.path), i) for i in indices]
                 for future in as_completed(futures):
                     done(future.result())
-            except BrokenProcessPool as err:
-                pool.shutdown(wait=True, cancel_futures=True)
-                if _disk_nearly_full(wd):
-                    raise DiskFull(f"{wd.path}: a worker process died: {DISK_FULL}") from None
-                raise PyscfIoError(
-                    f"{wd.path}: a worker process died ({err}); finished structures are kept, run again to continue"
-                ) from None
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)  # a full disk stops the run: start nothing more
-                raise
-            pool.shutdown(wait=True)
-        finally:
-            if previous is None:
-                os.environ.pop("OMP_NUM_THREADS", None)
-            else:
-                os.environ["OMP_NUM_THREADS"] = previous
+        except BrokenProcessPool as err:
+            if _disk_nearly_full(wd):
+                raise DiskFull(f"{wd.path}: a worker process died: {DISK_FULL}") from None
+            raise PyscfIoError(
+                f"{wd.path}: a worker process died ({err}); finished structures are kept, run again to continue"
+            ) from None
     return results

@@ -4,17 +4,16 @@ A *plan* says what is compared: in ``predictions`` mode the predicted density ("
 the RI density ("ri", the dataset's fitted coefficients) and the SCF density ("scf", when
 the backend provides it); in ``fit-only`` mode the RI density against the SCF density (the
 error of the auxiliary basis itself, which no model can beat). Chunks run in this process or
-in worker processes (``spawn``, one BLAS/OpenMP thread each).
+in worker processes (:func:`rho_data.worker_pool.worker_pool`: spawned, one BLAS/OpenMP
+thread each, gone when this process is killed).
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from rho_data import RhoDataError, open_dataset, open_predictions
 from rho_data.elements import symbol
 from rho_data.field_builders import FieldRequest
 from rho_data.orbital_fields import DENSITY_TARGET, nmae_normalisation, parse_field
+from rho_data.worker_pool import worker_pool
 from rho_data.yaml_input import short_repr
 
 from .backends import BuilderFactory
@@ -163,22 +163,6 @@ def evaluate_chunk(plan: Plan, factory: BuilderFactory, pairs: Sequence[tuple[in
     return records
 
 
-@contextlib.contextmanager
-def _single_threaded_children() -> Iterator[None]:
-    """Children inherit OMP/BLAS thread counts of 1 (set before they import numpy)."""
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    saved = {n: os.environ.get(n) for n in names}
-    os.environ.update(dict.fromkeys(names, "1"))
-    try:
-        yield
-    finally:
-        for n, v in saved.items():
-            if v is None:
-                os.environ.pop(n, None)
-            else:
-                os.environ[n] = v
-
-
 def run_chunks(
     plan: Plan,
     factory: BuilderFactory,
@@ -196,15 +180,9 @@ def run_chunks(
         for chunk in chunks:
             on_records(evaluate_chunk(plan, factory, chunk))
         return
-    context = multiprocessing.get_context("spawn")
-    with _single_threaded_children(), ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
+    with worker_pool(min(workers, len(chunks))) as pool:
         pending = {pool.submit(evaluate_chunk, plan, factory, chunk) for chunk in chunks}
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    on_records(future.result())
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                on_records(future.result())
