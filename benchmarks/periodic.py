@@ -1,7 +1,7 @@
 """Periodic densities end to end: learning curves on small cells, transfer to a supercell, DFT vs prediction time.
 
     OMP_NUM_THREADS=1 python benchmarks/periodic.py --workdir DIR [--workers 2] [--sizes 10 20 40]
-        [--test 10] [--val 5] [--two-d-sizes 5 10 20] [--two-d-test 5] [--two-d-val 3]
+        [--test 10] [--val 5] [--kmesh 2 2 2] [--two-d-sizes 5 10 20] [--two-d-test 5] [--two-d-val 3]
         [--skip-2d] [--skip-supercell]
 
 Everything runs through the command-line tools with pyscf-io's defaults for cells (gth-pbe
@@ -12,7 +12,8 @@ resumes after a kill (pyscf-io's work directories; files already made are kept):
 
 1. Datasets. Bulk silicon: 8-atom cubic diamond cells, lattice constant 5.43 A times (1 + e)
    with e uniform in [-3 %, +3 %], a random symmetric strain of up to 1 %, atoms rattled by a
-   Gaussian of 0.07 A. 2D: silicane (hydrogenated silicene, Si2H2 primitive cells, pbc T T F,
+   Gaussian of 0.07 A, on a ``--kmesh`` k-mesh (default 2x2x2: the Brillouin-zone sampling of
+   the supercell of step 3 at the Gamma point, so that the transfer compares like with like). 2D: silicane (hydrogenated silicene, Si2H2 primitive cells, pbc T T F,
    12 A of vacuum, 2x2x1 k-mesh), lattice constant 3.89 A times (1 + e), e in [-2 %, +2 %], a
    1 % in-plane strain, rattled by 0.05 A.
 2. Learning curves: packages/rho-model/benchmarks/learning_curve.py on each dataset (the last
@@ -177,7 +178,8 @@ def mean_nmae(summary: dict, against: str) -> float:
     return float(summary["metrics"][f"nmae_{against}_percent"]["mean"])
 
 
-def transfer(work: Path, small: Path, sizes: list[int], test: int, val: int, workers: int) -> list[str]:
+def transfer(work: Path, small: Path, sizes: list[int], test: int, val: int, workers: int, name: str) -> list[str]:
+    """Train on the small cells (``name``: their dataset's name), predict the Si64 supercell at Gamma."""
     from rho_data import open_dataset
 
     big_frames = silicon_cells(1, seed=7, repeat=2)
@@ -186,16 +188,16 @@ def transfer(work: Path, small: Path, sizes: list[int], test: int, val: int, wor
         n, dataset_id = len(ds), ds.dataset_id
     split = split_like_learning_curve(n, test, val, max(sizes))
     for part, indices in split.items():
-        write_indices(work / f"si8-{part}.idx", dataset_id, indices)
-    run = work / "si8-model"
+        write_indices(work / f"{name}-{part}.idx", dataset_id, indices)
+    run = work / f"{name}-model"
     if not (run / "model.pt").exists():
         cli(
             "rho-train", "train", small, "-o", run, "--overwrite",
-            "--set", "data.train=si8-train.idx", "--set", "data.val=si8-val.idx", "--set", "data.test=si8-test.idx",
+            "--set", f"data.train={name}-train.idx", "--set", f"data.val={name}-val.idx", "--set", f"data.test={name}-test.idx",
             cwd=work,
         )  # fmt: skip
-    small_eval = evaluate(work, run / "model.pt", small, "si8-test", work / "si8-test.idx")
-    big_eval = evaluate(work, run / "model.pt", big, "si64")
+    small_eval = evaluate(work, run / "model.pt", small, f"{name}-test", work / f"{name}-test.idx")
+    big_eval = evaluate(work, run / "model.pt", big, f"si64-from-{name}")
     with open_dataset(big) as ds:
         s = ds[0]
         dft_s = s.metadata["time_scf_s"] + s.metadata["time_fit_s"]
@@ -208,7 +210,8 @@ def transfer(work: Path, small: Path, sizes: list[int], test: int, val: int, wor
     loaded.predict(atoms)
     in_process_s = time.perf_counter() - start
     rows = [
-        f"Transfer (model: {len(split['train'])} Si8 cells, alpha on {val} more; rho-eval, %NMAE per cell):",
+        f"Transfer (model: {len(split['train'])} Si8 cells ({name}), alpha on {val} more; Si64 at the Gamma point;"
+        " rho-eval, %NMAE per cell):",
         "",
         "| structures | atoms per cell | %NMAE vs RI | %NMAE vs SCF | ratio to the small-cell test error (vs RI) |",
         "|---|---|---|---|---|",
@@ -236,6 +239,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[10, 20, 40])
     parser.add_argument("--test", type=int, default=10)
     parser.add_argument("--val", type=int, default=5)
+    parser.add_argument("--kmesh", type=int, nargs=3, default=[2, 2, 2], help="k-mesh of the Si8 cells")
     parser.add_argument("--two-d-sizes", type=int, nargs="*", default=[5, 10, 20], help="training sizes of the 2D set")
     parser.add_argument("--two-d-test", type=int, default=5)
     parser.add_argument("--two-d-val", type=int, default=3)
@@ -252,9 +256,11 @@ def main() -> None:
         f"load average {load:.1f} at the start; pyscf-io with {args.workers} workers.",
         "",
     ]
-    si8, t_si8 = dataset(work, "si8", silicon_cells(n, seed=0), args.workers, *SILICON)
+    kmesh = "x".join(map(str, args.kmesh))
+    name = "si8" if args.kmesh == [1, 1, 1] else f"si8-k{''.join(map(str, args.kmesh))}"
+    si8, t_si8 = dataset(work, name, silicon_cells(n, seed=0), args.workers, *SILICON, f"kmesh={args.kmesh}")
     si8, dropped = without_wrong_states(si8)
-    lines += [f"Si8: {n} cells, pyscf-io run {t_si8:.0f} s (0 when resumed from a finished dataset)"]
+    lines += [f"Si8: {n} cells, {kmesh} k-mesh, pyscf-io run {t_si8:.0f} s (0 when resumed from a finished dataset)"]
     lines += [f"left out (SCF in a wrong state): {', '.join(dropped)}" for _ in dropped[:1]]
     lines += ["", learning_curve(si8, args.sizes, args.test, args.val), ""]
     if not args.skip_2d:
@@ -263,7 +269,7 @@ def main() -> None:
         lines += [f"Silicane Si2H2 (2D, pbc T T F, 2x2x1 k-mesh): {n2d} cells, pyscf-io run {t_2d:.0f} s", "",
                   learning_curve(two_d, args.two_d_sizes, args.two_d_test, args.two_d_val), ""]  # fmt: skip
     if not args.skip_supercell:
-        lines += transfer(work, si8, args.sizes, args.test, args.val, args.workers)
+        lines += transfer(work, si8, args.sizes, args.test, args.val, args.workers, name)
     print("\n".join(lines))
 
 
