@@ -94,8 +94,8 @@ def test_smearing_reaches_the_scf():
     from pyscf_io.cell import make_cell_scf
 
     inp = si2()
-    ctx = cell_context(inp, cell_smearing_ev=0.1)
-    mf = make_cell_scf(make_cell(*_cell_args(inp, ctx)), ctx.settings, "multigrid", None)
+    ctx = cell_context(inp, cell_smearing_ev=0.1, cell_scf="multigrid")
+    mf = make_cell_scf(make_cell(*_cell_args(inp, ctx)), ctx.settings, None)
     assert mf.sigma == pytest.approx(0.1 / 27.211386245988) and mf.smearing_method == "fermi"
     assert ctx.provenance().extra["cell_smearing_ev"] == 0.1
 
@@ -195,3 +195,5 @@ def test_settings_that_do_not_apply_are_refused(tmp_path):
     assert "three integers" in _cli_error(tmp_path, [cell], "--set", "kmesh=[2, 0, 1]")
     assert "must be >= 0" in _cli_error(tmp_path, [cell], "--set", "cell_smearing_ev=-1")
     assert "total density only" in _cli_error(tmp_path, [cell], "--set", "fields=[density, homo]")
+    hf = _cli_error(tmp_path, [cell], "--set", "cell_scf=multigrid", "--set", "xc=HF")
+    assert "multigrid needs a density functional" in hf

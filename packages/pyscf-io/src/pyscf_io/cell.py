@@ -138,18 +138,22 @@ def kpoints(cell, kmesh: Sequence[int]) -> np.ndarray | None:
 def scf_method(settings: dict) -> str:
     """The SCF integral scheme of setting ``cell_scf``; ``auto`` is gdf (Gaussian density fitting,
     ``.density_fit()``). multigrid is faster but opt-in: PySCF's Gamma-point ``MultiGridNumInt2``
-    converged one of 18 rattled Si8 cells to a state 2 Ha below its neighbours (gdf: the normal state)."""
+    converged one of 18 rattled Si8 cells to a state 2 Ha below its neighbours (gdf: the normal state).
+    multigrid integrates a density functional only: with ``xc: HF`` it is refused."""
     method = settings["cell_scf"]
+    if method == "multigrid" and settings["xc"].upper() == "HF":
+        raise PyscfIoError("cell_scf multigrid needs a density functional (xc HF): use gdf or fftdf")
     return "gdf" if method == "auto" else method
 
 
-def make_cell_scf(cell, settings: dict, method: str, kpts: np.ndarray | None):
+def make_cell_scf(cell, settings: dict, kpts: np.ndarray | None):
     """The restricted Kohn-Sham (or HF) object of a closed-shell cell at Gamma (``kpts`` None) or on
-    a k-mesh, with the integral scheme ``method`` (multigrid, gdf, fftdf), not run; Fermi-Dirac
+    a k-mesh, with the integral scheme of :func:`scf_method` (multigrid, gdf, fftdf), not run; Fermi-Dirac
     occupations of width ``cell_smearing_ev`` when it is > 0 (cells whose gap closes at their k-points,
     e.g. an 8-atom silicon cell at the Gamma point, converge only with it)."""
     from pyscf.pbc import dft, scf
 
+    method = scf_method(settings)
     hf = settings["xc"].upper() == "HF"
     if hf:
         mf = scf.RHF(cell) if kpts is None else scf.KRHF(cell, kpts)
@@ -157,8 +161,6 @@ def make_cell_scf(cell, settings: dict, method: str, kpts: np.ndarray | None):
         mf = dft.RKS(cell) if kpts is None else dft.KRKS(cell, kpts)
         mf.xc = settings["xc"]
     if method == "multigrid":
-        if hf:
-            raise PyscfIoError("cell_scf multigrid needs a density functional (xc HF: use gdf or fftdf)")
         from pyscf.pbc.dft.multigrid import MultiGridNumInt, MultiGridNumInt2
 
         # the pair-based MultiGridNumInt2 is 5x faster per cycle (Si8) but Gamma-point only

@@ -33,7 +33,7 @@ from .grid import cell_ao_density, cell_aux_density, cell_aux_projections, unifo
 def run_cell_scf(cell, settings: dict):
     """The SCF of the cell at the Gamma point or on ``settings["kmesh"]``, run; (mf, k-points or None)."""
     kpts = kpoints(cell, settings["kmesh"])
-    mf = make_cell_scf(cell, settings, settings["cell_scf"], kpts)
+    mf = make_cell_scf(cell, settings, kpts)
     mf.kernel()
     return mf, kpts
 

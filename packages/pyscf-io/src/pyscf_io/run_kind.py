@@ -54,7 +54,5 @@ def resolve_run_kind(settings: dict, structures: Sequence[InputStructure]) -> bo
             f"cell_fit_integrals analytic with kmesh {settings['kmesh']} ({first}): the analytic three-centre "
             "overlaps are Gamma-point only; use cell_fit_integrals grid"
         )
-    if settings["cell_scf"] == "multigrid" and settings["xc"].upper() == "HF":
-        raise PyscfIoError("cell_scf multigrid needs a density functional (xc HF): use gdf or fftdf")
-    settings["cell_scf"] = scf_method(settings)
+    settings["cell_scf"] = scf_method(settings)  # resolves auto; refuses multigrid with HF before any SCF
     return True
