@@ -15,7 +15,7 @@ pytest.importorskip("pyscf")
 
 from pyscf import df, dft, gto  # noqa: E402
 
-from pyscf_io.guess import coulomb_from_scf_df, coulomb_of_coefficients, xc_potential  # noqa: E402
+from pyscf_io.guess_potential import coulomb_from_scf_df, coulomb_of_coefficients, xc_potential  # noqa: E402
 
 EXPONENTS = {"O": (8.0, 1.5, 0.35), "H": (1.2, 0.25)}
 GEOMETRY = "O 0 0 0; H 0 0.76 0.59; H 0 -0.76 0.59"

@@ -17,7 +17,7 @@ from pyscf_io.fields import PyscfFieldBuilder
 from pyscf_io.fit import density_integrals
 from pyscf_io.geometry import InputStructure
 from pyscf_io.grid import cell_ao_density, cell_aux_projections, uniform_grid
-from pyscf_io.guess import rebuild_molecule
+from pyscf_io.guess import scf_settings
 from pyscf_io.run_kind import resolve_run_kind
 from rho_data import open_dataset
 from rho_data.field_builders import FieldRequest
@@ -128,8 +128,8 @@ def test_k_mesh_cell_and_its_rebuild(tmp_path):
         assert np.sum(grid.weights * grid.values["scf"]) == pytest.approx(8.0, abs=1e-6)
         nmae = 100 * np.sum(grid.weights * np.abs(grid.values["ri"] - grid.values["scf"])) / 8.0
         assert nmae == pytest.approx(s.metadata["fit_nmae_percent"], rel=1e-6)
-        with pytest.raises(PyscfIoError, match="is periodic: SCF guesses are built for molecules only"):
-            rebuild_molecule(ds, 0)
+        with pytest.raises(PyscfIoError, match="2x1x1 k-mesh: SCF guesses are built for molecules and Gamma-point cells"):
+            scf_settings(ds)
 
 
 def _ase(inp: InputStructure):

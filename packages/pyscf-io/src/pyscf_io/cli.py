@@ -211,7 +211,12 @@ def guess(
     reference: Path = typer.Option(..., "--reference", help="The pyscf-io dataset the predictions belong to."),  # noqa: B008
     report_dir: Path = output_option("Report directory (resumable)."),
     indices: Path | None = typer.Option(None, "--indices", help="Index file (rho-data split) of the structures to run."),  # noqa: B008
-    guesses: str = typer.Option("ml,ri,minao,atom,huckel,vsap", "--guesses", help="Comma-separated initial guesses."),
+    guesses: str | None = typer.Option(
+        None,
+        "--guesses",
+        help="Comma-separated initial guesses (default: ml,ri,minao,atom,huckel,vsap; for cells ml,ri,minao,atom,1e).",
+        show_default=False,
+    ),
     guess_grid_level: int = typer.Option(1, "--guess-grid-level", min=0, max=9, help="DFT grid level of the guess's V_xc."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, max=4096, help="Worker processes (one thread each)."),
     overwrite: bool = overwrite_option("Replace the report of another run in REPORT_DIR."),

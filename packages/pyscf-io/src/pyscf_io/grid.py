@@ -37,7 +37,7 @@ def uniform_grid(cell, mesh) -> tuple[np.ndarray, np.ndarray]:
     return points, np.full(len(points), float(cell.vol) / len(points))
 
 
-def _chunks(n_points: int, bytes_per_point: int):
+def chunks(n_points: int, bytes_per_point: int):
     step = max(256, _CHUNK_BYTES // max(bytes_per_point, 1))
     for start in range(0, n_points, step):
         yield slice(start, min(start + step, n_points))
@@ -46,7 +46,7 @@ def _chunks(n_points: int, bytes_per_point: int):
 def ao_density(mol, dm: np.ndarray, points: np.ndarray) -> np.ndarray:
     """rho(r) = sum_mn D_mn chi_m(r) chi_n(r) for an AO density matrix."""
     out = np.empty(len(points))
-    for part in _chunks(len(points), 8 * mol.nao_nr()):
+    for part in chunks(len(points), 8 * mol.nao_nr()):
         ao = mol.eval_gto("GTOval_sph", points[part])
         out[part] = np.einsum("pm,pm->p", ao @ dm, ao)
     return out
@@ -57,7 +57,7 @@ def aux_density(auxmol, coefficients: np.ndarray, points: np.ndarray) -> np.ndar
     (n_aux,) or (n_aux, K) for K fields at once."""
     d = np.asarray(coefficients)
     out = np.empty((len(points),) + d.shape[1:])
-    for part in _chunks(len(points), 8 * auxmol.nao_nr()):
+    for part in chunks(len(points), 8 * auxmol.nao_nr()):
         out[part] = auxmol.eval_gto("GTOval_sph", points[part]) @ d
     return out
 
@@ -67,12 +67,12 @@ def cell_ao_density(cell, dm: np.ndarray, points: np.ndarray, kpts: np.ndarray |
     (nk, nao, nao) with ``kpts`` (nk, 3) (1/bohr), rho = (1/Nk) sum_k Re sum_mn chi^k_m D^k_mn conj(chi^k_n)."""
     out = np.empty(len(points))
     if kpts is None:
-        for part in _chunks(len(points), 8 * cell.nao_nr()):
+        for part in chunks(len(points), 8 * cell.nao_nr()):
             ao = np.asarray(cell.pbc_eval_gto("GTOval_sph", points[part]))
             out[part] = np.einsum("pm,pm->p", ao @ dm, ao)
         return out
     kpts = np.asarray(kpts, dtype=np.float64).reshape(-1, 3)
-    for part in _chunks(len(points), 16 * cell.nao_nr() * len(kpts)):
+    for part in chunks(len(points), 16 * cell.nao_nr() * len(kpts)):
         ao_k = cell.pbc_eval_gto("GTOval_sph", points[part], kpts=kpts)
         total = np.zeros(part.stop - part.start)
         for ao, d in zip(ao_k, dm):
@@ -86,7 +86,7 @@ def cell_aux_density(auxcell, coefficients: np.ndarray, points: np.ndarray) -> n
     (n_aux,) or (n_aux, K)."""
     d = np.asarray(coefficients)
     out = np.empty((len(points),) + d.shape[1:])
-    for part in _chunks(len(points), 8 * auxcell.nao_nr()):
+    for part in chunks(len(points), 8 * auxcell.nao_nr()):
         out[part] = np.asarray(auxcell.pbc_eval_gto("GTOval_sph", points[part])) @ d
     return out
 
@@ -96,6 +96,6 @@ def cell_aux_projections(auxcell, points: np.ndarray, weights: np.ndarray, value
     projections <P|f> of periodic fields ``values`` (n_points,) -> (n_aux,), or (n_points, K) -> (K, n_aux)."""
     f = np.asarray(values) * (weights if np.ndim(values) == 1 else weights[:, None])
     out = np.zeros((auxcell.nao_nr(),) + f.shape[1:])
-    for part in _chunks(len(points), 8 * auxcell.nao_nr()):
+    for part in chunks(len(points), 8 * auxcell.nao_nr()):
         out += np.asarray(auxcell.pbc_eval_gto("GTOval_sph", points[part])).T @ f[part]
     return out.T

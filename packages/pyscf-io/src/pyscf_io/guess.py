@@ -15,6 +15,10 @@ matrix passed to the SCF as ``dm0``.
   a density matrix); Hartree-Fock uses Slater exchange. Points where rho < 1e-10 (an ML density
   may dip below zero) contribute nothing.
 - Open shell (2S > 0): the same restricted F for both spins, occupied N_alpha / N_beta.
+- Gamma-point cells (pbc T T T or T T F, ``kmesh: [1, 1, 1]``): J and V_xc of the lattice-summed
+  density on the SCF's uniform mesh (:func:`pyscf_io.guess_potential.cell_fock_potential`), the SCF
+  rebuilt as the dataset ran it (``cell_scf``, smearing). Of PySCF's guesses minao, atom and 1e
+  are offered for cells.
 """
 
 from __future__ import annotations
@@ -30,20 +34,24 @@ from rho_data.checks import require_finite
 from rho_data.elements import symbol
 
 from .basis import canonical_permutation, make_mole, to_pyscf_order
+from .cell import make_auxcell, make_cell, make_cell_scf
 from .compute import make_scf
 from .errors import PyscfIoError
 from .fields import structure_charge_spin
 from .fit import function_integrals
+from .guess_potential import cell_fock_potential, coulomb_from_scf_df, coulomb_of_coefficients, xc_potential
 
 #: Guesses built from coefficients: the predictions ('ml') and the dataset's own RI fit ('ri').
 COEFFICIENT_GUESSES = ("ml", "ri")
 #: PySCF's guesses (``mf.init_guess``); vsap only for DFT (PySCF silently uses minao otherwise).
 PYSCF_GUESSES = ("minao", "atom", "huckel", "mod_huckel", "vsap", "sap", "1e")
-#: Settings the guess command rebuilds from the dataset's provenance.
+#: PySCF's guesses that its periodic SCF has.
+CELL_PYSCF_GUESSES = ("minao", "atom", "1e")
+#: Settings the guess command rebuilds from the dataset's provenance (and, for cells, CELL_REBUILT).
 REBUILT = ("xc", "scf_aux_basis", "grid_level", "scf_conv_tol", "scf_max_cycle")
+CELL_REBUILT = ("cell_scf", "cell_smearing_ev", "kmesh")
 #: |N_guess - N| above which the guess's electron count is reported (it is always renormalised).
 ELECTRON_TOLERANCE = 1e-3
-RHO_FLOOR = 1e-10
 
 
 def scf_settings(dataset: RhoFile) -> dict:
@@ -57,11 +65,20 @@ def scf_settings(dataset: RhoFile) -> dict:
     stored = extra.get("settings")
     if not isinstance(stored, dict):
         raise PyscfIoError("has no SCF settings in its provenance (extra.settings), they cannot be rebuilt", path=dataset.path)
-    missing = [k for k in REBUILT if k not in stored]
+    periodic = bool(extra.get("periodic", False))
+    keys = REBUILT + (CELL_REBUILT if periodic else ())
+    missing = [k for k in keys if k not in stored]
     if missing:
         raise PyscfIoError(f"provenance settings lack {', '.join(missing)}: the SCF cannot be rebuilt", path=dataset.path)
-    settings = {k: stored[k] for k in REBUILT}
+    settings = {k: stored[k] for k in keys}
     settings["scf_density_fit"] = bool(stored.get("scf_density_fit", True))
+    settings["periodic"] = periodic
+    if periodic and list(settings["kmesh"]) != [1, 1, 1]:
+        raise PyscfIoError(
+            f"was computed on a {'x'.join(map(str, settings['kmesh']))} k-mesh: SCF guesses are built for "
+            "molecules and Gamma-point cells only",
+            path=dataset.path,
+        )
     return settings
 
 
@@ -80,12 +97,13 @@ def guess_xc(xc: str) -> tuple[str, str]:
 
 @dataclass
 class Molecule:
-    """What one structure's SCF needs: the molecule, the fit's auxiliary molecule, its order."""
+    """What one structure's SCF needs: the molecule (or Cell), the fit's auxiliary molecule (or Cell), its order."""
 
     mol: object
     auxmol: object
     perm: np.ndarray
     label: str
+    periodic: bool = False
 
 
 def rebuild_molecule(dataset: RhoFile, index: int) -> Molecule:
@@ -94,8 +112,10 @@ def rebuild_molecule(dataset: RhoFile, index: int) -> Molecule:
 
     extra = dataset.provenance.extra
     s = dataset[index]
-    if s.pbc.any():
-        raise PyscfIoError("is periodic: SCF guesses are built for molecules only", path=dataset.path, structure=index)
+    periodic = bool(s.pbc.any())
+    if periodic != bool(extra.get("periodic", False)):
+        kind = "periodic" if periodic else "a molecule"
+        raise PyscfIoError(f"is {kind}, unlike the dataset's SCF settings", path=dataset.path, structure=index)
     syms = sorted({symbol(int(z)) for z in s.numbers})
     lacking = [x for x in syms if x not in extra["ao_basis"] or x not in extra["aux_basis"]]
     if lacking:
@@ -104,82 +124,25 @@ def rebuild_molecule(dataset: RhoFile, index: int) -> Molecule:
     n = int(sum(int(z) for z in s.numbers)) - charge
     if n <= 0 or (n - spin) % 2 or spin > n:
         raise PyscfIoError(f"charge {charge} and spin {spin} do not fit {n} electrons", path=dataset.path, structure=index)
-    mol = make_mole(s.numbers, s.positions, extra["ao_basis"], charge, spin)
-    auxmol = df.addons.make_auxmol(mol, {x: extra["aux_basis"][x] for x in syms})
+    aux = {x: extra["aux_basis"][x] for x in syms}
+    if periodic:
+        if charge or spin:
+            raise PyscfIoError(
+                f"a cell of charge {charge} and spin {spin}: cells are neutral and closed-shell",
+                path=dataset.path,
+                structure=index,
+            )
+        mol = make_cell(s.numbers, s.positions, s.cell, s.pbc, extra["ao_basis"], extra.get("pseudo"))
+        auxmol = make_auxcell(mol, aux)
+    else:
+        mol = make_mole(s.numbers, s.positions, extra["ao_basis"], charge, spin)
+        auxmol = df.addons.make_auxmol(mol, aux)
     perm = canonical_permutation(auxmol)
     if s.coefficients is not None and s.coefficients.shape != perm.shape:
         raise PyscfIoError(
             f"{s.coefficients.size} coefficients, the auxiliary basis has {perm.size}", path=dataset.path, structure=index
         )
-    return Molecule(mol, auxmol, perm, s.label)
-
-
-def coulomb_of_coefficients(mol, auxmol, d: np.ndarray) -> np.ndarray:
-    """J_ij = sum_P d_P (ij|P) from three-centre integrals (the exact-integral SCF's guess)."""
-    from pyscf import lib
-    from pyscf.df.incore import aux_e2
-
-    ints = aux_e2(mol, auxmol, "int3c2e", aosym="s2ij")
-    return lib.unpack_tril(ints @ d)
-
-
-def coulomb_from_scf_df(mf, auxmol, d: np.ndarray) -> np.ndarray:
-    """J of rho = sum_P d_P phi_P through the SCF's own DF tensors (built here, reused by the SCF).
-
-    The DF object keeps B = L^-1 (Q|ij) but not j2c = (Q|Q') nor L, so L is computed again here
-    from ``int2c2e`` of the DF auxiliary molecule, as PySCF computes it (a Cholesky factor; where
-    it fails PySCF decomposes j2c otherwise, and the exact integrals are used instead).
-    """
-    import scipy.linalg
-    from pyscf import gto, lib
-
-    with_df = mf.with_df
-    naux = with_df.get_naoaux()  # builds the DF tensors when they are not yet built
-    dfaux = with_df.auxmol
-    try:
-        low = scipy.linalg.cholesky(dfaux.intor("int2c2e"), lower=True)
-    except np.linalg.LinAlgError:
-        return coulomb_of_coefficients(mf.mol, auxmol, d)
-    if naux != low.shape[0]:
-        return coulomb_of_coefficients(mf.mol, auxmol, d)
-    c = scipy.linalg.solve_triangular(low, gto.mole.intor_cross("int2c2e", dfaux, auxmol) @ d, lower=True)
-    j_packed = np.zeros(mf.mol.nao_nr() * (mf.mol.nao_nr() + 1) // 2)
-    start = 0
-    for block in with_df.loop():  # rows of B, in order
-        j_packed += c[start : start + len(block)] @ block
-        start += len(block)
-    return lib.unpack_tril(j_packed)
-
-
-def xc_potential(mol, auxmol, d: np.ndarray, xc: str, kind: str, grid_level: int) -> tuple[np.ndarray, float]:
-    """(V_xc of rho on a level-``grid_level`` grid, integral of rho on that grid).
-
-    V_ij = sum_g w_g [v_rho phi_i phi_j + 2 v_sigma grad(rho) . grad(phi_i phi_j)] (the last term
-    for a GGA), PySCF's ``numint.eval_mat`` of the potential ``eval_xc`` gives for rho.
-    """
-    from pyscf.dft import gen_grid, numint
-
-    grids = gen_grid.Grids(mol)
-    grids.level = grid_level
-    grids.build()
-    ni = numint.NumInt()
-    nao = mol.nao_nr()
-    gga = kind == "GGA"
-    v = np.zeros((nao, nao))
-    nel = 0.0
-    for ao, mask, weight, coords in ni.block_loop(mol, grids, nao, 1 if gga else 0):
-        amask = numint.make_mask(auxmol, coords)
-        aux = auxmol.eval_gto("GTOval_sph_deriv1" if gga else "GTOval_sph", coords, non0tab=amask)
-        rho = np.atleast_2d(aux @ d)  # (4, g) or (1, g)
-        nel += float(rho[0] @ weight)
-        low = rho[0] < RHO_FLOOR
-        rho[:, low] = 0.0
-        rho_in = rho if gga else rho[0]
-        vxc = ni.eval_xc(xc, rho_in, spin=0, deriv=1)[1]  # (v_rho,) or (v_rho, v_sigma, ...)
-        vrho = np.where(low, 0.0, vxc[0])  # a floored point contributes nothing
-        vsigma = np.where(low, 0.0, vxc[1]) if gga else None
-        v += numint.eval_mat(mol, ao, weight, rho_in, (vrho, vsigma), non0tab=mask, xctype=kind)
-    return v, nel
+    return Molecule(mol, auxmol, perm, s.label, periodic)
 
 
 @dataclass
@@ -191,10 +154,15 @@ class GuessBuild:
     n_electrons_grid: float
 
 
-def coefficient_guess(mf, auxmol, d: np.ndarray, xc: str, kind: str, grid_level: int) -> GuessBuild:
-    """The density matrix of one Kohn-Sham step from rho = sum_P d_P phi_P (PySCF order, renormalised)."""
+def coefficient_guess(mf, auxmol, d: np.ndarray, xc: str, kind: str, grid_level: int, periodic: bool = False) -> GuessBuild:
+    """The density matrix of one Kohn-Sham step from rho = sum_P d_P phi_P (PySCF order, renormalised);
+    ``periodic``: a Gamma-point cell, its potential on the SCF's uniform mesh (``grid_level`` unused)."""
     t0 = time.perf_counter()
     mol = mf.mol
+    if periodic:
+        df_s = 0.0
+        jv, nel_grid = cell_fock_potential(mol, auxmol, d, xc, kind)
+        return _one_step(mf, mf.get_hcore() + jv, d, auxmol, t0, df_s, nel_grid)
     if hasattr(mf, "with_df"):
         mf.with_df.get_naoaux()  # builds the DF tensors (timed apart: the SCF reuses them)
         df_s = time.perf_counter() - t0
@@ -203,11 +171,14 @@ def coefficient_guess(mf, auxmol, d: np.ndarray, xc: str, kind: str, grid_level:
         df_s = 0.0
         j = coulomb_of_coefficients(mol, auxmol, d)
     v, nel_grid = xc_potential(mol, auxmol, d, xc, kind, grid_level)
-    f = mf.get_hcore() + j + v
-    s = mf.get_ovlp()
-    if mol.spin:
+    return _one_step(mf, mf.get_hcore() + j + v, d, auxmol, t0, df_s, nel_grid)
+
+
+def _one_step(mf, f: np.ndarray, d: np.ndarray, auxmol, t0: float, df_s: float, nel_grid: float) -> GuessBuild:
+    """F diagonalised with the AO overlap and occupied by the SCF's own rule (aufbau, or its smearing)."""
+    if mf.mol.spin:
         f = np.array([f, f])
-    mo_e, mo_c = mf.eig(f, s)
+    mo_e, mo_c = mf.eig(f, mf.get_ovlp())
     dm = mf.make_rdm1(mo_c, mf.get_occ(mo_e, mo_c))
     return GuessBuild(np.asarray(dm), time.perf_counter() - t0, df_s, float(function_integrals(auxmol) @ d), nel_grid)
 
@@ -218,6 +189,11 @@ def normalised(d: np.ndarray, auxmol, n_electrons: int) -> tuple[np.ndarray, flo
     if not np.isfinite(n) or n <= 0:
         raise PyscfIoError(f"the density integrates to {n:g} electrons, no guess can be built from it")
     return d * (n_electrons / n), n
+
+
+def new_scf(mol: Molecule, settings: dict):
+    """The SCF object of the structure as the dataset ran it, not run (a Gamma-point SCF for a cell)."""
+    return make_cell_scf(mol.mol, settings, None) if mol.periodic else make_scf(mol.mol, settings)
 
 
 def run_one(mf, guess: str, dm0: np.ndarray | None) -> dict:
@@ -265,13 +241,15 @@ def structure_guesses(
                         f"{where}: the {guess} density has {n:.6f} electrons, not {mol.mol.nelectron} "
                         f"(off by {n - mol.mol.nelectron:+.2e}); the guess is renormalised to {mol.mol.nelectron}"
                     )
-            mf = make_scf(mol.mol, settings)
-            built = coefficient_guess(mf, mol.auxmol, d, xc, kind, guess_grid_level)
+            mf = new_scf(mol, settings)
+            built = coefficient_guess(mf, mol.auxmol, d, xc, kind, guess_grid_level, mol.periodic)
             row["build_s"], row["df_build_s"] = built.build_s, built.df_s
             require_finite(built.dm, f"{guess} guess density matrix", error=PyscfIoError)
             row.update(run_one(mf, guess, built.dm))
         else:
-            mf = make_scf(mol.mol, settings)
+            if mol.periodic and guess not in CELL_PYSCF_GUESSES:
+                raise PyscfIoError(f"PySCF's periodic SCF has no {guess} guess (for cells: {', '.join(CELL_PYSCF_GUESSES)})")
+            mf = new_scf(mol, settings)
             if guess == "vsap" and not hasattr(mf, "init_guess_by_vsap"):
                 raise PyscfIoError("the vsap guess needs a DFT functional (PySCF would silently use minao)")
             row.update(run_one(mf, guess, None))

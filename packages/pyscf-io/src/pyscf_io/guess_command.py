@@ -13,7 +13,7 @@ def run_guess_report(
     report_dir: Path,
     *,
     indices: Path | None,
-    guesses: str,
+    guesses: str | None,
     guess_grid_level: int,
     workers: int,
     overwrite: bool,
@@ -24,8 +24,8 @@ def run_guess_report(
     finishes, then write the summary (``guess.csv``, ``guess.json``) and show it."""
     from .guess_run import ReportDir, parse_guesses, plan, run_jobs, summary_lines, summary_table, write_report
 
-    names = parse_guesses(guesses)
-    settings, jobs, record = plan(predictions, reference, indices, names)
+    settings, jobs, record = plan(predictions, reference, indices, parse_guesses(guesses) if guesses else None)
+    names = record["guesses"]
     record["guess_grid_level"] = guess_grid_level
     report = ReportDir(report_dir)
     report.prepare(record, overwrite)

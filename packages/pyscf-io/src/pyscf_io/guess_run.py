@@ -22,7 +22,15 @@ from rho_data.split import read_index_file
 from rho_data.worker_pool import worker_pool
 
 from .errors import PyscfIoError
-from .guess import COEFFICIENT_GUESSES, PYSCF_GUESSES, guess_xc, rebuild_molecule, scf_settings, structure_guesses
+from .guess import (
+    CELL_PYSCF_GUESSES,
+    COEFFICIENT_GUESSES,
+    PYSCF_GUESSES,
+    guess_xc,
+    rebuild_molecule,
+    scf_settings,
+    structure_guesses,
+)
 from .guess_report import COLUMNS, ReportDir, csv_text, summarise, summary_lines, summary_table, write_report
 
 __all__ = [
@@ -44,6 +52,8 @@ __all__ = [
 ]
 
 DEFAULT_GUESSES = "ml,ri,minao,atom,huckel,vsap"
+#: The default for a dataset of Gamma-point cells (PySCF's periodic SCF has no huckel or vsap guess).
+DEFAULT_CELL_GUESSES = "ml,ri,minao,atom,1e"
 #: Grid level of the guess's V_xc (the SCF keeps its own level): measured in the README.
 DEFAULT_GUESS_GRID_LEVEL = 1
 
@@ -96,11 +106,21 @@ def match_predictions(pred: RhoFile, ds: RhoFile) -> dict[int, int]:
     return rows
 
 
-def plan(predictions: Path, reference: Path, indices: Path | None, guesses: list[str]) -> tuple[dict, list[Job], dict]:
-    """(settings, jobs, run record); every input problem is found here, before any SCF."""
+def plan(predictions: Path, reference: Path, indices: Path | None, guesses: list[str] | None) -> tuple[dict, list[Job], dict]:
+    """(settings, jobs, run record with the guesses: ``guesses``, or None for the default of the dataset's
+    kind); every input problem is found here, before any SCF."""
     with open_dataset(reference) as ds, open_predictions(predictions) as pred:
         settings = scf_settings(ds)
         guess_xc(settings["xc"])
+        if guesses is None:
+            guesses = parse_guesses(DEFAULT_CELL_GUESSES if settings["periodic"] else DEFAULT_GUESSES)
+        unknown = [g for g in guesses if settings["periodic"] and g not in COEFFICIENT_GUESSES + CELL_PYSCF_GUESSES]
+        if unknown:
+            raise PyscfIoError(
+                f"is a dataset of cells: PySCF's periodic SCF has no {unknown[0]} guess "
+                f"(for cells: {', '.join(COEFFICIENT_GUESSES + CELL_PYSCF_GUESSES)})",
+                path=reference,
+            )
         if "vsap" in guesses and settings["xc"].upper() == "HF":
             raise PyscfIoError("the vsap guess needs a DFT functional, the dataset is Hartree-Fock", path=reference)
         rows = match_predictions(pred, ds)
