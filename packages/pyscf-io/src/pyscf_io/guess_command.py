@@ -24,7 +24,7 @@ def run_guess_report(
     finishes, then write the summary (``guess.csv``, ``guess.json``) and show it."""
     from .guess_run import ReportDir, parse_guesses, plan, run_jobs, summary_lines, summary_table, write_report
 
-    settings, jobs, record = plan(predictions, reference, indices, parse_guesses(guesses) if guesses else None)
+    settings, jobs, record = plan(predictions, reference, indices, parse_guesses(guesses) if guesses is not None else None)
     names = record["guesses"]
     record["guess_grid_level"] = guess_grid_level
     report = ReportDir(report_dir)
