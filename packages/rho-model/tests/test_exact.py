@@ -349,3 +349,27 @@ def test_dense_and_cg_fits_choose_the_same_alpha_and_weights(water_dataset, smal
     )
     # the predictions (on the validation structures) agree; weights in directions the data barely determine need not
     np.testing.assert_allclose(w_dense.numpy(), w_cg.numpy(), rtol=0, atol=1e-7 * float(w_cg.abs().max()))
+
+
+def test_coarse_space_preconditioner_solves_the_same_problem_in_fewer_iterations(water_dataset, small_options):
+    """Two-level CG (one-centre + exact solve on the top directions of each key) = the dense optimum."""
+    ds, recs, model = _setup(water_dataset, small_options, 6)
+    dense = _problem(ds, recs, model, dense_max=10**6)
+    one_centre = _problem(ds, recs, model)
+    two_level = _problem(ds, recs, model, coarse_max=dense.dim // 3)
+    for alpha in (1e-6, 1e-4):
+        z, _ = dense.solve(alpha, tol=1e-12)
+        z1, info1 = one_centre.solve(alpha, tol=1e-12, max_iter=20000)
+        z2, info2 = two_level.solve(alpha, tol=1e-12, max_iter=20000)
+        assert info2.relative_residual <= 1e-11 and info2.iterations < info1.iterations
+        flat, flat2 = dense.flatten(z), two_level.flatten(z2)
+        np.testing.assert_allclose(flat2, flat, rtol=0, atol=1e-7 * float(flat.abs().max()))
+    coarse = two_level.coarse
+    assert 0 < coarse.dim <= dense.dim // 3
+    # its matrix is M on the coarse coordinates
+    positions, start = [], 0
+    for name in two_level.names:
+        positions.append(coarse.index[name] + start)
+        start += two_level.shapes[name][0] * two_level.shapes[name][1]
+    positions = torch.cat(positions)
+    np.testing.assert_allclose(coarse.matrix, dense.dense.matrix[positions][:, positions], rtol=1e-10, atol=1e-12)

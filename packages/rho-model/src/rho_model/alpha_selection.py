@@ -122,6 +122,7 @@ def cross_validate(
     scan: list[dict] = []
     means: dict[float, State] = {}  # the folds' mean weights per alpha
     kept: dict[int, Fold] = {}  # folds solved by the dense route, kept for the next alphas
+    coarse: dict[int, object] = {}  # the other folds' coarse spaces (rho_model.coarse_space), kept likewise
     log(
         f"cv: {folds} folds, alphas {' '.join(f'{a:.0e}' for a in sorted(alphas))}, "
         f"fold solves to relative residual {tol:.0e}"
@@ -141,6 +142,8 @@ def cross_validate(
                 fold = make_fold(shared, [i for i in range(n) if i not in held_set], held)
                 if 0 < fold.problem.dim <= fold.problem.dense_max:
                     kept[f] = fold  # its normal matrix serves every alpha
+                else:
+                    fold.problem.coarse = coarse.get(f)  # the rebuilt fold problem is the same: so is its coarse space
             candidates = [fold.start(starts[f]) if starts is not None else None]
             if states:
                 candidates.append(fold.start(states[-1]))
@@ -149,6 +152,8 @@ def cross_validate(
             err, ref = fold.evaluate(z)
             total, ref_total = total + err, ref_total + ref
             states.append(fold.state(z))
+            if fold.problem.coarse is not None:
+                coarse[f] = fold.problem.coarse
             del fold
             scan.append(
                 {

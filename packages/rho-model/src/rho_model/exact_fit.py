@@ -105,7 +105,9 @@ def fit_exact(
     batch = Batch(records, basis, dtype=dtype, device=device)
     target = batch.reference - baseline_flat(model, batch)
     dense_max = int(fit_options["dense_max"])
-    shared = SharedRows(batch, model_inputs(model, batch), target, basis, dense_max=dense_max, reducer=reducer)
+    inputs = model_inputs(model, batch)
+    coarse_max = int(fit_options["coarse_max"])
+    shared = SharedRows(batch, inputs, target, basis, dense_max=dense_max, coarse_max=coarse_max, reducer=reducer)
     log(f"exact fit setup (features, Gram matrices, overlap) for {len(records)} structures: {time.perf_counter() - t0:.2f} s")
     problem, masks = shared.problem(range(len(records)))
     route = "dense (normal matrix factorised per alpha)" if 0 < problem.dim <= dense_max else "conjugate gradient"

@@ -47,9 +47,10 @@ class LinearProblem:
         spaces: dict[str, RowSpace] | None = None,
         one_centre: dict | None = None,
         dense_max: int = 0,
+        coarse_max: int = 0,
         reducer: Reducer | None = None,
     ):
-        self.batch, self.target, self.dense_max = batch, target, int(dense_max)
+        self.batch, self.target, self.dense_max, self.coarse_max = batch, target, int(dense_max), int(coarse_max)
         self.reducer = reducer if reducer is not None else Reducer()
         self.names: list[str] = []
         self.gather: dict[str, torch.Tensor] = {}
@@ -72,6 +73,7 @@ class LinearProblem:
         self.shapes = {n: (self.phi[n].shape[1], self.gather[n].shape[1]) for n in self.names}
         self._rhs: Coordinates | None = None
         self.dense = None  # the factorisable M, built by the solver on first use (rho_model.solver.DenseNormal)
+        self.coarse = None  # the coarse space of the preconditioner, built on first use (rho_model.coarse_space)
 
     @property
     def dim(self) -> int:
@@ -116,12 +118,19 @@ class LinearProblem:
         return {n: hz[n] + alpha * z[n] for n in self.names}
 
     def precondition(self, g: Coordinates, alpha: float) -> Coordinates:
-        """Exact inverse of the one-centre part of H: 1 / (sigma_i^2 lambda_j + alpha) in the eigenbasis of O_l."""
+        """Exact inverse of the one-centre part of H: 1 / (sigma_i^2 lambda_j + alpha) in the eigenbasis of O_l,
+        plus, with ``coarse_max`` > 0, the exact solve on the coarse space (:mod:`rho_model.coarse_space`)."""
         out = {}
         for n in self.names:
             lam, q = self.precond[n]
             denom = self.sigma2[n][:, None] * lam[None, :] + alpha
             out[n] = ((g[n] @ q) / denom) @ q.T
+        if self.coarse_max > 0:
+            if self.coarse is None:
+                from .coarse_space import CoarseSpace
+
+                self.coarse = CoarseSpace(self, self.coarse_max)
+            out = self.coarse.correct(g, out, alpha)
         return out
 
     def normal_matrix(self, chunk: int = 512) -> torch.Tensor:

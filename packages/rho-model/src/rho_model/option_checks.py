@@ -155,6 +155,7 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "fit.cg_tol": _fraction,
     "fit.cg_max_iter": lambda k, v: _integer(k, v, 1),
     "fit.dense_max": lambda k, v: _integer(k, v, 0),
+    "fit.coarse_max": lambda k, v: _integer(k, v, 0),
     "training.epochs": lambda k, v: _integer(k, v, 0),
     "training.batch_size": lambda k, v: _integer(k, v, 1),
     "training.optimizer": lambda k, v: _choice(k, v, ("adam", "adamw")),

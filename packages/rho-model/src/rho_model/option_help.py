@@ -33,6 +33,7 @@ OPTION_HELP: dict[str, str] = {
     "fit.cg_tol": "relative CG residual of the final fit",
     "fit.cg_max_iter": "iteration cap of the preconditioned CG",
     "fit.dense_max": "problems with at most this many unknowns factorise their normal matrix per alpha (0 = always CG)",
+    "fit.coarse_max": "CG preconditioner: exact solve on at most this many top row-space unknowns (0 = one-centre only)",
     "training": "gradient training (fit.method gradient, or after a linear model's exact warm start)",
     "training.epochs": "epochs (0: the starting model is the result)",
     "training.batch_size": "structures per step (split over DDP ranks)",

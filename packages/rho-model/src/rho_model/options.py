@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
         "cg_tol": 1e-8,
         "cg_max_iter": 5000,
         "dense_max": 4000,
+        "coarse_max": 3000,
     },
     "training": {
         "epochs": 100,

@@ -45,9 +45,11 @@ class SharedRows:
         *,
         rcond: float = RCOND,
         dense_max: int = 0,
+        coarse_max: int = 0,
         reducer: Reducer | None = None,
     ):
         self.batch, self.target, self.basis, self.rcond, self.dense_max = batch, target, basis, rcond, int(dense_max)
+        self.coarse_max = int(coarse_max)
         self.reducer = reducer if reducer is not None else Reducer()
         self.records = batch.records
         self.one_centre = one_centre_radial(batch, self.reducer)
@@ -117,7 +119,14 @@ class SharedRows:
             target = self.target[torch.as_tensor(np.concatenate([self._flat[p] for p in positions]), device=self.target.device)]
         spaces, masks = self.spaces(positions)
         problem = LinearProblem(
-            batch, None, target, spaces=spaces, one_centre=self.one_centre, dense_max=self.dense_max, reducer=self.reducer
+            batch,
+            None,
+            target,
+            spaces=spaces,
+            one_centre=self.one_centre,
+            dense_max=self.dense_max,
+            coarse_max=self.coarse_max,
+            reducer=self.reducer,
         )
         return problem, masks
 
