@@ -134,23 +134,21 @@ class LinearProblem:
         return out
 
     def normal_matrix(self, chunk: int = 512) -> torch.Tensor:
-        """M = Phi^T S Phi (dim x dim), a block of rows at a time (M is symmetric).
-
-        A block of unit vectors of z is mapped by Phi (placing phi_k's columns on the rows of
-        key k), multiplied by S and mapped back by Phi^T: memory dim^2 + D chunk, time linear in
-        the atom pairs per column.
-        """
+        """M = Phi^T S Phi (dim x dim), a block of rows at a time (M is symmetric): :meth:`columns` of every
+        coordinate."""
         dim = self.dim
         out = self.target.new_empty(dim, dim)
-        eye = self.target.new_zeros(dim, min(chunk, dim))
         for start in range(0, dim, chunk):
             stop = min(dim, start + chunk)
-            block = eye[:, : stop - start]
-            block.zero_()
-            block[torch.arange(start, stop), torch.arange(stop - start)] = 1.0
-            cols = self.summed(self.apply_at(self.batch.overlap.matvec(self.apply_a(self.unflatten(block)))))
-            out[start:stop] = self.flatten(cols).T
+            out[start:stop] = self.columns(torch.arange(start, stop)).T
         return out
+
+    def columns(self, positions: torch.Tensor) -> torch.Tensor:
+        """M[:, positions] (dim x len(positions)): unit vectors of z at ``positions`` mapped by Phi, multiplied
+        by S and mapped back by Phi^T; memory dim x len + D x len, time linear in the atom pairs per column."""
+        block = self.target.new_zeros(self.dim, len(positions))
+        block[positions, torch.arange(len(positions))] = 1.0
+        return self.flatten(self.summed(self.apply_at(self.batch.overlap.matvec(self.apply_a(self.unflatten(block))))))
 
     # packing ----------------------------------------------------------------------------------
     def flatten(self, z: Coordinates) -> torch.Tensor:
