@@ -373,3 +373,16 @@ def test_coarse_space_preconditioner_solves_the_same_problem_in_fewer_iterations
         start += two_level.shapes[name][0] * two_level.shapes[name][1]
     positions = torch.cat(positions)
     np.testing.assert_allclose(coarse.matrix, dense.dense.matrix[positions][:, positions], rtol=1e-10, atol=1e-12)
+
+
+def test_coarse_space_of_a_dense_problem_comes_from_its_normal_matrix(water_dataset, small_options, monkeypatch):
+    from rho_model import solver
+    from rho_model.coarse_space import CoarseSpace
+
+    ds, recs, model = _setup(water_dataset, small_options, 4)
+    problem = _problem(ds, recs, model, dense_max=10**6, coarse_max=60)
+    monkeypatch.setattr(solver.DenseNormal, "solve", lambda self, alpha: None)  # CG continues from the dense route
+    z, info = problem.solve(1e-6, tol=1e-10, max_iter=20000)
+    assert info.method == "cg" and info.relative_residual <= 1e-10 and problem.coarse is not None
+    fresh = _problem(ds, recs, model)
+    np.testing.assert_allclose(problem.coarse.matrix, CoarseSpace(fresh, 60).matrix, rtol=1e-10, atol=1e-12)

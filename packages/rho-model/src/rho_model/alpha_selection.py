@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .coarse_space import CoarseSpace
 from .errors import RhoModelError
 from .normal_equations import LinearProblem
 from .shared_rows import Fold, Holdout, SharedRows, State
@@ -122,7 +123,7 @@ def cross_validate(
     scan: list[dict] = []
     means: dict[float, State] = {}  # the folds' mean weights per alpha
     kept: dict[int, Fold] = {}  # folds solved by the dense route, kept for the next alphas
-    coarse: dict[int, object] = {}  # the other folds' coarse spaces (rho_model.coarse_space), kept likewise
+    coarse: dict[int, CoarseSpace] = {}  # the other folds' coarse spaces, kept likewise
     log(
         f"cv: {folds} folds, alphas {' '.join(f'{a:.0e}' for a in sorted(alphas))}, "
         f"fold solves to relative residual {tol:.0e}"
