@@ -1,4 +1,4 @@
-"""lambda-SOAP descriptors: featomic spherical expansion + one Clebsch-Gordan product.
+"""lambda-SOAP descriptors: featomic spherical expansion + one Clebsch-Gordan product (:mod:`rho_model.power_spectrum`).
 
 Only the (o3_lambda, o3_sigma=+1, center_type) blocks that the target basis needs are
 computed, with a fixed list of neighbour types so that feature sizes do not depend on the
@@ -21,6 +21,7 @@ from rho_data.layout import Key
 from .cells import featomic_frame
 from .chunking import Call, plan_calls, row_positions, rows_to_positions
 from .errors import RhoModelError
+from .power_spectrum import PowerSpectrum
 
 CACHE_FORMAT = 2
 
@@ -89,7 +90,6 @@ class LambdaSoap:
     def __init__(self, spec: DescriptorSpec):
         import featomic
         import metatensor
-        from featomic.clebsch_gordan import EquivariantPowerSpectrum
 
         self.spec = spec
         hypers = {
@@ -102,29 +102,12 @@ class LambdaSoap:
             },
         }
         self._expansion = featomic.SphericalExpansion(**hypers)
-        self._power = EquivariantPowerSpectrum(self._expansion, neighbor_types=list(spec.neighbor_types))
-        self._selected = metatensor.Labels(
-            ["o3_lambda", "o3_sigma", "center_type"], np.array([[l, 1, z] for l, z in spec.keys], dtype=np.int32)
-        )
+        self._power = PowerSpectrum(spec.max_angular, spec.max_radial, spec.neighbor_types, spec.keys)
         self._labels = metatensor.Labels
-        self._properties: dict[Key, Any] = {}
-        self._probe()
-
-    def _probe(self) -> None:
-        """Fix the property labels of every key from a structure holding each element once."""
-        import ase
-
-        zs = sorted({z for _, z in self.spec.keys} | set(self.spec.neighbor_types))
-        step = min(1.0, 0.4 * self.spec.cutoff)
-        probe = ase.Atoms(numbers=zs, positions=[[step * i, 0.3 * (i % 2), 0.0] for i in range(len(zs))])
-        tensor = self._power.compute_metadata([probe], selected_keys=self._selected, neighbors_to_properties=True)
-        for key in self.spec.keys:
-            block = tensor.block({"o3_lambda": key[0], "o3_sigma": 1, "center_type": key[1]})
-            self._properties[key] = block.properties
 
     @property
     def sizes(self) -> dict[Key, int]:
-        return {k: len(p) for k, p in self._properties.items()}
+        return dict(self._power.sizes)
 
     def check_elements(self, frames: Sequence[Any]) -> None:
         for i, atoms in enumerate(frames):
@@ -151,7 +134,7 @@ class LambdaSoap:
     def compute(self, frames: Sequence[Any], max_atoms: int = 500) -> dict[Key, np.ndarray]:
         """Features for all atoms of the frames, rows in (frame, atom) order for each key."""
         rank, offsets, totals = row_positions(frames, self.spec.keys)
-        out = {k: np.zeros((totals[k], 2 * k[0] + 1, len(self._properties[k]))) for k in self.spec.keys}
+        out = {k: np.zeros((totals[k], 2 * k[0] + 1, self._power.sizes[k])) for k in self.spec.keys}
         filled = {k: 0 for k in self.spec.keys}
         for rows, values in self.iter_compute(frames, max_atoms):
             for k, r in rows.items():
@@ -170,30 +153,15 @@ class LambdaSoap:
         if call.centres is not None:
             local = call.local_centres.astype(np.int32)
             selected = self._labels(["system", "atom"], np.stack([np.zeros_like(local), local], axis=1))
-        tensor = self._power.compute(
-            systems, selected_keys=self._selected, selected_samples=selected, neighbors_to_properties=True
-        )
+        features = self._power.compute(self._expansion.compute(systems, selected_samples=selected))
         rows: dict[Key, np.ndarray] = {}
         values_out: dict[Key, np.ndarray] = {}
         for key in self.spec.keys:
-            l, z = key
-            props = self._properties[key]
-            matches = tensor.keys.select(
-                self._labels(["o3_lambda", "o3_sigma", "center_type"], np.array([[l, 1, z]], dtype=np.int32))
-            )
-            if len(matches) == 0:
+            if key not in features:
                 rows[key] = np.zeros((0, 2), dtype=np.int64)
-                values_out[key] = np.zeros((0, 2 * l + 1, len(props)))
+                values_out[key] = np.zeros((0, 2 * key[0] + 1, self._power.sizes[key]))
                 continue
-            block = tensor.block(int(matches[0]))
-            samples = np.asarray(block.samples.values, dtype=np.int64)[:, :2]
-            values = np.asarray(block.values)
-            if block.properties != props:
-                mapped = np.zeros((len(values), 2 * l + 1, len(props)))
-                lookup = {tuple(p): j for j, p in enumerate(np.asarray(props.values).tolist())}
-                for j, p in enumerate(np.asarray(block.properties.values).tolist()):
-                    mapped[:, :, lookup[tuple(p)]] = values[:, :, j]
-                values = mapped
+            samples, values = features[key]
             if call.centres is None:
                 frame_ids = np.asarray(call.frames, dtype=np.int64)[samples[:, 0]]
                 rows[key] = np.stack([frame_ids, samples[:, 1]], axis=1)
@@ -201,5 +169,5 @@ class LambdaSoap:
                 rows[key] = np.stack(
                     [np.full(len(samples), call.frames[0], dtype=np.int64), call.sub_index[samples[:, 1]]], axis=1
                 )
-            values_out[key] = np.asarray(values, dtype=np.float64)
+            values_out[key] = values
         return rows, values_out

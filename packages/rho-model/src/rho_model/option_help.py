@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 OPTION_HELP: dict[str, str] = {
-    "descriptor": "featomic lambda-SOAP (SphericalExpansion + EquivariantPowerSpectrum)",
+    "descriptor": "lambda-SOAP (featomic SphericalExpansion + one Clebsch-Gordan product)",
     "descriptor.cutoff": "neighbour cutoff, A",
     "descriptor.cutoff_width": "ShiftedCosine smoothing width, A (<= cutoff)",
     "descriptor.density_width": "width of the Gaussian atom density, A",
