@@ -191,7 +191,7 @@ class _KnownErrorFold:
     [
         (1e-4, 2, [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1], 1e-4),  # the descent stops 2 alphas past the minimum
         (1e-4, 0, [1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1], 1e-4),  # no patience: the whole grid
-        (1e0, 2, [1e-3, 1e-2, 1e-1, 1e0, 1e1], 1e0),  # minimum above the grid: extended upwards, then past it
+        (1e0, 2, [1e-2, 1e-1, 1e0, 1e1], 1e0),  # minimum above the grid: extended upwards first, then 2 alphas below it
     ],
 )
 def test_cv_scan_stops_past_the_minimum_and_extends_at_the_ends(

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from rho_data import open_dataset
@@ -28,17 +29,35 @@ def test_loss_equals_dense_formula(water_dataset):
     assert abs(proj - dense) <= 1e-9 * abs(dense)
 
 
-def test_matvec_matches_dense(water_dataset):
+@pytest.mark.parametrize("storage", ["dense per structure", "atom-pair blocks"])
+def test_matvec_and_quadratic_match_dense(water_dataset, monkeypatch, storage):
+    from rho_model import metric
+
+    if storage == "atom-pair blocks":
+        monkeypatch.setattr(metric, "DENSE_STRUCTURE_MAX", 0)
     ds, recs = _batch(water_dataset, 3)
     batch = Batch(recs, ds.basis)
-    v = torch.as_tensor(np.random.default_rng(1).normal(size=batch.layout.size))
-    out = batch.overlap.matvec(v).numpy()
+    assert bool(batch.overlap.dense) == (storage == "dense per structure")
+    assert bool(batch.overlap.groups) == (storage == "atom-pair blocks")
+    rng = np.random.default_rng(1)
+    v = torch.as_tensor(rng.normal(size=batch.layout.size))
+    several = torch.as_tensor(rng.normal(size=(batch.layout.size, 3)))
+    out, out_several = batch.overlap.matvec(v).numpy(), batch.overlap.matvec(several).numpy()
+    quadratic = 0.0
     for s, r in enumerate(recs):
         sl = slice(batch.layout.offsets[s], batch.layout.offsets[s + 1])
-        np.testing.assert_allclose(out[sl], r.overlap.to_dense() @ v.numpy()[sl], rtol=1e-12, atol=1e-12)
+        dense = r.overlap.to_dense()
+        np.testing.assert_allclose(out[sl], dense @ v.numpy()[sl], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(out_several[sl], dense @ several.numpy()[sl], rtol=1e-12, atol=1e-12)
+        quadratic += v.numpy()[sl] @ dense @ v.numpy()[sl]
+    assert float(batch.overlap.quadratic(v)) == pytest.approx(quadratic, rel=1e-12)
 
 
-def test_pair_cutoff_drops_far_pairs(water_dataset):
+@pytest.mark.parametrize("dense_max", [0, 2048])
+def test_pair_cutoff_drops_far_pairs(water_dataset, monkeypatch, dense_max):
+    from rho_model import metric
+
+    monkeypatch.setattr(metric, "DENSE_STRUCTURE_MAX", dense_max)
     ds, recs = _batch(water_dataset, 2)
     full = BatchOverlap([r.overlap for r in recs], Batch(recs, ds.basis).layout.offsets)
     short = BatchOverlap(
@@ -46,6 +65,16 @@ def test_pair_cutoff_drops_far_pairs(water_dataset):
     )
     assert short.n_pairs == sum(r.n_atoms if hasattr(r, "n_atoms") else len(r.numbers) for r in recs)
     assert full.n_pairs > short.n_pairs
+    v = torch.as_tensor(np.random.default_rng(3).normal(size=short.size))
+    one_centre = 0.0  # only the atoms' own blocks are within 0.5 A
+    offsets = Batch(recs, ds.basis).layout.offsets
+    for s, r in enumerate(recs):
+        start = offsets[s] + r.overlap.atom_offsets
+        for i, block in enumerate(r.overlap.diagonal_blocks()):
+            x = v.numpy()[start[i] : start[i + 1]]
+            one_centre += x @ block @ x
+    assert float(short.quadratic(v)) == pytest.approx(one_centre, rel=1e-12)
+    assert float(v @ short.matvec(v)) == pytest.approx(one_centre, rel=1e-12)
 
 
 def test_batch_loss_is_the_tested_loss_of_the_model(water_dataset):

@@ -34,18 +34,29 @@ def group_quadratic(groups: Iterable[Group], v: torch.Tensor) -> torch.Tensor:
     return total
 
 
+def split_diagonal(group: Group) -> list[Group]:
+    """A group as its diagonal (i = j) and off-diagonal blocks, each contiguous: :func:`group_matvec` then
+    multiplies the off-diagonal blocks transposed without gathering them first (a copy of the blocks per product)."""
+    rows, cols, blocks, offdiag = group
+    if bool(offdiag.all()) or not bool(offdiag.any()):
+        return [group]
+    return [(rows[m].contiguous(), cols[m].contiguous(), blocks[m].contiguous(), offdiag[m]) for m in (~offdiag, offdiag)]
+
+
 def group_matvec(groups: Iterable[Group], v: torch.Tensor, size: int) -> torch.Tensor:
     """S v for v of shape (size,) or (size, K): each block S_ij adds to rows i and, off the diagonal, S_ij^T to rows j."""
     squeeze = v.dim() == 1
     v2 = v.reshape(size, -1)
     out = torch.zeros_like(v2)
     for rows, cols, blocks, offdiag in groups:
-        out.index_add_(0, rows.reshape(-1), torch.einsum("grc,gck->grk", blocks, v2[cols]).reshape(-1, v2.shape[1]))
-        if bool(offdiag.any()):
+        out.index_add_(0, rows.reshape(-1), torch.bmm(blocks, v2[cols]).reshape(-1, v2.shape[1]))
+        if bool(offdiag.all()):  # no copy of the blocks (see split_diagonal)
+            out.index_add_(0, cols.reshape(-1), torch.bmm(blocks.transpose(1, 2), v2[rows]).reshape(-1, v2.shape[1]))
+        elif bool(offdiag.any()):
             out.index_add_(
                 0,
                 cols[offdiag].reshape(-1),
-                torch.einsum("grc,grk->gck", blocks[offdiag], v2[rows[offdiag]]).reshape(-1, v2.shape[1]),
+                torch.bmm(blocks[offdiag].transpose(1, 2), v2[rows[offdiag]]).reshape(-1, v2.shape[1]),
             )
     return out.reshape(v.shape) if squeeze else out
 

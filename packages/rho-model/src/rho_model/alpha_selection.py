@@ -43,12 +43,17 @@ def scan_grid(
 
     ``solve_alpha(alpha, start)`` solves at ``alpha`` from ``start`` (the solution at the
     neighbouring alpha scanned before, None for the first) and returns (held-out error, solution).
-    The grid is scanned from large to small alpha; with ``patience`` > 0 the descent stops once
-    that many consecutive alphas are worse than the best by more than PATIENCE_MARGIN. When the
-    best alpha is at an end of the scanned grid (and the descent was not stopped), the grid is
-    extended by factors of 10 on that side, ``extend`` times at most. Ties go to the larger alpha.
+    The grid is scanned from large to small alpha. Whenever the best alpha so far is the largest
+    scanned, the scan is first extended upwards by factors of 10 (``extend`` times at most), so that
+    the descent is judged against the best alpha above it too: with ``patience`` > 0 the descent
+    stops once that many consecutive alphas are worse than the best by more than PATIENCE_MARGIN.
+    Large alphas are cheap (few CG iterations) and small ones dear, so an optimum above the grid
+    no longer costs the grid's smallest alphas. When the best alpha is at the bottom of the scanned
+    grid (and the descent was not stopped), the grid is extended downwards likewise. Ties go to the
+    larger alpha.
     """
     errors: dict[float, float] = {}
+    up = down = 0
 
     def run(alpha: float, start: object) -> object:
         errors[alpha], solution = solve_alpha(alpha, start)
@@ -57,11 +62,20 @@ def scan_grid(
     def best() -> float:
         return min(sorted(errors, reverse=True), key=lambda a: errors[a])
 
+    def extend_up(top: object) -> object:
+        nonlocal up
+        while len(errors) > 1 and best() == max(errors) and up < extend:
+            up += 1
+            log(f"{what}: best alpha {best():.0e} is at the top of the grid; extending the scan to {best() * 10.0:.0e}")
+            top = run(best() * 10.0, top)
+        return top
+
     grid = sorted({float(a) for a in alphas}, reverse=True)
     top = bottom = run(grid[0], None)
     stopped = False
     for k, alpha in enumerate(grid[1:], start=1):
         bottom = run(alpha, bottom)
+        top = extend_up(top)
         worse = [a for a in grid[max(0, k - patience + 1) : k + 1] if errors[a] > (1 + PATIENCE_MARGIN) ** 2 * errors[best()]]
         if patience and k + 1 < len(grid) and len(worse) == patience:
             stopped = True
@@ -70,14 +84,10 @@ def scan_grid(
                 f"{100 * PATIENCE_MARGIN:.0f} %; not scanning below {alpha:.0e}"
             )
             break
-    up = down = 0
     while True:
+        top = extend_up(top)
         chosen, scanned = best(), sorted(errors)
-        if chosen == scanned[-1] and up < extend:
-            up += 1
-            log(f"{what}: best alpha {chosen:.0e} is at the top of the grid; extending the scan to {chosen * 10.0:.0e}")
-            top = run(chosen * 10.0, top)
-        elif chosen == scanned[0] and not stopped and down < extend and len(scanned) > 1:
+        if chosen == scanned[0] and not stopped and down < extend and len(scanned) > 1:
             down += 1
             log(f"{what}: best alpha {chosen:.0e} is at the bottom of the grid; extending the scan to {chosen / 10.0:.0e}")
             bottom = run(chosen / 10.0, bottom)

@@ -20,7 +20,9 @@ import time
 
 import torch
 
-COLUMN_CHUNK = 512
+from .shifted_cholesky import ShiftedCholesky
+
+COLUMN_CHUNK = 128
 
 
 class CoarseSpace:
@@ -42,33 +44,24 @@ class CoarseSpace:
         positions = torch.cat(flat) if flat else torch.zeros(0, dtype=torch.long)
         self.dim = int(positions.numel())
         if problem.dense is not None:  # the dense route's M is already formed (CG continues from its solution)
-            self.matrix = problem.dense.matrix[positions][:, positions]
+            matrix = problem.dense.matrix[positions][:, positions]
         else:
-            self.matrix = problem.target.new_empty(self.dim, self.dim)
+            matrix = problem.target.new_empty(self.dim, self.dim)
             for s in range(0, self.dim, COLUMN_CHUNK):
                 cols = positions[s : s + COLUMN_CHUNK]
-                self.matrix[:, s : s + len(cols)] = problem.columns(cols)[positions]
-        self.matrix = 0.5 * (self.matrix + self.matrix.T)
-        self._alpha: float | None = None
-        self._factor: torch.Tensor | None = None
+                matrix[:, s : s + len(cols)] = problem.columns(cols)[positions]
+        self.matrix = 0.5 * (matrix + matrix.T)
+        self.shifted = ShiftedCholesky(self.matrix)
         self.seconds = time.perf_counter() - t0
-
-    def _factorised(self, alpha: float) -> torch.Tensor | None:
-        if self._alpha != alpha:
-            h = self.matrix.clone()
-            h.diagonal().add_(alpha)
-            factor, info = torch.linalg.cholesky_ex(h)
-            self._alpha, self._factor = alpha, (factor if int(info) == 0 else None)
-        return self._factor
 
     def correct(self, g: dict[str, torch.Tensor], out: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
         """out + Z E(alpha)^-1 Z^T g (out unchanged when E(alpha) is not numerically positive definite)."""
-        factor = self._factorised(alpha)
-        if factor is None or not self.dim:
+        if not self.dim:
             return out
         names = list(self.index)
-        gathered = torch.cat([g[n].reshape(-1)[self.index[n]] for n in names])
-        y = torch.cholesky_solve(gathered[:, None], factor)[:, 0]
+        y = self.shifted.solve(torch.cat([g[n].reshape(-1)[self.index[n]] for n in names]), alpha)
+        if y is None:
+            return out
         result, start = dict(out), 0
         for n in names:
             k = self.index[n].numel()

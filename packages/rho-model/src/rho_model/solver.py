@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .normal_equations import Coordinates, LinearProblem, dot, norm
+from .shifted_cholesky import ShiftedCholesky
 
 
 @dataclass
@@ -38,17 +39,13 @@ class DenseNormal:
     def __init__(self, problem: LinearProblem):
         t0 = time.perf_counter()
         self.matrix = problem.normal_matrix()
+        self.shifted = ShiftedCholesky(self.matrix)
         self.b = problem.flatten(problem.rhs())
         self.seconds = time.perf_counter() - t0
 
     def solve(self, alpha: float) -> torch.Tensor | None:
         """(M + alpha I)^-1 b by Cholesky, or None when M + alpha I is not numerically positive definite."""
-        h = self.matrix.clone()
-        h.diagonal().add_(alpha)
-        factor, info = torch.linalg.cholesky_ex(h)
-        if int(info) != 0:
-            return None
-        return torch.cholesky_solve(self.b[:, None], factor)[:, 0]
+        return self.shifted.solve(self.b, alpha)
 
 
 def solve(
