@@ -9,9 +9,13 @@
    per structure in a batch of 100, which is how a dataset is predicted).
 2. Training time per epoch (gradient training of the default linear model) on those
    structures, from rho-train's log.csv.
-3. Prediction time and peak memory for water clusters of 3 to 3,000 atoms
+3. Prediction as a user runs it, with that model (packages/rho-model/benchmarks/startup.py):
+   `rho-train --help` / `--version`, `rho-train predict` of one and of 100 waters as processes
+   next to a bare `python -c "import torch"` of the same run, the model load, one call on a
+   loaded model for a water and for n-hexane (20 atoms), waters per second in batches of 300.
+4. Prediction time and peak memory for water clusters of 3 to 3,000 atoms
    (packages/rho-model/benchmarks/scaling.py).
-4. rho-data write and random-read throughput (packages/rho-data/benchmarks/bench_io.py).
+5. rho-data write and random-read throughput (packages/rho-data/benchmarks/bench_io.py).
 """
 
 from __future__ import annotations
@@ -121,6 +125,23 @@ def _timed(function, *args) -> float:
     return time.perf_counter() - start
 
 
+def startup(work: Path) -> list[str]:
+    out = cli(sys.executable, ROOT / "packages/rho-model/benchmarks/startup.py", work / "model" / "model.pt", cwd=ROOT)
+    r = json.loads(out.strip().splitlines()[-1])
+    return [
+        "| prediction as a user runs it | seconds |",
+        "|---|---|",
+        f'| `python -c "import torch"` (the floor of any torch program) | {r["import_torch_s"]:.2f} |',
+        f"| `rho-train --version` / `--help` | {r['version_s']:.2f} / {r['help_s']:.2f} |",
+        f"| `rho-train predict MODEL one_water.xyz` | {r['predict_one_process_s']:.2f} "
+        f"({r['predict_one_process_s'] - r['import_torch_s']:+.2f} over import torch) |",
+        f"| `rho-train predict MODEL 100_waters.xyz` | {r['predict_100_process_s']:.2f} |",
+        f"| `import rho_model` (prediction modules) / then `rho_model.load(MODEL)` | {r['import_s']:.2f} / {r['load_s']:.3f} |",
+        f"| loaded model, one water / one n-hexane (20 atoms) | {r['api_water_ms'] / 1e3:.4f} / {r['api_hexane_ms'] / 1e3:.4f} |",
+        f"| loaded model, waters per second in batches of 300 | {r['batch_waters_per_s']:.0f} per s |",
+    ]
+
+
 def prediction_scaling(sizes: list[int]) -> list[str]:
     rows = ["| atoms | prediction incl. descriptors (s) | per atom (ms) | peak memory (MiB) |", "|---|---|---|---|"]
     for n in sizes:
@@ -177,6 +198,8 @@ def main() -> None:
         *dft_rows,
         "",
         *training,
+        "",
+        *startup(work),
         "",
         *prediction_scaling(args.sizes),
         "",
