@@ -61,8 +61,9 @@ class KeyTransform(nn.Module):
         )
         self.register_buffer("baseline", torch.zeros(n_out if l == 0 else 0, dtype=dtype, device=device))
 
-    def pre(self, x: torch.Tensor) -> torch.Tensor:
-        x = x * self.scale
+    def pre(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """(s x) P; ``inplace`` scales x itself (a caller's own temporary: saves a copy of the features)."""
+        x = x.mul_(self.scale) if inplace else x * self.scale
         if self.projection.shape[0] > 0:
             x = x @ self.projection
         return x
@@ -116,8 +117,10 @@ class RhoModel(mnn.Module):
         self,
         features: dict[str, torch.Tensor],
         samples: Optional[dict[str, torch.Tensor]] = None,  # noqa: UP045 - TorchScript reads Optional
+        overwrite_features: bool = False,
     ) -> dict[str, torch.Tensor]:
         """``samples[name]`` (atoms, 2) holds (system, atom) of each row; default (0, row).
+        ``overwrite_features``: the features are the caller's temporaries and may be scaled in place.
 
         Keys without atoms in this input are left out of the TensorMap given to the head
         (metatensor-learn module maps accept a subset of their keys) and get empty outputs.
@@ -127,7 +130,7 @@ class RhoModel(mnn.Module):
         pre: list[torch.Tensor] = []
         i = 0
         for name, t in self.transforms.items():
-            x = t.pre(features[name])
+            x = t.pre(features[name], overwrite_features)
             pre.append(x)
             if x.shape[0] > 0:
                 if samples is not None:

@@ -69,7 +69,7 @@ class Predictor:
             x = {key_name(k): torch.as_tensor(feats[k], dtype=self.dtype, device=self.device) for k in keys}
             samples = {key_name(k): torch.as_tensor(rows[k], device=self.device) for k in keys}
             with torch.no_grad():
-                y = self.model(x, samples)
+                y = self.model(x, samples, overwrite_features=True)  # x: this call's own features
             for k in keys:
                 if len(rows[k]):
                     out[k][rows_to_positions(rows[k], rank, offsets[k])] = y[key_name(k)].cpu().numpy()
