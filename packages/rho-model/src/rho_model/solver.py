@@ -39,7 +39,7 @@ class DenseNormal:
     def __init__(self, problem: LinearProblem):
         t0 = time.perf_counter()
         self.matrix = problem.normal_matrix()
-        self.shifted = ShiftedCholesky(self.matrix)
+        self.shifted = ShiftedCholesky(self.matrix, keep_factor=False)  # one solve per alpha
         self.b = problem.flatten(problem.rhs())
         self.seconds = time.perf_counter() - t0
 
