@@ -159,9 +159,9 @@ def test_warm_start_from_a_larger_alpha_still_resolves_the_smaller_one(water_dat
 
 
 class _KnownErrorFold:
-    """A real CV fold whose held-out error is replaced by (log10 alpha - log10 best)^2 + 1."""
+    """A real CV fold whose held-out error is replaced by steep (log10 alpha - log10 best)^2 + 1."""
 
-    def __init__(self, shared, train, held, best_alpha, solved):
+    def __init__(self, shared, train, held, best_alpha, solved, steep=1.0):
         from rho_model.shared_rows import Fold
 
         self.fold = Fold(shared, train, held)
@@ -174,10 +174,10 @@ class _KnownErrorFold:
             return solve(alpha, **kwargs)
 
         self.problem.solve = record
-        self.best_alpha = best_alpha
+        self.best_alpha, self.steep = best_alpha, steep
 
     def evaluate(self, z):
-        return (np.log10(self.alpha) - np.log10(self.best_alpha)) ** 2 + 1.0, 1.0
+        return self.steep * (np.log10(self.alpha) - np.log10(self.best_alpha)) ** 2 + 1.0, 1.0
 
     def state(self, z):
         return self.fold.state(z)
@@ -187,15 +187,19 @@ class _KnownErrorFold:
 
 
 @pytest.mark.parametrize(
-    ("best_alpha", "patience", "scanned", "chosen"),
+    ("best_alpha", "patience", "steep", "scanned", "chosen"),
     [
-        (1e-4, 2, [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1], 1e-4),  # the descent stops 2 alphas past the minimum
-        (1e-4, 0, [1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1], 1e-4),  # no patience: the whole grid
-        (1e0, 2, [1e-2, 1e-1, 1e0, 1e1], 1e0),  # minimum above the grid: extended upwards first, then 2 alphas below it
+        # a gentle rise (5 % and 20 % above the minimum one and two decades below it): 2 alphas past the minimum
+        (1e-4, 2, 0.05, [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1], 1e-4),
+        # a steep rise (twice the minimum one decade below it): the first alpha past it ends the descent
+        (1e-4, 2, 1.0, [1e-5, 1e-4, 1e-3, 1e-2, 1e-1], 1e-4),
+        (1e-4, 0, 1.0, [1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1], 1e-4),  # no patience: the whole grid
+        # minimum above the grid: extended upwards first, then the descent judged against it
+        (1e0, 2, 0.05, [1e-2, 1e-1, 1e0, 1e1], 1e0),
     ],
 )
 def test_cv_scan_stops_past_the_minimum_and_extends_at_the_ends(
-    water_dataset, small_options, best_alpha, patience, scanned, chosen
+    water_dataset, small_options, best_alpha, patience, steep, scanned, chosen
 ):
     from rho_model.alpha_selection import cross_validate
     from rho_model.shared_rows import SharedRows
@@ -215,7 +219,7 @@ def test_cv_scan_stops_past_the_minimum_and_extends_at_the_ends(
         extend=2,
         patience=patience,
         log=lambda _: None,
-        make_fold=lambda sh, train, held: _KnownErrorFold(sh, train, held, best_alpha, solved),
+        make_fold=lambda sh, train, held: _KnownErrorFold(sh, train, held, best_alpha, solved, steep),
     )
     assert cv.alpha == pytest.approx(chosen)
     np.testing.assert_allclose(cv.alphas, scanned)

@@ -28,6 +28,7 @@ class CrossValidation:
 
 
 PATIENCE_MARGIN = 0.01  # an alpha counts as worse when its held-out error exceeds the best by more than 1 %
+CLEARLY_WORSE = 0.10  # one alpha this much worse than the best ends the descent at once (with patience > 0)
 
 
 def scan_grid(
@@ -46,7 +47,9 @@ def scan_grid(
     The grid is scanned from large to small alpha. Whenever the best alpha so far is the largest
     scanned, the scan is first extended upwards by factors of 10 (``extend`` times at most), so that
     the descent is judged against the best alpha above it too: with ``patience`` > 0 the descent
-    stops once that many consecutive alphas are worse than the best by more than PATIENCE_MARGIN.
+    stops once that many consecutive alphas are worse than the best by more than PATIENCE_MARGIN,
+    or at once when the last one is worse by more than CLEARLY_WORSE (the held-out error is then
+    rising steeply, and the smaller alphas below are the dearest to solve).
     Large alphas are cheap (few CG iterations) and small ones dear, so an optimum above the grid
     no longer costs the grid's smallest alphas. When the best alpha is at the bottom of the scanned
     grid (and the descent was not stopped), the grid is extended downwards likewise. Ties go to the
@@ -77,12 +80,16 @@ def scan_grid(
         bottom = run(alpha, bottom)
         top = extend_up(top)
         worse = [a for a in grid[max(0, k - patience + 1) : k + 1] if errors[a] > (1 + PATIENCE_MARGIN) ** 2 * errors[best()]]
-        if patience and k + 1 < len(grid) and len(worse) == patience:
+        clearly = errors[alpha] > (1 + CLEARLY_WORSE) ** 2 * errors[best()]
+        if patience and k + 1 < len(grid) and (len(worse) == patience or clearly):
             stopped = True
-            log(
-                f"{what}: the last {patience} alphas are worse than the best ({best():.0e}) by more than "
-                f"{100 * PATIENCE_MARGIN:.0f} %; not scanning below {alpha:.0e}"
+            reason = (
+                f"alpha {alpha:.0e} is worse than the best ({best():.0e}) by more than {100 * CLEARLY_WORSE:.0f} %"
+                if clearly
+                else f"the last {patience} alphas are worse than the best ({best():.0e}) by more than "
+                f"{100 * PATIENCE_MARGIN:.0f} %"
             )
+            log(f"{what}: {reason}; not scanning below {alpha:.0e}")
             break
     while True:
         top = extend_up(top)

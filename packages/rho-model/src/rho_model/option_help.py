@@ -27,7 +27,7 @@ OPTION_HELP: dict[str, str] = {
     "fit.alpha_selection": "auto (fit.alpha set: fixed; a validation split: validation; else cv) | validation | cv | fixed",
     "fit.cv_folds": "folds of the CV on the training set",
     "fit.alpha_extend": "times per side the grid is extended by 10x when the best alpha is at its end (0 = never)",
-    "fit.cv_patience": "stop scanning smaller alphas after this many in a row are > 1 % worse than the best (0 = all)",
+    "fit.cv_patience": "stop the descent after this many alphas in a row > 1 % worse than the best, or one > 10 % (0 = all)",
     "fit.cv_tol": "relative CG residual of the scan's solves",
     "fit.warm_tol": "a warm-started solve also reduces its starting residual by this factor",
     "fit.cg_tol": "relative CG residual of the final fit",
