@@ -25,8 +25,9 @@ import numpy as np
 
 from rho_data.layout import Key
 
-#: (l1, l2) -> (the lambdas it reaches, their C stacked along mu, signs included, in :func:`matrix_layout`)
-Pairs = dict[tuple[int, int], tuple[list[int], np.ndarray]]
+#: (l1, l2) -> (the lambdas it reaches, the first feature column of its block in each of them,
+#: their C stacked along mu, signs included, in :func:`matrix_layout`)
+Pairs = dict[tuple[int, int], tuple[list[int], list[int], np.ndarray]]
 
 
 def pairs_of(o3_lambda: int, max_angular: int) -> list[tuple[int, int]]:
@@ -54,7 +55,6 @@ class PowerSpectrum:
 
         self.max_angular = int(max_angular)
         self.channels = len(neighbor_types) * (int(max_radial) + 1)
-        self.n_radial = int(max_radial) + 1
         self._types = np.array([[int(t)] for t in neighbor_types], dtype=np.int32)
         self.keys = [(int(l), int(z)) for l, z in keys]
         lambda_max = max(self.max_angular, max(l for l, _ in self.keys))
@@ -69,9 +69,10 @@ class PowerSpectrum:
                 for l2 in range(l1, self.max_angular + 1):
                     reached = [lam for lam in lambdas if (l1, l2) in pairs_of(lam, self.max_angular)]
                     if reached:
+                        firsts = [pairs_of(lam, self.max_angular).index((l1, l2)) * self.channels**2 for lam in reached]
                         sign = [(-1) ** (l1 + l2 + lam) for lam in reached]
                         stacked = np.concatenate([s * coefficients[(l1, l2, lam)].real for s, lam in zip(sign, reached)], axis=2)
-                        pairs[(l1, l2)] = (reached, matrix_layout(stacked))
+                        pairs[(l1, l2)] = (reached, firsts, matrix_layout(stacked))
             self.pairs[z] = pairs
 
     def densities(self, expansion: Any) -> dict[int, tuple[np.ndarray, list[np.ndarray]]]:
@@ -104,12 +105,11 @@ class PowerSpectrum:
                 continue
             n = len(samples)
             features = {lam: np.empty((n, 2 * lam + 1, self.sizes[(lam, z)])) for lam, zz in self.keys if zz == z}
-            offsets = {lam: {pair: i * c * c for i, pair in enumerate(pairs_of(lam, self.max_angular))} for lam in features}
-            for (l1, l2), (lambdas, stacked) in self.pairs[z].items():
-                views = []
-                for lam in lambdas:
-                    first = offsets[lam][(l1, l2)]
-                    views.append(features[lam][:, :, first : first + c * c].reshape(n, 2 * lam + 1, c, c))
+            for (l1, l2), (lambdas, firsts, stacked) in self.pairs[z].items():
+                views = [
+                    features[lam][:, :, first : first + c * c].reshape(n, 2 * lam + 1, c, c)
+                    for lam, first in zip(lambdas, firsts)
+                ]
                 _coupled_product(rho[l1], rho[l2], stacked, views)
             for lam, values in features.items():
                 out[(lam, z)] = (samples, values)
