@@ -105,11 +105,14 @@ def fit_exact(
     batch = Batch(records, basis, dtype=dtype, device=device)
     target = batch.reference - baseline_flat(model, batch)
     dense_max = int(fit_options["dense_max"])
-    inputs = model_inputs(model, batch)
     coarse_max = int(fit_options["coarse_max"])
+    inputs = model_inputs(model, batch)
     shared = SharedRows(batch, inputs, target, basis, dense_max=dense_max, coarse_max=coarse_max, reducer=reducer)
+    del inputs  # SharedRows holds the rows it needs
     log(f"exact fit setup (features, Gram matrices, overlap) for {len(records)} structures: {time.perf_counter() - t0:.2f} s")
     problem, masks = shared.problem(range(len(records)))
+    if mode != "cv":
+        shared = None  # only CV folds use the shared features and Gram matrices again: free them for the solves
     route = "dense (normal matrix factorised per alpha)" if 0 < problem.dim <= dense_max else "conjugate gradient"
     log(f"exact fit: {problem.dim} unknowns ({problem.dim**2 * 8 / 2**20:.0f} MiB as a dense matrix); {route}")
     scan: list[dict] = []

@@ -84,6 +84,10 @@ class SharedRows:
         spaces, masks = {}, {}
         for name, x in self.x.items():
             mask = np.isin(self.row_record[name], positions)
+            if mask.all():  # every row (the final fit, the validation scan): no copy of X or of its Gram matrix
+                spaces[name] = RowSpace.from_gram(x, self.gram[name], self.by_rows[name], self.rcond)
+                masks[name] = mask
+                continue
             sel = torch.as_tensor(np.flatnonzero(mask), device=x.device)
             xf = x[sel]
             if self.by_rows[name]:
