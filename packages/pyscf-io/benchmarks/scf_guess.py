@@ -69,9 +69,13 @@ def main() -> None:
     p.add_argument("--ranges", help="explicit parts instead, e.g. train=0:100,test=-20: (rho-data split --range)")
     p.add_argument("--alpha", type=float, help="fix fit.alpha (default: chosen on the validation split, else CV)")
     p.add_argument("--alphas", help="a short alpha scan instead of rho-train's grid, e.g. 1e-2,1e-3 (not extended)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="a rho-train option for the training (repeatable), e.g. descriptor.max_radial=5")  # fmt: skip
     p.add_argument("--guesses", default="ml,ri,minao,atom,huckel,vsap")
     p.add_argument("--guess-grid-level", type=int, default=1)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--train-threads", type=int, default=os.cpu_count() or 1,
+                   help="OpenMP threads of the training process (default: all cores; the other steps use --workers)")  # fmt: skip
     p.add_argument("--sweep-levels", help="also run the ri guess at these guess grid levels, e.g. 0,1,2,3")
     p.add_argument("--overwrite", action="store_true", help="redo every step")
     a = p.parse_args()
@@ -86,6 +90,8 @@ def main() -> None:
         dataset_id = ds.dataset_id
     record = {"data": str(a.data.resolve()), "dataset_id": dataset_id, "split": split_args(a), "alpha": a.alpha}
     record["alphas"] = a.alphas
+    if a.sets:
+        record["sets"] = a.sets
     bench = a.out / "bench.json"
     reuse = not a.overwrite and bench.is_file() and json.loads(bench.read_text()) == record
     if not reuse:
@@ -102,10 +108,12 @@ def main() -> None:
         sets.append(f"fit.alpha={a.alpha}")
     elif a.alphas:
         sets += [f"fit.alphas=[{a.alphas}]", "fit.alpha_extend=0"]
+    sets += a.sets
     times = {}
     t = time.time()
     if not (a.out / "run" / "model.pt").is_file():
-        run([tool("rho-train"), "train", a.data, "-o", a.out / "run", "--overwrite", *[x for s in sets for x in ("--set", s)]])
+        run([tool("rho-train"), "train", a.data, "-o", a.out / "run", "--overwrite", *[x for s in sets for x in ("--set", s)]],
+            env={**os.environ, "OMP_NUM_THREADS": str(a.train_threads)})  # fmt: skip
     times["train"] = time.time() - t
     t = time.time()
     if not (a.out / "pred.h5").is_file():
