@@ -85,16 +85,15 @@ class SharedRows:
         for name, x in self.x.items():
             mask = np.isin(self.row_record[name], positions)
             if mask.all():  # every row (the final fit, the validation scan): no copy of X or of its Gram matrix
-                spaces[name] = RowSpace.from_gram(x, self.gram[name], self.by_rows[name], self.rcond)
-                masks[name] = mask
-                continue
-            sel = torch.as_tensor(np.flatnonzero(mask), device=x.device)
-            xf = x[sel]
-            if self.by_rows[name]:
-                gram = self.gram[name][sel][:, sel]
+                xf, gram = x, self.gram[name]
             else:
-                out = torch.as_tensor(np.flatnonzero(~mask), device=x.device)
-                gram = self.gram[name] - x[out].T @ x[out] if len(out) < len(sel) else xf.T @ xf
+                sel = torch.as_tensor(np.flatnonzero(mask), device=x.device)
+                xf = x[sel]
+                if self.by_rows[name]:
+                    gram = self.gram[name][sel][:, sel]
+                else:
+                    out = torch.as_tensor(np.flatnonzero(~mask), device=x.device)
+                    gram = self.gram[name] - x[out].T @ x[out] if len(out) < len(sel) else xf.T @ xf
             spaces[name] = RowSpace.from_gram(xf, gram, self.by_rows[name], self.rcond)
             masks[name] = mask
         return spaces, masks
